@@ -1,0 +1,178 @@
+//! Start-up in three steps: `Config::load` → `App::build` (binds the ports,
+//! so tests can ask for port 0) → `App::spawn` / `App::run`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::future::{FutureExt, select_all};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::authorizer::{Authorizer, DecisionRecorder, LogRecorder};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::grpc::{self, CheckService, Health};
+use crate::keys::{IssuerKeys, http_client};
+use crate::reload::Reloader;
+use crate::revocation::{InMemoryRevocations, RevocationCheck};
+use crate::runtime::Runtime;
+
+/// What can be swapped for tests or other deployments.
+pub struct AppOptions {
+    /// The file the config came from; watched for changes when set.
+    pub config_path: Option<PathBuf>,
+    pub clock: SharedClock,
+    pub revocations: Arc<dyn RevocationCheck>,
+    pub recorder: Arc<dyn DecisionRecorder>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            config_path: None,
+            clock: Arc::new(SystemClock),
+            revocations: Arc::new(InMemoryRevocations::default()),
+            recorder: Arc::new(LogRecorder),
+        }
+    }
+}
+
+pub struct App {
+    grpc_listener: TcpListener,
+    admin_listener: TcpListener,
+    authorizer: Arc<Authorizer>,
+    reloader: Arc<Reloader>,
+    health: Health,
+    initial_keys: Vec<Arc<IssuerKeys>>,
+}
+
+/// A running app: addresses to talk to and a way to stop it.
+pub struct RunningApp {
+    pub grpc_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub authorizer: Arc<Authorizer>,
+    pub reloader: Arc<Reloader>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl App {
+    pub async fn build(config: Config, options: AppOptions) -> std::io::Result<App> {
+        let grpc_listener = TcpListener::bind(config.server.grpc_addr).await?;
+        let admin_listener = TcpListener::bind(config.server.admin_addr).await?;
+        let client = http_client();
+        let (runtime, initial_keys) = Runtime::build(config, None, &client, &options.clock);
+        let authorizer = Arc::new(Authorizer::new(runtime, options.revocations, options.recorder, options.clock.clone()));
+        let reloader = Arc::new(Reloader::new(options.config_path, authorizer.clone(), client, options.clock));
+        Ok(App {
+            grpc_listener,
+            admin_listener,
+            authorizer,
+            reloader,
+            health: Health::new().await,
+            initial_keys,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.grpc_listener.local_addr()
+    }
+
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.admin_listener.local_addr()
+    }
+
+    /// Starts serving in the background.
+    pub fn spawn(self) -> std::io::Result<RunningApp> {
+        let grpc_addr = self.grpc_addr()?;
+        let admin_addr = self.admin_addr()?;
+        let authorizer = self.authorizer.clone();
+        let reloader = self.reloader.clone();
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(self.serve(stopped));
+        Ok(RunningApp {
+            grpc_addr,
+            admin_addr,
+            authorizer,
+            reloader,
+            stop,
+            task,
+        })
+    }
+
+    /// Serves until SIGTERM or SIGINT; SIGHUP reloads the config.
+    pub async fn run(self) -> std::io::Result<()> {
+        let running = self.spawn()?;
+        crate::reload::wait_for_shutdown_signal(&running.reloader).await;
+        tracing::info!("shutting down; letting in-flight checks finish");
+        running.stop().await
+    }
+
+    async fn serve(self, stopped: watch::Receiver<bool>) -> std::io::Result<()> {
+        for keys in &self.initial_keys {
+            tokio::spawn(IssuerKeys::run(Arc::downgrade(keys)));
+        }
+        let grace = self.authorizer.runtime().config.server.shutdown_grace;
+        let readiness = tokio::spawn(track_readiness(self.authorizer.clone(), self.reloader.clone(), self.health.clone()));
+        let watcher = tokio::spawn(self.reloader.clone().watch_file());
+        let signal = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let grpc = grpc::serve(self.grpc_listener, CheckService::new(self.authorizer.clone()), &self.health, signal(stopped.clone()));
+        let admin = crate::admin::serve(self.admin_listener, self.authorizer.clone(), signal(stopped.clone()));
+        let servers = async { tokio::join!(grpc, admin) };
+        tokio::pin!(servers);
+        let result = tokio::select! {
+            (g, a) = &mut servers => Some((g, a)),
+            _ = async {
+                signal(stopped).await;
+                tokio::time::sleep(grace).await;
+            } => None,
+        };
+        readiness.abort();
+        watcher.abort();
+        match result {
+            None => {
+                tracing::warn!(?grace, "shutdown grace period over; dropping unfinished calls");
+                Ok(())
+            }
+            Some((g, a)) => {
+                g.map_err(std::io::Error::other)?;
+                a
+            }
+        }
+    }
+}
+
+impl RunningApp {
+    /// Stops accepting, lets in-flight calls finish (within the grace
+    /// period) and returns when both ports are closed.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Keeps gRPC health in step with key availability and config reloads.
+async fn track_readiness(authorizer: Arc<Authorizer>, reloader: Arc<Reloader>, health: Health) {
+    let mut reloads = reloader.subscribe();
+    loop {
+        let runtime = authorizer.runtime();
+        health.set_ready(runtime.is_ready()).await;
+        let mut watches: Vec<_> = runtime.verifier.issuers().map(|t| t.keys.watch_status()).collect();
+        drop(runtime);
+        let key_change = async {
+            if watches.is_empty() {
+                return std::future::pending().await;
+            }
+            let changes = watches.iter_mut().map(|w| w.changed().boxed());
+            let _ = select_all(changes).await;
+        };
+        tokio::select! {
+            _ = key_change => {}
+            changed = reloads.changed() => if changed.is_err() { return },
+        }
+    }
+}

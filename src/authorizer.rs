@@ -1,0 +1,262 @@
+//! The decision pipeline of BEHAVIOR §1, independent of any protocol.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use http::HeaderName;
+use serde_json::Value;
+
+use crate::clock::SharedClock;
+use crate::config::DefaultAction;
+use crate::decision::{Allow, Decision, Deny, DenyReason};
+use crate::policy::{Policy, check_requirements};
+use crate::revocation::RevocationCheck;
+use crate::runtime::Runtime;
+use crate::token::{VerifiedClaims, extract_bearer};
+
+/// Name reported for requests let through by `default_action: allow`.
+pub const DEFAULT_POLICY_NAME: &str = "(default)";
+
+/// The parts of a request the pipeline looks at.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CheckInput<'a> {
+    pub host: &'a str,
+    /// Path without the query string.
+    pub path: &'a str,
+    pub method: &'a str,
+    pub authorization: Option<&'a str>,
+    /// SPIFFE ID of the calling workload (Istio mTLS).
+    pub principal: Option<&'a str>,
+    /// A policy named explicitly by the route (`context_extensions`).
+    pub policy_name: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+}
+
+/// Where every decision is reported: logs now, metrics and traces later.
+pub trait DecisionRecorder: Send + Sync + 'static {
+    fn record(&self, input: &CheckInput<'_>, decision: &Decision, elapsed: Duration);
+}
+
+/// Logs one line per denial at info and per allow at debug. Never a token.
+#[derive(Debug, Default)]
+pub struct LogRecorder;
+
+impl DecisionRecorder for LogRecorder {
+    fn record(&self, input: &CheckInput<'_>, decision: &Decision, elapsed: Duration) {
+        let micros = elapsed.as_micros() as u64;
+        match decision {
+            Decision::Allow(a) => tracing::debug!(
+                decision = "allow",
+                policy = %a.policy,
+                issuer = a.claims.as_ref().map(|c| c.issuer()),
+                kid = a.claims.as_ref().and_then(|c| c.kid()),
+                request_id = input.request_id,
+                micros,
+                "allowed"
+            ),
+            Decision::Deny(d) => tracing::info!(
+                decision = "deny",
+                reason = d.reason.label(),
+                detail = %DisplayReason(&d.reason),
+                policy = d.policy.as_deref(),
+                issuer = d.issuer.as_deref(),
+                request_id = input.request_id,
+                method = input.method,
+                path = input.path,
+                micros,
+                "denied"
+            ),
+        }
+    }
+}
+
+struct DisplayReason<'a>(&'a DenyReason);
+
+impl std::fmt::Display for DisplayReason<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The description is built to be shown to callers, so it is safe to log.
+        f.write_str(&self.0.response("").description)
+    }
+}
+
+pub struct Authorizer {
+    runtime: ArcSwap<Runtime>,
+    revocations: Arc<dyn RevocationCheck>,
+    recorder: Arc<dyn DecisionRecorder>,
+    clock: SharedClock,
+}
+
+impl Authorizer {
+    pub fn new(
+        runtime: Runtime,
+        revocations: Arc<dyn RevocationCheck>,
+        recorder: Arc<dyn DecisionRecorder>,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            runtime: ArcSwap::from_pointee(runtime),
+            revocations,
+            recorder,
+            clock,
+        }
+    }
+
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    pub fn swap_runtime(&self, runtime: Runtime) {
+        self.runtime.store(Arc::new(runtime));
+    }
+
+    /// Decides and records the decision.
+    pub async fn check(&self, input: &CheckInput<'_>) -> Decision {
+        let started = Instant::now();
+        let decision = self.decide(input).await;
+        self.recorder.record(input, &decision, started.elapsed());
+        decision
+    }
+
+    /// A denial recorded like any other, for requests the edge could not
+    /// even turn into a `CheckInput`.
+    pub fn record_denial(&self, reason: DenyReason) -> Decision {
+        let decision = Decision::Deny(Deny {
+            reason,
+            policy: None,
+            issuer: None,
+        });
+        self.recorder.record(&CheckInput::default(), &decision, Duration::ZERO);
+        decision
+    }
+
+    async fn decide(&self, input: &CheckInput<'_>) -> Decision {
+        let rt = self.runtime.load_full();
+        let deny = |reason, policy: Option<&Policy>| {
+            Decision::Deny(Deny {
+                reason,
+                policy: policy.map(|p| p.name.clone()),
+                issuer: None,
+            })
+        };
+
+        // 1. Policy selection.
+        let policy = match input.policy_name {
+            Some(name) => rt.config.policies.by_name(name),
+            None => rt.config.policies.select(input.host, input.path, input.method),
+        };
+        let Some(policy) = policy else {
+            if input.policy_name.is_some() {
+                return deny(DenyReason::UnknownPolicy, None);
+            }
+            return match rt.config.default_action {
+                DefaultAction::Deny => deny(DenyReason::NoMatchingPolicy, None),
+                DefaultAction::Allow => Decision::Allow(anonymous_allow(&rt, Arc::from(DEFAULT_POLICY_NAME), false)),
+            };
+        };
+        // 2. Calling workload.
+        if !policy.allows_principal(input.principal) {
+            return deny(DenyReason::PrincipalNotAllowed, Some(policy));
+        }
+        // 3. Anonymous routes read no token.
+        if policy.anonymous {
+            return Decision::Allow(anonymous_allow(&rt, policy.name.clone(), policy.remove_authorization));
+        }
+        // 4. Bearer token.
+        let token = match extract_bearer(input.authorization, rt.config.server.max_token_bytes) {
+            Ok(t) => t,
+            Err(e) => return deny(DenyReason::Bearer(e), Some(policy)),
+        };
+        // 5–8. Header, issuer, key, signature, claims, lifetime limits.
+        let claims = match rt.verifier.verify(token, policy.token_limits).await {
+            Ok(c) => Arc::new(c),
+            Err(e) => return deny(DenyReason::Token(e), Some(policy)),
+        };
+        let deny_verified = |reason| {
+            Decision::Deny(Deny {
+                reason,
+                policy: Some(policy.name.clone()),
+                issuer: Some(Arc::from(claims.issuer())),
+            })
+        };
+        // 9. Revocation.
+        if self.revocations.is_revoked(&claims) {
+            return deny_verified(DenyReason::Revoked);
+        }
+        // 10. Policy requirements.
+        let leeway = rt
+            .verifier
+            .trust(claims.issuer())
+            .map_or(0.0, |t| t.leeway.as_secs_f64());
+        let rank = |acr: &str| rt.config.acr_rank(acr);
+        if let Err(unmet) = check_requirements(policy, &claims, rank, self.clock.now_unix(), leeway) {
+            return deny_verified(DenyReason::Unmet(unmet));
+        }
+        // 11. Allow.
+        Decision::Allow(identified_allow(&rt, policy, claims))
+    }
+}
+
+fn anonymous_allow(rt: &Runtime, policy: Arc<str>, remove_authorization: bool) -> Allow {
+    let mut set_headers = Vec::with_capacity(1);
+    if let Some(h) = &rt.config.identity.policy {
+        set_headers.push((h.clone(), policy.to_string()));
+    }
+    Allow {
+        remove_headers: unset(&rt.identity_headers, &set_headers),
+        policy,
+        claims: None,
+        set_headers,
+        remove_authorization,
+    }
+}
+
+fn identified_allow(rt: &Runtime, policy: &Policy, claims: Arc<VerifiedClaims>) -> Allow {
+    let identity = &rt.config.identity;
+    let mut set_headers = Vec::with_capacity(identity.claims.len() + 1);
+    for (claim, header) in &identity.claims {
+        if let Some(value) = header_value(&claims, claim) {
+            set_headers.push((header.clone(), value));
+        }
+    }
+    if let Some(h) = &identity.policy {
+        set_headers.push((h.clone(), policy.name.to_string()));
+    }
+    Allow {
+        remove_headers: unset(&rt.identity_headers, &set_headers),
+        policy: policy.name.clone(),
+        claims: Some(claims),
+        set_headers,
+        remove_authorization: policy.remove_authorization,
+    }
+}
+
+fn unset(all: &[HeaderName], set: &[(HeaderName, String)]) -> Vec<HeaderName> {
+    all.iter()
+        .filter(|h| !set.iter().any(|(s, _)| s == *h))
+        .cloned()
+        .collect()
+}
+
+/// A claim rendered as a header value: strings as they are, numbers and
+/// booleans as JSON, arrays of strings joined with `,`. Anything else, or a
+/// value with control characters, is not forwarded.
+fn header_value(claims: &VerifiedClaims, claim: &str) -> Option<String> {
+    let value = if claim == "scope" {
+        let scopes = claims.scopes();
+        (!scopes.is_empty()).then(|| scopes.join(" "))
+    } else {
+        match claims.claim(claim)? {
+            Value::String(s) => Some(s.clone()),
+            v @ (Value::Number(_) | Value::Bool(_)) => Some(v.to_string()),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str())
+                .collect::<Option<Vec<_>>>()
+                .map(|v| v.join(",")),
+            _ => None,
+        }
+    }?;
+    let clean = value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+    clean.then_some(value)
+}

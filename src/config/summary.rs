@@ -1,0 +1,79 @@
+//! The normalised summary `check-config` prints: what the service will do,
+//! with every default filled in.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::{Config, DefaultAction};
+
+fn dur(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn opt(d: Option<Duration>) -> String {
+    d.map_or_else(|| "-".into(), dur)
+}
+
+pub fn render(c: &Config) -> String {
+    let mut out = String::new();
+    let s = &c.server;
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "server: grpc {} admin {} realm {:?} max_token_bytes {}", s.grpc_addr, s.admin_addr, s.realm, s.max_token_bytes);
+    let _ = writeln!(out, "acr_levels (weakest first): {}", c.acr_levels.join(" < "));
+    let _ = writeln!(
+        out,
+        "default_action: {}",
+        match c.default_action {
+            DefaultAction::Deny => "deny",
+            DefaultAction::Allow => "allow",
+        }
+    );
+    let headers: Vec<String> = c.identity.claims.iter().map(|(claim, h)| format!("{claim}->{h}")).collect();
+    let _ = writeln!(
+        out,
+        "identity headers: {} policy->{}",
+        headers.join(" "),
+        c.identity.policy.as_ref().map_or("-", |h| h.as_str())
+    );
+    let _ = writeln!(out, "issuers ({}):", c.issuers.len());
+    for i in &c.issuers {
+        let algs: Vec<String> = i.algorithms.iter().map(|a| format!("{a:?}")).collect();
+        let _ = writeln!(out, "  - {}", i.issuer);
+        let _ = writeln!(out, "      keys: {} (refresh {}, refetch cool-down {})", i.keys.source.describe(), dur(i.keys.refresh_interval), dur(i.keys.refetch_cooldown));
+        let _ = writeln!(
+            out,
+            "      audiences: {}  algorithms: {}  leeway: {}  max lifetime: {}  typ: {}",
+            i.audiences.join(","),
+            algs.join(","),
+            dur(i.leeway),
+            opt(i.max_token_lifetime),
+            i.required_typ.as_deref().unwrap_or("-")
+        );
+    }
+    let _ = writeln!(out, "policies in match order ({}):", c.policies.len());
+    for (n, p) in c.policies.iter().enumerate() {
+        let _ = writeln!(out, "  {}. {} [{}] {}", n + 1, p.name, p.tier.as_deref().unwrap_or("no tier"), p.route.describe());
+        if p.anonymous {
+            let _ = writeln!(out, "       anonymous");
+        } else {
+            let claims: Vec<String> = p.claims.iter().map(|c| format!("{}∈{{{}}}", c.claim, c.allowed.join(","))).collect();
+            let _ = writeln!(
+                out,
+                "       scopes: {}  claims: {}  min acr: {}  max auth age: {}  max lifetime: {}  max age: {}",
+                if p.scopes.is_empty() { "-".into() } else { p.scopes.join(" ") },
+                if claims.is_empty() { "-".into() } else { claims.join(" ") },
+                p.min_acr.as_ref().map_or("-", |a| a.acr_values.split(' ').next().unwrap_or("-")),
+                opt(p.max_auth_age),
+                opt(p.token_limits.max_lifetime),
+                opt(p.token_limits.max_age),
+            );
+        }
+        if !p.principals.is_empty() {
+            let _ = writeln!(out, "       principals: {}", p.principals.join(", "));
+        }
+        if p.remove_authorization {
+            let _ = writeln!(out, "       removes Authorization before the workload");
+        }
+    }
+    out
+}

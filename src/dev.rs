@@ -1,0 +1,204 @@
+//! DEVELOPMENT ONLY: a throw-away token issuer for the walkthrough and the
+//! tests. Its keys are generated in memory at start and never persisted;
+//! `serve` never uses any of this. Do not point production at it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+    RsaPublicKeyComponents,
+};
+use axum::Json;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevAlg {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl DevAlg {
+    pub const ALL: [DevAlg; 3] = [DevAlg::RS256, DevAlg::ES256, DevAlg::EdDSA];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+}
+
+/// One RSA-2048, one P-256 and one Ed25519 key, generated at start.
+pub struct DevKeys {
+    kid_prefix: String,
+    rsa: RsaKeyPair,
+    ec: EcdsaKeyPair,
+    ed: Ed25519KeyPair,
+    rng: SystemRandom,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl DevKeys {
+    pub fn generate(kid_prefix: &str) -> Result<Self, aws_lc_rs::error::Unspecified> {
+        Ok(Self {
+            kid_prefix: kid_prefix.to_string(),
+            rsa: RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)?,
+            ec: EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)?,
+            ed: Ed25519KeyPair::generate()?,
+            rng: SystemRandom::new(),
+        })
+    }
+
+    pub fn kid(&self, alg: DevAlg) -> String {
+        format!("{}-{}", self.kid_prefix, alg.name().to_ascii_lowercase())
+    }
+
+    /// The public JWK of one key.
+    pub fn jwk(&self, alg: DevAlg) -> Value {
+        let kid = self.kid(alg);
+        match alg {
+            DevAlg::RS256 => {
+                let c = RsaPublicKeyComponents::<Vec<u8>>::from(self.rsa.public_key());
+                json!({"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig", "n": b64(&c.n), "e": b64(&c.e)})
+            }
+            DevAlg::ES256 => {
+                let point = self.ec.public_key().as_ref();
+                let (x, y) = point[1..].split_at(32);
+                json!({"kty": "EC", "kid": kid, "alg": "ES256", "use": "sig", "crv": "P-256", "x": b64(x), "y": b64(y)})
+            }
+            DevAlg::EdDSA => {
+                json!({"kty": "OKP", "kid": kid, "alg": "EdDSA", "use": "sig", "crv": "Ed25519", "x": b64(self.ed.public_key().as_ref())})
+            }
+        }
+    }
+
+    pub fn jwks(&self) -> Value {
+        json!({"keys": DevAlg::ALL.iter().map(|a| self.jwk(*a)).collect::<Vec<_>>()})
+    }
+
+    /// The raw signature over `input`.
+    pub fn sign_bytes(&self, alg: DevAlg, input: &[u8]) -> Vec<u8> {
+        match alg {
+            DevAlg::RS256 => {
+                let mut sig = vec![0; self.rsa.public_modulus_len()];
+                // Signing with a freshly generated key and a system RNG only
+                // fails if the RNG does; a dev tool may say so loudly.
+                #[allow(clippy::expect_used)]
+                self.rsa
+                    .sign(&RSA_PKCS1_SHA256, &self.rng, input, &mut sig)
+                    .expect("RSA signing");
+                sig
+            }
+            #[allow(clippy::expect_used)]
+            DevAlg::ES256 => self.ec.sign(&self.rng, input).expect("ECDSA signing").as_ref().to_vec(),
+            DevAlg::EdDSA => self.ed.sign(input).as_ref().to_vec(),
+        }
+    }
+
+    /// A compact JWS of exactly this header and these claims.
+    pub fn sign_raw(&self, alg: DevAlg, header: &Value, claims: &Value) -> String {
+        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+        let sig = self.sign_bytes(alg, input.as_bytes());
+        format!("{input}.{}", b64(&sig))
+    }
+
+    /// A token with the usual header: `alg`, `kid`, `typ: at+jwt`.
+    pub fn mint(&self, alg: DevAlg, claims: &Value) -> String {
+        let header = json!({"alg": alg.name(), "kid": self.kid(alg), "typ": "at+jwt"});
+        self.sign_raw(alg, &header, claims)
+    }
+}
+
+struct IssuerState {
+    issuer: String,
+    keys: DevKeys,
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    sub: Option<String>,
+    aud: Option<String>,
+    scope: Option<String>,
+    acr: Option<String>,
+    sid: Option<String>,
+    jti: Option<String>,
+    /// Lifetime in seconds (default 300).
+    ttl: Option<u64>,
+    /// How long ago the user authenticated, in seconds (default 0).
+    auth_age: Option<u64>,
+    alg: Option<String>,
+}
+
+/// Routes: discovery, JWKS and `GET /token?sub=…&scope=…&acr=…`.
+fn router(state: Arc<IssuerState>) -> Router {
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(|State(s): State<Arc<IssuerState>>| async move {
+                Json(json!({"issuer": s.issuer, "jwks_uri": format!("{}/jwks.json", s.issuer)}))
+            }),
+        )
+        .route("/jwks.json", get(|State(s): State<Arc<IssuerState>>| async move { Json(s.keys.jwks()) }))
+        .route("/token", get(mint))
+        .with_state(state)
+}
+
+async fn mint(State(s): State<Arc<IssuerState>>, Query(q): Query<TokenQuery>) -> Result<String, (StatusCode, String)> {
+    let alg = match q.alg.as_deref().unwrap_or("RS256") {
+        "RS256" => DevAlg::RS256,
+        "ES256" => DevAlg::ES256,
+        "EdDSA" => DevAlg::EdDSA,
+        other => return Err((StatusCode::BAD_REQUEST, format!("alg {other} is not one of RS256, ES256, EdDSA\n"))),
+    };
+    let now = crate::clock::Clock::now_unix(&crate::clock::SystemClock).floor() as u64;
+    let mut claims = json!({
+        "iss": s.issuer,
+        "sub": q.sub.unwrap_or_else(|| "dev-user".into()),
+        "aud": q.aud.unwrap_or_else(|| "dev-api".into()),
+        "iat": now,
+        "exp": now + q.ttl.unwrap_or(300),
+        "auth_time": now - q.auth_age.unwrap_or(0).min(now),
+        "jti": q.jti.unwrap_or_else(|| format!("dev-{now}-{}", rand_suffix())),
+    });
+    for (name, value) in [("scope", q.scope), ("acr", q.acr), ("sid", q.sid)] {
+        if let Some(v) = value {
+            claims[name] = json!(v);
+        }
+    }
+    Ok(s.keys.mint(alg, &claims) + "\n")
+}
+
+fn rand_suffix() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    u64::from_le_bytes(bytes)
+}
+
+/// Serves the dev issuer on a loopback address until the process ends.
+/// The issuer URL is `http://<bound address>`.
+pub async fn serve_dev_issuer(addr: SocketAddr) -> std::io::Result<()> {
+    if !addr.ip().is_loopback() {
+        return Err(std::io::Error::other("the dev issuer only binds loopback addresses"));
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let issuer = format!("http://{bound}");
+    let keys = DevKeys::generate("dev").map_err(|_| std::io::Error::other("key generation failed"))?;
+    println!("DEV ONLY issuer {issuer} (keys generated in memory; token endpoint {issuer}/token)");
+    let state = Arc::new(IssuerState { issuer, keys });
+    axum::serve(listener, router(state)).await
+}

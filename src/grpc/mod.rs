@@ -1,0 +1,78 @@
+//! The gRPC port: ext_authz `Check`, `grpc.health.v1.Health` and server
+//! reflection, so that grpcurl and ghz work without proto files.
+
+mod check;
+
+use std::future::Future;
+
+use envoy_types::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::{HealthReporter, HealthService};
+
+pub use check::{CheckService, check_input, to_response};
+
+/// The ext_authz service and every file it imports, filtered at build time
+/// from envoy-types' descriptors.
+pub const DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ext_authz_descriptor.bin"));
+
+/// The full name of the ext_authz service, as health checks name it.
+pub const AUTHORIZATION_SERVICE: &str = "envoy.service.auth.v3.Authorization";
+
+/// Readiness as gRPC health reports it, for the whole server ("") and for
+/// the ext_authz service by name.
+#[derive(Clone, Debug)]
+pub struct Health {
+    reporter: HealthReporter,
+}
+
+impl Health {
+    /// Starts NOT_SERVING: nothing is ready before the keys are.
+    pub async fn new() -> Self {
+        let health = Self {
+            reporter: HealthReporter::new(),
+        };
+        health.set_ready(false).await;
+        health
+    }
+
+    pub async fn set_ready(&self, ready: bool) {
+        let status = if ready {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        self.reporter.set_service_status("", status).await;
+        self.reporter.set_service_status(AUTHORIZATION_SERVICE, status).await;
+    }
+}
+
+/// Serves until `shutdown` completes, then lets in-flight calls finish.
+pub async fn serve(
+    listener: TcpListener,
+    check: CheckService,
+    health: &Health,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let health_service = HealthServer::new(HealthService::from_health_reporter(health.reporter.clone()));
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
+        .build_v1();
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
+        .build_v1alpha();
+    let mut router = tonic::transport::Server::builder()
+        .add_service(AuthorizationServer::new(check))
+        .add_service(health_service);
+    // The descriptor set is built into the binary and checked by tests, so
+    // these only fail on a broken build; serving Check matters more.
+    match (reflection_v1, reflection_v1alpha) {
+        (Ok(v1), Ok(v1alpha)) => router = router.add_service(v1).add_service(v1alpha),
+        (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "server reflection unavailable"),
+    }
+    router
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await
+}

@@ -1,0 +1,195 @@
+//! A JWKS parsed once into keys ready to verify with.
+
+use std::sync::Arc;
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Deserialize;
+
+/// More keys than this in one set is treated as garbage, not as a set.
+pub const MAX_KEYS: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFamily {
+    Rsa,
+    EcP256,
+    EcP384,
+    Ed25519,
+}
+
+impl KeyFamily {
+    /// The algorithms a key of this family can verify. HMAC never appears:
+    /// a published key set only holds public keys.
+    fn fits(self, alg: Algorithm) -> bool {
+        use Algorithm::*;
+        match self {
+            Self::Rsa => matches!(alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512),
+            Self::EcP256 => alg == ES256,
+            Self::EcP384 => alg == ES384,
+            Self::Ed25519 => alg == EdDSA,
+        }
+    }
+}
+
+pub struct VerifyKey {
+    kid: Option<String>,
+    family: KeyFamily,
+    /// The JWK's own `alg`, when it names one.
+    alg: Option<Algorithm>,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyKey")
+            .field("kid", &self.kid)
+            .field("family", &self.family)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifyKey {
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    pub fn decoding(&self) -> &DecodingKey {
+        &self.decoding
+    }
+
+    /// The key's `kty`/`crv` and, when present, its `alg` must fit the
+    /// token's header `alg`.
+    pub fn fits(&self, alg: Algorithm) -> bool {
+        self.family.fits(alg) && self.alg.is_none_or(|a| a == alg)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("not a JWKS document: {0}")]
+    NotJwks(String),
+    #[error("the key set holds {0} keys, more than the {MAX_KEYS} accepted")]
+    TooManyKeys(usize),
+    #[error("the key set holds no usable signing key ({skipped} skipped)")]
+    NoUsableKey { skipped: usize },
+}
+
+/// One load of an issuer's keys.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    keys: Vec<Arc<VerifyKey>>,
+    /// Keys present in the document but not usable here (encryption keys,
+    /// symmetric keys, unknown types).
+    skipped: usize,
+}
+
+#[derive(Deserialize)]
+struct Document {
+    keys: Vec<serde_json::Value>,
+}
+
+impl KeySet {
+    pub fn parse(bytes: &[u8]) -> Result<Self, JwksError> {
+        let doc: Document = serde_json::from_slice(bytes).map_err(|e| JwksError::NotJwks(e.to_string()))?;
+        if doc.keys.len() > MAX_KEYS {
+            return Err(JwksError::TooManyKeys(doc.keys.len()));
+        }
+        let total = doc.keys.len();
+        // One odd key must not cost the issuer all of its others.
+        let keys: Vec<Arc<VerifyKey>> = doc
+            .keys
+            .into_iter()
+            .filter_map(|v| serde_json::from_value::<Jwk>(v).ok())
+            .filter_map(|jwk| verify_key(&jwk))
+            .map(Arc::new)
+            .collect();
+        let skipped = total - keys.len();
+        if keys.is_empty() {
+            return Err(JwksError::NoUsableKey { skipped });
+        }
+        Ok(Self { keys, skipped })
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    pub fn kids(&self) -> impl Iterator<Item = Option<&str>> {
+        self.keys.iter().map(|k| k.kid())
+    }
+
+    /// Step 7: the `kid` selects a key of this set that fits `alg`; without a
+    /// `kid`, exactly one key may fit.
+    pub fn find(&self, kid: Option<&str>, alg: Algorithm) -> Lookup<'_> {
+        match kid {
+            Some(kid) => {
+                let mut with_kid = self.keys.iter().filter(|k| k.kid() == Some(kid)).peekable();
+                if with_kid.peek().is_none() {
+                    return Lookup::UnknownKid;
+                }
+                with_kid.find(|k| k.fits(alg)).map_or(Lookup::NoneFits, Lookup::Found)
+            }
+            None => {
+                let mut fitting = self.keys.iter().filter(|k| k.fits(alg));
+                match (fitting.next(), fitting.next()) {
+                    (Some(key), None) => Lookup::Found(key),
+                    (Some(_), Some(_)) => Lookup::Ambiguous,
+                    (None, _) => Lookup::NoneFits,
+                }
+            }
+        }
+    }
+}
+
+pub enum Lookup<'a> {
+    Found(&'a Arc<VerifyKey>),
+    UnknownKid,
+    Ambiguous,
+    NoneFits,
+}
+
+fn verify_key(jwk: &Jwk) -> Option<VerifyKey> {
+    let common = &jwk.common;
+    if matches!(common.public_key_use, Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))) {
+        return None;
+    }
+    if let Some(ops) = &common.key_operations
+        && !ops.contains(&KeyOperations::Verify)
+    {
+        return None;
+    }
+    let family = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => KeyFamily::Rsa,
+        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+            EllipticCurve::P256 => KeyFamily::EcP256,
+            EllipticCurve::P384 => KeyFamily::EcP384,
+            _ => return None,
+        },
+        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => KeyFamily::Ed25519,
+        _ => return None,
+    };
+    let alg = match common.key_algorithm {
+        None => None,
+        Some(KeyAlgorithm::UNKNOWN_ALGORITHM) => return None,
+        Some(a) => Some(a.to_string().parse::<Algorithm>().ok()?),
+    };
+    if alg.is_some_and(|a| !family.fits(a)) {
+        return None;
+    }
+    let decoding = DecodingKey::from_jwk(jwk).ok()?;
+    Some(VerifyKey {
+        kid: common.key_id.clone(),
+        family,
+        alg,
+        decoding,
+    })
+}

@@ -1,0 +1,218 @@
+//! One issuer's keys: an in-memory snapshot read on the hot path, refreshed
+//! in the background, refetched on an unknown `kid` at most once per
+//! cool-down with concurrent misses sharing that one fetch.
+
+use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use jsonwebtoken::Algorithm;
+use tokio::sync::{Mutex, watch};
+
+use super::fetch::{FetchError, FetchSettings, KeySource};
+use super::jwks::{KeySet, Lookup, VerifyKey};
+use crate::clock::SharedClock;
+
+/// The shortest refresh interval a `Cache-Control: max-age` can ask for.
+pub const MIN_REFRESH: Duration = Duration::from_secs(30);
+/// First retry delay after a failed fetch while no key is known.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyStatus {
+    /// The first fetch has not finished.
+    Pending,
+    Ready { keys: usize, fetched_at: f64 },
+    /// The first fetch failed and none has succeeded since.
+    Failed { error: String },
+    /// Keys are known, but the latest refresh failed; the last good set
+    /// stays in use.
+    Stale { keys: usize, fetched_at: f64, error: String },
+}
+
+impl KeyStatus {
+    pub fn has_keys(&self) -> bool {
+        matches!(self, Self::Ready { .. } | Self::Stale { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySettings {
+    pub source: KeySource,
+    pub fetch: FetchSettings,
+    pub refresh_interval: Duration,
+    pub refetch_cooldown: Duration,
+}
+
+pub enum KeyLookup {
+    Found(Arc<VerifyKey>),
+    NoKeys,
+    UnknownKid,
+    Ambiguous,
+    NoneFits,
+}
+
+pub struct IssuerKeys {
+    issuer: Arc<str>,
+    settings: KeySettings,
+    client: reqwest::Client,
+    clock: SharedClock,
+    current: ArcSwapOption<KeySet>,
+    status: watch::Sender<KeyStatus>,
+    /// Held for the whole of every fetch, so fetches never overlap.
+    fetch_lock: Mutex<Option<f64>>,
+    attempts: AtomicU64,
+    /// Bumped on every successful load; caches keyed on keys watch it.
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for IssuerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerKeys")
+            .field("issuer", &self.issuer)
+            .field("source", &self.settings.source)
+            .field("status", &*self.status.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuerKeys {
+    pub fn new(issuer: Arc<str>, settings: KeySettings, client: reqwest::Client, clock: SharedClock) -> Arc<Self> {
+        Arc::new(Self {
+            issuer,
+            settings,
+            client,
+            clock,
+            current: ArcSwapOption::empty(),
+            status: watch::Sender::new(KeyStatus::Pending),
+            fetch_lock: Mutex::new(None),
+            attempts: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    pub fn settings(&self) -> &KeySettings {
+        &self.settings
+    }
+
+    pub fn status(&self) -> KeyStatus {
+        self.status.borrow().clone()
+    }
+
+    pub fn watch_status(&self) -> watch::Receiver<KeyStatus> {
+        self.status.subscribe()
+    }
+
+    /// How many fetches were started, successful or not.
+    pub fn fetch_attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn find(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup {
+        let current = self.current.load();
+        let Some(set) = current.as_ref() else {
+            return KeyLookup::NoKeys;
+        };
+        match set.find(kid, alg) {
+            Lookup::Found(key) => KeyLookup::Found(key.clone()),
+            Lookup::UnknownKid => KeyLookup::UnknownKid,
+            Lookup::Ambiguous => KeyLookup::Ambiguous,
+            Lookup::NoneFits => KeyLookup::NoneFits,
+        }
+    }
+
+    /// A token named a `kid` we do not know. Refetch unless a fetch finished
+    /// while we waited for the lock (then its result is what we wanted) or
+    /// the last one began within the cool-down.
+    pub async fn refetch_for_unknown_kid(&self) {
+        let seen = self.attempts.load(Ordering::Acquire);
+        let mut last_start = self.fetch_lock.lock().await;
+        if self.attempts.load(Ordering::Acquire) != seen {
+            return;
+        }
+        let now = self.clock.now_unix();
+        if last_start.is_some_and(|t| now - t < self.settings.refetch_cooldown.as_secs_f64()) {
+            return;
+        }
+        *last_start = Some(now);
+        let _ = self.fetch_locked().await;
+    }
+
+    /// Fetches now, whatever the cool-down; returns when to refresh next.
+    pub async fn refresh(&self) -> Duration {
+        let mut last_start = self.fetch_lock.lock().await;
+        *last_start = Some(self.clock.now_unix());
+        match self.fetch_locked().await {
+            Ok(max_age) => max_age
+                .unwrap_or(self.settings.refresh_interval)
+                .clamp(MIN_REFRESH.min(self.settings.refresh_interval), self.settings.refresh_interval),
+            // Retry a failed refresh sooner than a routine one.
+            Err(_) => MIN_REFRESH.min(self.settings.refresh_interval),
+        }
+    }
+
+    /// The refresh loop: the first fetch, retried with backoff while it
+    /// fails, then a refresh every interval. It holds the store only weakly
+    /// and ends once no runtime uses the store any more.
+    pub async fn run(keys: Weak<Self>) {
+        let mut retry = FIRST_RETRY;
+        loop {
+            let Some(this) = keys.upgrade() else { return };
+            let next = this.refresh().await;
+            let delay = if this.status().has_keys() {
+                retry = FIRST_RETRY;
+                next
+            } else {
+                let d = retry;
+                retry = (retry * 2).min(next.max(FIRST_RETRY));
+                d
+            };
+            drop(this);
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Caller holds `fetch_lock`.
+    async fn fetch_locked(&self) -> Result<Option<Duration>, FetchError> {
+        let result = self
+            .settings
+            .source
+            .fetch(&self.client, &self.settings.fetch, &self.issuer)
+            .await;
+        let now = self.clock.now_unix();
+        let outcome = match result {
+            Ok(fetched) => {
+                let keys = fetched.set.len();
+                tracing::info!(issuer = %self.issuer, keys, skipped = fetched.set.skipped(), "loaded signing keys");
+                self.current.store(Some(Arc::new(fetched.set)));
+                self.generation.fetch_add(1, Ordering::AcqRel);
+                self.status.send_replace(KeyStatus::Ready { keys, fetched_at: now });
+                Ok(fetched.max_age)
+            }
+            Err(error) => {
+                tracing::warn!(issuer = %self.issuer, %error, "key fetch failed; keeping the last good keys");
+                let error_text = error.to_string();
+                self.status.send_modify(|status| {
+                    *status = match status {
+                        KeyStatus::Ready { keys, fetched_at } | KeyStatus::Stale { keys, fetched_at, .. } => {
+                            KeyStatus::Stale {
+                                keys: *keys,
+                                fetched_at: *fetched_at,
+                                error: error_text,
+                            }
+                        }
+                        KeyStatus::Pending | KeyStatus::Failed { .. } => KeyStatus::Failed { error: error_text },
+                    }
+                });
+                Err(error)
+            }
+        };
+        self.attempts.fetch_add(1, Ordering::AcqRel);
+        outcome
+    }
+}

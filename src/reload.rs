@@ -1,0 +1,137 @@
+//! Config reload without restart, on SIGHUP or when the file changes. A new
+//! config is checked whole and swapped in atomically; a bad one is refused
+//! and the running one keeps deciding.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use crate::authorizer::Authorizer;
+use crate::clock::SharedClock;
+use crate::config::{Config, ConfigErrors};
+use crate::keys::IssuerKeys;
+use crate::runtime::Runtime;
+
+pub struct Reloader {
+    path: Option<PathBuf>,
+    authorizer: Arc<Authorizer>,
+    client: reqwest::Client,
+    clock: SharedClock,
+    /// The file content last tried, so an unchanged file is not reloaded.
+    last_seen: Mutex<Option<Vec<u8>>>,
+    applied: watch::Sender<u64>,
+    failures: AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("no config file to reload from")]
+    NoFile,
+    #[error(transparent)]
+    Invalid(#[from] ConfigErrors),
+}
+
+impl Reloader {
+    pub fn new(path: Option<PathBuf>, authorizer: Arc<Authorizer>, client: reqwest::Client, clock: SharedClock) -> Self {
+        let last_seen = path.as_ref().and_then(|p| std::fs::read(p).ok());
+        Self {
+            path,
+            authorizer,
+            client,
+            clock,
+            last_seen: Mutex::new(last_seen),
+            applied: watch::Sender::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// Ticks once per applied reload.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Reads the file and applies it if it is valid.
+    pub fn reload(&self) -> Result<(), ReloadError> {
+        let path = self.path.as_ref().ok_or(ReloadError::NoFile)?;
+        if let Ok(bytes) = std::fs::read(path) {
+            *self.last_seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes);
+        }
+        let result = Config::load(path).map(|config| self.apply(config));
+        match &result {
+            Ok(()) => tracing::info!(path = %path.display(), "config reloaded"),
+            Err(errors) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(path = %path.display(), %errors, "config reload rejected; the previous config stays in force");
+            }
+        }
+        result.map_err(ReloadError::from)
+    }
+
+    fn apply(&self, config: Config) {
+        let current = self.authorizer.runtime();
+        let old = &current.config.server;
+        if (old.grpc_addr, old.admin_addr) != (config.server.grpc_addr, config.server.admin_addr) {
+            tracing::warn!("listen addresses changed; they take effect only after a restart");
+        }
+        let (runtime, fresh) = Runtime::build(config, Some(&current), &self.client, &self.clock);
+        for keys in &fresh {
+            tokio::spawn(IssuerKeys::run(Arc::downgrade(keys)));
+        }
+        self.authorizer.swap_runtime(runtime);
+        self.applied.send_modify(|n| *n += 1);
+    }
+
+    /// Polls the file every `server.reload_interval` and reloads when its
+    /// content changed. Polling, unlike inotify, also sees Kubernetes
+    /// ConfigMap updates, which swap a symlink.
+    pub async fn watch_file(self: Arc<Self>) {
+        let Some(path) = self.path.clone() else { return };
+        loop {
+            let interval = self.authorizer.runtime().config.server.reload_interval;
+            if interval.is_zero() {
+                return;
+            }
+            tokio::time::sleep(interval).await;
+            let current = std::fs::read(&path).ok();
+            let changed = {
+                let last = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
+                current.is_some() && *last != current
+            };
+            if current.is_none() {
+                tracing::warn!(path = %path.display(), "config file unreadable; keeping the running config");
+            } else if changed {
+                let _ = self.reload();
+            }
+        }
+    }
+}
+
+/// Returns on SIGTERM or SIGINT; reloads on every SIGHUP meanwhile.
+pub async fn wait_for_shutdown_signal(reloader: &Reloader) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        // Without signal handlers only Ctrl-C can stop us.
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading config");
+                let _ = reloader.reload();
+            }
+        }
+    }
+}

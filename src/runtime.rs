@@ -1,0 +1,85 @@
+//! The immutable snapshot a `Check` reads: compiled config plus the live key
+//! stores. A reload builds a new one and swaps it in whole.
+
+use std::sync::Arc;
+
+use http::HeaderName;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::keys::{IssuerKeys, KeyStatus};
+use crate::token::{IssuerTrust, Verifier};
+
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub verifier: Verifier,
+    /// Every identity header, stripped whenever this request does not set it.
+    pub identity_headers: Vec<HeaderName>,
+}
+
+/// Key stores that a new runtime created and that still need their refresh
+/// task started.
+pub type NewKeyStores = Vec<Arc<IssuerKeys>>;
+
+impl Runtime {
+    /// Builds a runtime. Issuers whose key settings did not change keep
+    /// their key store (and its keys) from `previous`.
+    pub fn build(
+        config: Config,
+        previous: Option<&Runtime>,
+        client: &reqwest::Client,
+        clock: &SharedClock,
+    ) -> (Runtime, NewKeyStores) {
+        let mut fresh = Vec::new();
+        let trusts = config.issuers.iter().map(|settings| {
+            let reused = previous
+                .and_then(|p| p.verifier.trust(&settings.issuer))
+                .filter(|t| t.keys.settings() == &settings.keys)
+                .map(|t| t.keys.clone());
+            let issuer: Arc<str> = Arc::from(settings.issuer.as_str());
+            let keys = reused.unwrap_or_else(|| {
+                let keys = IssuerKeys::new(issuer.clone(), settings.keys.clone(), client.clone(), clock.clone());
+                fresh.push(keys.clone());
+                keys
+            });
+            Arc::new(IssuerTrust {
+                issuer,
+                audiences: settings.audiences.clone(),
+                algorithms: settings.algorithms.clone(),
+                leeway: settings.leeway,
+                max_token_lifetime: settings.max_token_lifetime,
+                required_typ: settings.required_typ.clone(),
+                keys,
+            })
+        });
+        let verifier = Verifier::new(trusts.collect::<Vec<_>>(), clock.clone());
+        let identity_headers = config.identity.all().cloned().collect();
+        let runtime = Runtime {
+            config: Arc::new(config),
+            verifier,
+            identity_headers,
+        };
+        (runtime, fresh)
+    }
+
+    /// Each issuer and the state of its keys.
+    pub fn key_status(&self) -> Vec<(Arc<str>, KeyStatus)> {
+        let mut all: Vec<_> = self
+            .verifier
+            .issuers()
+            .map(|t| (t.issuer.clone(), t.keys.status()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Ready when every issuer has keys, or, when configured to start
+    /// without them, when no first fetch is still pending.
+    pub fn is_ready(&self) -> bool {
+        let without = self.config.server.start_without_keys;
+        self.verifier.issuers().all(|t| {
+            let s = t.keys.status();
+            s.has_keys() || (without && !matches!(s, KeyStatus::Pending))
+        })
+    }
+}

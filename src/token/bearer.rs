@@ -1,0 +1,86 @@
+//! Step 4: exactly one `Authorization: Bearer <token>`.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BearerError {
+    #[error("no bearer token")]
+    Missing,
+    #[error("{0}")]
+    Malformed(&'static str),
+    #[error("the bearer token is larger than the configured limit")]
+    TooLarge,
+}
+
+/// Takes the value of the `authorization` header as Envoy forwards it. Two
+/// headers arrive joined with `,`, so a comma anywhere is malformed.
+pub fn extract_bearer(header: Option<&str>, max_bytes: usize) -> Result<&str, BearerError> {
+    let value = header.ok_or(BearerError::Missing)?;
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(BearerError::Malformed(
+            "the Authorization header must use the Bearer scheme",
+        ));
+    }
+    let token = rest.trim_start_matches([' ', '\t']);
+    if token.is_empty() {
+        return Err(BearerError::Malformed("the bearer token is empty"));
+    }
+    if token.len() > max_bytes {
+        return Err(BearerError::TooLarge);
+    }
+    if token.contains(',') {
+        return Err(BearerError::Malformed(
+            "more than one Authorization header, or a comma in the token",
+        ));
+    }
+    // RFC 6750 b64token: no whitespace or other characters inside.
+    if !token.bytes().all(is_b64token_byte) {
+        return Err(BearerError::Malformed(
+            "the bearer token contains characters a token cannot have",
+        ));
+    }
+    Ok(token)
+}
+
+fn is_b64token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        let cases: &[(Option<&str>, Result<&str, BearerError>)] = &[
+            (None, Err(BearerError::Missing)),
+            (Some("Bearer abc.def.ghi"), Ok("abc.def.ghi")),
+            (Some("bearer abc"), Ok("abc")),
+            (Some("BEARER   abc"), Ok("abc")),
+            (Some("Bearer"), Err(BearerError::Malformed("the bearer token is empty"))),
+            (Some("Bearer "), Err(BearerError::Malformed("the bearer token is empty"))),
+            (
+                Some("Basic dXNlcjpwYXNz"),
+                Err(BearerError::Malformed(
+                    "the Authorization header must use the Bearer scheme",
+                )),
+            ),
+            (
+                Some("Bearer a,Bearer b"),
+                Err(BearerError::Malformed(
+                    "more than one Authorization header, or a comma in the token",
+                )),
+            ),
+            (
+                Some("Bearer a b"),
+                Err(BearerError::Malformed(
+                    "the bearer token contains characters a token cannot have",
+                )),
+            ),
+            (Some("Bearer aaaaaaaaaaaaaaaaa"), Err(BearerError::TooLarge)),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(&extract_bearer(*header, 16), expected, "header {header:?}");
+        }
+    }
+}

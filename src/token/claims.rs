@@ -1,0 +1,211 @@
+//! The claims of a token whose signature and registered claims were checked.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::TokenError;
+
+/// Claims that passed verification. Only `Verifier` can make one, so policy
+/// code that takes `&VerifiedClaims` cannot run on an unchecked token.
+#[derive(Debug, Clone)]
+pub struct VerifiedClaims {
+    issuer: Arc<str>,
+    kid: Option<String>,
+    subject: Option<String>,
+    jti: Option<String>,
+    sid: Option<String>,
+    exp: f64,
+    iat: Option<f64>,
+    auth_time: Option<f64>,
+    acr: Option<String>,
+    scopes: Vec<String>,
+    all: Map<String, Value>,
+}
+
+/// The registered claims, type-checked but not yet judged.
+pub(super) struct TypedClaims {
+    pub subject: Option<String>,
+    pub audiences: Vec<String>,
+    pub exp: f64,
+    pub nbf: Option<f64>,
+    pub iat: Option<f64>,
+    pub auth_time: Option<f64>,
+    pub jti: Option<String>,
+    pub sid: Option<String>,
+    pub acr: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+impl TypedClaims {
+    pub fn read(claims: &Map<String, Value>) -> Result<Self, TokenError> {
+        Ok(Self {
+            subject: string(claims, "sub")?,
+            audiences: audiences(claims)?,
+            exp: numeric_date(claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?,
+            nbf: numeric_date(claims, "nbf")?,
+            iat: numeric_date(claims, "iat")?,
+            auth_time: numeric_date(claims, "auth_time")?,
+            jti: string(claims, "jti")?,
+            sid: string(claims, "sid")?,
+            acr: string(claims, "acr")?,
+            scopes: scopes(claims)?,
+        })
+    }
+}
+
+impl VerifiedClaims {
+    pub(super) fn new(
+        issuer: Arc<str>,
+        kid: Option<String>,
+        typed: TypedClaims,
+        all: Map<String, Value>,
+    ) -> Self {
+        Self {
+            issuer,
+            kid,
+            subject: typed.subject,
+            jti: typed.jti,
+            sid: typed.sid,
+            exp: typed.exp,
+            iat: typed.iat,
+            auth_time: typed.auth_time,
+            acr: typed.acr,
+            scopes: typed.scopes,
+            all,
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+    pub fn jti(&self) -> Option<&str> {
+        self.jti.as_deref()
+    }
+    pub fn sid(&self) -> Option<&str> {
+        self.sid.as_deref()
+    }
+    pub fn exp(&self) -> f64 {
+        self.exp
+    }
+    pub fn iat(&self) -> Option<f64> {
+        self.iat
+    }
+    pub fn auth_time(&self) -> Option<f64> {
+        self.auth_time
+    }
+    pub fn acr(&self) -> Option<&str> {
+        self.acr.as_deref()
+    }
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+    /// Any claim, as the token carried it.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.all.get(name)
+    }
+}
+
+fn string(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(TokenError::ClaimType(name)),
+    }
+}
+
+/// RFC 7519 NumericDate: any finite JSON number, fractions allowed.
+fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(Some)
+            .ok_or(TokenError::ClaimType(name)),
+        Some(_) => Err(TokenError::ClaimType(name)),
+    }
+}
+
+fn audiences(claims: &Map<String, Value>) -> Result<Vec<String>, TokenError> {
+    match claims.get("aud") {
+        None => Err(TokenError::MissingClaim("aud")),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or(TokenError::ClaimType("aud")))
+            .collect(),
+        Some(_) => Err(TokenError::ClaimType("aud")),
+    }
+}
+
+/// RFC 9068 `scope` (space-separated) wins; `scp` (array or string) counts
+/// only when `scope` is absent.
+fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, TokenError> {
+    let split = |s: &str| s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    match (claims.get("scope"), claims.get("scp")) {
+        (Some(Value::String(s)), _) => Ok(split(s)),
+        (Some(_), _) => Err(TokenError::ClaimType("scope")),
+        (None, None) => Ok(Vec::new()),
+        (None, Some(Value::String(s))) => Ok(split(s)),
+        (None, Some(Value::Array(items))) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or(TokenError::ClaimType("scp")))
+            .collect(),
+        (None, Some(_)) => Err(TokenError::ClaimType("scp")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read(v: Value) -> Result<TypedClaims, TokenError> {
+        TypedClaims::read(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn numeric_dates_accept_fractions_and_refuse_other_types() {
+        let ok = read(json!({"aud":"a","exp": 10.5,"iat": 1})).unwrap();
+        assert_eq!(ok.exp, 10.5);
+        assert_eq!(ok.iat, Some(1.0));
+        for bad in [json!("10"), json!(true), json!(null), json!([1])] {
+            assert_eq!(
+                read(json!({"aud":"a","exp": bad})).err(),
+                Some(TokenError::ClaimType("exp"))
+            );
+        }
+        assert_eq!(read(json!({"aud":"a"})).err(), Some(TokenError::MissingClaim("exp")));
+    }
+
+    #[test]
+    fn audience_shapes() {
+        assert_eq!(read(json!({"aud":["a","b"],"exp":1})).unwrap().audiences, ["a", "b"]);
+        assert_eq!(read(json!({"aud":7,"exp":1})).err(), Some(TokenError::ClaimType("aud")));
+        assert_eq!(read(json!({"aud":["a",7],"exp":1})).err(), Some(TokenError::ClaimType("aud")));
+    }
+
+    #[test]
+    fn scope_wins_over_scp() {
+        let c = read(json!({"aud":"a","exp":1,"scope":"x  y","scp":["z"]})).unwrap();
+        assert_eq!(c.scopes, ["x", "y"]);
+        let c = read(json!({"aud":"a","exp":1,"scp":["z","w"]})).unwrap();
+        assert_eq!(c.scopes, ["z", "w"]);
+        let c = read(json!({"aud":"a","exp":1,"scp":"z w"})).unwrap();
+        assert_eq!(c.scopes, ["z", "w"]);
+        assert_eq!(
+            read(json!({"aud":"a","exp":1,"scope":["x"]})).err(),
+            Some(TokenError::ClaimType("scope"))
+        );
+    }
+}

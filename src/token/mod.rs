@@ -1,0 +1,38 @@
+//! Bearer tokens: extraction, the JOSE header, verification and the verified
+//! claims that policy evaluation consumes.
+
+mod bearer;
+mod claims;
+mod error;
+mod header;
+mod verify;
+
+use std::time::Duration;
+
+pub use bearer::{BearerError, extract_bearer};
+pub use claims::VerifiedClaims;
+pub use error::TokenError;
+pub use verify::{IssuerTrust, Verifier};
+
+/// Lifetime (`exp − iat`) and age (`now − iat`) limits for one check: the
+/// tighter of the issuer's and the policy's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenLimits {
+    pub max_lifetime: Option<Duration>,
+    pub max_age: Option<Duration>,
+}
+
+impl TokenLimits {
+    pub fn tightest(self, other: TokenLimits) -> TokenLimits {
+        fn min(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        }
+        TokenLimits {
+            max_lifetime: min(self.max_lifetime, other.max_lifetime),
+            max_age: min(self.max_age, other.max_age),
+        }
+    }
+}

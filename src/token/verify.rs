@@ -1,0 +1,215 @@
+//! Steps 5–8 of the pipeline: from a bearer string to `VerifiedClaims`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde_json::{Map, Value};
+
+use super::claims::TypedClaims;
+use super::header::{JoseHeader, typ_matches};
+use super::{TokenError, TokenLimits, VerifiedClaims};
+use crate::clock::SharedClock;
+use crate::keys::{IssuerKeys, KeyLookup};
+
+/// What is trusted about one issuer.
+#[derive(Debug)]
+pub struct IssuerTrust {
+    pub issuer: Arc<str>,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<Algorithm>,
+    pub leeway: Duration,
+    pub max_token_lifetime: Option<Duration>,
+    pub required_typ: Option<String>,
+    pub keys: Arc<IssuerKeys>,
+}
+
+pub struct Verifier {
+    issuers: HashMap<Arc<str>, Arc<IssuerTrust>>,
+    clock: SharedClock,
+}
+
+impl Verifier {
+    pub fn new(issuers: impl IntoIterator<Item = Arc<IssuerTrust>>, clock: SharedClock) -> Self {
+        Self {
+            issuers: issuers
+                .into_iter()
+                .map(|t| (t.issuer.clone(), t))
+                .collect(),
+            clock,
+        }
+    }
+
+    pub fn trust(&self, issuer: &str) -> Option<&Arc<IssuerTrust>> {
+        self.issuers.get(issuer)
+    }
+
+    pub fn issuers(&self) -> impl Iterator<Item = &Arc<IssuerTrust>> {
+        self.issuers.values()
+    }
+
+    /// Verifies a compact JWS against the issuer it names and the limits
+    /// given. Only an unknown `kid` can make this wait: for one de-duplicated,
+    /// rate-limited refetch of that issuer's keys.
+    pub async fn verify(&self, token: &str, limits: TokenLimits) -> Result<VerifiedClaims, TokenError> {
+        let parts = CompactJws::split(token)?;
+        let header = JoseHeader::parse(&b64(parts.header).ok_or(TokenError::BadHeader)?)?;
+        let payload = b64(parts.payload).ok_or(TokenError::BadPayload)?;
+        let claims: Map<String, Value> =
+            serde_json::from_slice(&payload).map_err(|_| TokenError::BadPayload)?;
+
+        // `iss` is read unverified only to choose whose keys to check with.
+        let issuer = match claims.get("iss") {
+            None => return Err(TokenError::MissingIssuer),
+            Some(Value::String(s)) => s.as_str(),
+            Some(_) => return Err(TokenError::ClaimType("iss")),
+        };
+        let trust = self.issuers.get(issuer).ok_or(TokenError::UnknownIssuer)?;
+        if !trust.algorithms.contains(&header.alg) {
+            return Err(TokenError::AlgNotAllowed);
+        }
+        if let Some(expected) = &trust.required_typ
+            && !header.typ.as_deref().is_some_and(|t| typ_matches(t, expected))
+        {
+            return Err(TokenError::WrongType {
+                expected: expected.clone(),
+            });
+        }
+
+        self.check_signature(trust, &header, &parts).await?;
+
+        let typed = TypedClaims::read(&claims)?;
+        if !typed.audiences.iter().any(|a| trust.audiences.contains(a)) {
+            return Err(TokenError::WrongAudience);
+        }
+        self.check_times(trust, &typed, limits)?;
+        Ok(VerifiedClaims::new(
+            trust.issuer.clone(),
+            header.kid,
+            typed,
+            claims,
+        ))
+    }
+
+    async fn check_signature(
+        &self,
+        trust: &IssuerTrust,
+        header: &JoseHeader,
+        parts: &CompactJws<'_>,
+    ) -> Result<(), TokenError> {
+        let kid = header.kid.as_deref();
+        let mut lookup = trust.keys.find(kid, header.alg);
+        if matches!(lookup, KeyLookup::UnknownKid) {
+            // Maybe the issuer rotated: refetch once (shared, rate-limited).
+            trust.keys.refetch_for_unknown_kid().await;
+            lookup = trust.keys.find(kid, header.alg);
+        }
+        let key = match lookup {
+            KeyLookup::Found(key) => key,
+            KeyLookup::NoKeys => return Err(TokenError::KeysUnavailable),
+            KeyLookup::UnknownKid => return Err(TokenError::UnknownKey),
+            KeyLookup::Ambiguous => return Err(TokenError::AmbiguousKey),
+            KeyLookup::NoneFits => return Err(TokenError::NoFittingKey),
+        };
+        match jsonwebtoken::crypto::verify(parts.signature, parts.signing_input.as_bytes(), key.decoding(), header.alg) {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(_) => Err(TokenError::BadSignature),
+        }
+    }
+
+    fn check_times(&self, trust: &IssuerTrust, c: &TypedClaims, limits: TokenLimits) -> Result<(), TokenError> {
+        let now = self.clock.now_unix();
+        let leeway = trust.leeway.as_secs_f64();
+        if now >= c.exp + leeway {
+            return Err(TokenError::Expired);
+        }
+        if c.nbf.is_some_and(|nbf| nbf > now + leeway) {
+            return Err(TokenError::NotYetValid);
+        }
+        if c.iat.is_some_and(|iat| iat > now + leeway) {
+            return Err(TokenError::IssuedInFuture);
+        }
+        let limits = limits.tightest(TokenLimits {
+            max_lifetime: trust.max_token_lifetime,
+            max_age: None,
+        });
+        if limits.max_lifetime.is_none() && limits.max_age.is_none() {
+            return Ok(());
+        }
+        // A lifetime or age limit cannot be judged without iat.
+        let iat = c.iat.ok_or(TokenError::MissingClaim("iat"))?;
+        if let Some(max) = limits.max_lifetime
+            && c.exp - iat > max.as_secs_f64()
+        {
+            return Err(TokenError::LifetimeTooLong {
+                max_secs: max.as_secs(),
+            });
+        }
+        if let Some(max) = limits.max_age
+            && now - iat > max.as_secs_f64() + leeway
+        {
+            return Err(TokenError::TooOld {
+                max_secs: max.as_secs(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The three parts of a compact JWS, still encoded.
+struct CompactJws<'a> {
+    header: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+    /// `header.payload`, the bytes the signature covers.
+    signing_input: &'a str,
+}
+
+impl<'a> CompactJws<'a> {
+    fn split(token: &'a str) -> Result<Self, TokenError> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(TokenError::NotCompactJws);
+        };
+        match parts.count() {
+            0 => {}
+            2 => return Err(TokenError::Encrypted),
+            _ => return Err(TokenError::NotCompactJws),
+        }
+        if header.is_empty() || payload.is_empty() {
+            return Err(TokenError::NotCompactJws);
+        }
+        if signature.is_empty() {
+            return Err(TokenError::Unsigned);
+        }
+        Ok(Self {
+            header,
+            payload,
+            signature,
+            signing_input: &token[..header.len() + 1 + payload.len()],
+        })
+    }
+}
+
+fn b64(part: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(part).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_shapes() {
+        assert!(CompactJws::split("a.b.c").is_ok());
+        assert_eq!(CompactJws::split("a.b").err().map(|e| e.to_string()), Some(TokenError::NotCompactJws.to_string()));
+        assert!(matches!(CompactJws::split("a.b.c.d.e"), Err(TokenError::Encrypted)));
+        assert!(matches!(CompactJws::split("a.b.c.d"), Err(TokenError::NotCompactJws)));
+        assert!(matches!(CompactJws::split("a.b."), Err(TokenError::Unsigned)));
+        assert!(matches!(CompactJws::split(".b.c"), Err(TokenError::NotCompactJws)));
+        assert_eq!(CompactJws::split("aa.bb.cc").unwrap().signing_input, "aa.bb");
+    }
+}
