@@ -45,8 +45,11 @@ fn main() {
             .collect(),
     };
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo"));
-    std::fs::write(out.join("ext_authz_descriptor.bin"), closure.encode_to_vec())
-        .expect("write descriptor set");
+    std::fs::write(
+        out.join("ext_authz_descriptor.bin"),
+        closure.encode_to_vec(),
+    )
+    .expect("write descriptor set");
 }
 
 /// Reads `src/generated/types.bin` from the envoy-types package this build
@@ -57,7 +60,8 @@ fn main() {
 /// fetch.)
 fn envoy_types_descriptors() -> Vec<u8> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let lock = std::fs::read_to_string(manifest_dir.join("Cargo.lock")).expect("Cargo.lock is committed");
+    let lock =
+        std::fs::read_to_string(manifest_dir.join("Cargo.lock")).expect("Cargo.lock is committed");
     println!("cargo:rerun-if-changed=Cargo.lock");
     let version = lock
         .split("[[package]]")

@@ -64,8 +64,18 @@ impl App {
         let admin_listener = TcpListener::bind(config.server.admin_addr).await?;
         let client = http_client();
         let (runtime, initial_keys) = Runtime::build(config, None, &client, &options.clock);
-        let authorizer = Arc::new(Authorizer::new(runtime, options.revocations, options.recorder, options.clock.clone()));
-        let reloader = Arc::new(Reloader::new(options.config_path, authorizer.clone(), client, options.clock));
+        let authorizer = Arc::new(Authorizer::new(
+            runtime,
+            options.revocations,
+            options.recorder,
+            options.clock.clone(),
+        ));
+        let reloader = Arc::new(Reloader::new(
+            options.config_path,
+            authorizer.clone(),
+            client,
+            options.clock,
+        ));
         Ok(App {
             grpc_listener,
             admin_listener,
@@ -115,13 +125,26 @@ impl App {
             tokio::spawn(IssuerKeys::run(Arc::downgrade(keys)));
         }
         let grace = self.authorizer.runtime().config.server.shutdown_grace;
-        let readiness = tokio::spawn(track_readiness(self.authorizer.clone(), self.reloader.clone(), self.health.clone()));
+        let readiness = tokio::spawn(track_readiness(
+            self.authorizer.clone(),
+            self.reloader.clone(),
+            self.health.clone(),
+        ));
         let watcher = tokio::spawn(self.reloader.clone().watch_file());
         let signal = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let grpc = grpc::serve(self.grpc_listener, CheckService::new(self.authorizer.clone()), &self.health, signal(stopped.clone()));
-        let admin = crate::admin::serve(self.admin_listener, self.authorizer.clone(), signal(stopped.clone()));
+        let grpc = grpc::serve(
+            self.grpc_listener,
+            CheckService::new(self.authorizer.clone()),
+            &self.health,
+            signal(stopped.clone()),
+        );
+        let admin = crate::admin::serve(
+            self.admin_listener,
+            self.authorizer.clone(),
+            signal(stopped.clone()),
+        );
         let servers = async { tokio::join!(grpc, admin) };
         tokio::pin!(servers);
         let result = tokio::select! {
@@ -135,7 +158,10 @@ impl App {
         watcher.abort();
         match result {
             None => {
-                tracing::warn!(?grace, "shutdown grace period over; dropping unfinished calls");
+                tracing::warn!(
+                    ?grace,
+                    "shutdown grace period over; dropping unfinished calls"
+                );
                 Ok(())
             }
             Some((g, a)) => {
@@ -161,7 +187,11 @@ async fn track_readiness(authorizer: Arc<Authorizer>, reloader: Arc<Reloader>, h
     loop {
         let runtime = authorizer.runtime();
         health.set_ready(runtime.is_ready()).await;
-        let mut watches: Vec<_> = runtime.verifier.issuers().map(|t| t.keys.watch_status()).collect();
+        let mut watches: Vec<_> = runtime
+            .verifier
+            .issuers()
+            .map(|t| t.keys.watch_status())
+            .collect();
         drop(runtime);
         let key_change = async {
             if watches.is_empty() {

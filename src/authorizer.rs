@@ -126,7 +126,8 @@ impl Authorizer {
             policy: None,
             issuer: None,
         });
-        self.recorder.record(&CheckInput::default(), &decision, Duration::ZERO);
+        self.recorder
+            .record(&CheckInput::default(), &decision, Duration::ZERO);
         decision
     }
 
@@ -143,7 +144,10 @@ impl Authorizer {
         // 1. Policy selection.
         let policy = match input.policy_name {
             Some(name) => rt.config.policies.by_name(name),
-            None => rt.config.policies.select(input.host, input.path, input.method),
+            None => rt
+                .config
+                .policies
+                .select(input.host, input.path, input.method),
         };
         let Some(policy) = policy else {
             if input.policy_name.is_some() {
@@ -151,7 +155,9 @@ impl Authorizer {
             }
             return match rt.config.default_action {
                 DefaultAction::Deny => deny(DenyReason::NoMatchingPolicy, None),
-                DefaultAction::Allow => Decision::Allow(anonymous_allow(&rt, Arc::from(DEFAULT_POLICY_NAME), false)),
+                DefaultAction::Allow => {
+                    Decision::Allow(anonymous_allow(&rt, Arc::from(DEFAULT_POLICY_NAME), false))
+                }
             };
         };
         // 2. Calling workload.
@@ -160,7 +166,11 @@ impl Authorizer {
         }
         // 3. Anonymous routes read no token.
         if policy.anonymous {
-            return Decision::Allow(anonymous_allow(&rt, policy.name.clone(), policy.remove_authorization));
+            return Decision::Allow(anonymous_allow(
+                &rt,
+                policy.name.clone(),
+                policy.remove_authorization,
+            ));
         }
         // 4. Bearer token.
         let token = match extract_bearer(input.authorization, rt.config.server.max_token_bytes) {
@@ -189,7 +199,8 @@ impl Authorizer {
             .trust(claims.issuer())
             .map_or(0.0, |t| t.leeway.as_secs_f64());
         let rank = |acr: &str| rt.config.acr_rank(acr);
-        if let Err(unmet) = check_requirements(policy, &claims, rank, self.clock.now_unix(), leeway) {
+        if let Err(unmet) = check_requirements(policy, &claims, rank, self.clock.now_unix(), leeway)
+        {
             return deny_verified(DenyReason::Unmet(unmet));
         }
         // 11. Allow.
@@ -257,6 +268,8 @@ fn header_value(claims: &VerifiedClaims, claim: &str) -> Option<String> {
             _ => None,
         }
     }?;
-    let clean = value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+    let clean = value
+        .bytes()
+        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
     clean.then_some(value)
 }

@@ -92,7 +92,9 @@ impl DenyReason {
         let bearer = |error: Option<&str>, description: &str, extra: &str| {
             let mut h = format!("Bearer realm=\"{realm}\"");
             if let Some(e) = error {
-                h.push_str(&format!(", error=\"{e}\", error_description=\"{description}\""));
+                h.push_str(&format!(
+                    ", error=\"{e}\", error_description=\"{description}\""
+                ));
             }
             h.push_str(extra);
             Some(h)
@@ -105,11 +107,19 @@ impl DenyReason {
             description,
         };
         match self {
-            Self::NoHttpAttributes => forbidden("the check request carries no HTTP request attributes".into()),
+            Self::NoHttpAttributes => {
+                forbidden("the check request carries no HTTP request attributes".into())
+            }
             Self::NoMatchingPolicy => forbidden("no policy covers this route".into()),
-            Self::UnknownPolicy => forbidden("the route names a policy that is not configured".into()),
-            Self::PrincipalNotAllowed => forbidden("the calling workload is not allowed on this route".into()),
-            Self::Unmet(Unmet::ClaimMismatch { claim }) => forbidden(format!("the token's {claim} claim does not meet the policy")),
+            Self::UnknownPolicy => {
+                forbidden("the route names a policy that is not configured".into())
+            }
+            Self::PrincipalNotAllowed => {
+                forbidden("the calling workload is not allowed on this route".into())
+            }
+            Self::Unmet(Unmet::ClaimMismatch { claim }) => forbidden(format!(
+                "the token's {claim} claim does not meet the policy"
+            )),
             Self::Bearer(BearerError::Missing) => DenyResponse {
                 http_status: 401,
                 grpc_code: UNAUTHENTICATED,
@@ -168,12 +178,19 @@ impl DenyReason {
                 DenyResponse {
                     http_status: 403,
                     grpc_code: PERMISSION_DENIED,
-                    www_authenticate: bearer(Some("insufficient_scope"), &d, &format!(", scope=\"{required}\"")),
+                    www_authenticate: bearer(
+                        Some("insufficient_scope"),
+                        &d,
+                        &format!(", scope=\"{required}\""),
+                    ),
                     error: "insufficient_scope",
                     description: d,
                 }
             }
-            Self::Unmet(Unmet::StepUp { acr_values, max_age }) => {
+            Self::Unmet(Unmet::StepUp {
+                acr_values,
+                max_age,
+            }) => {
                 let d = match (acr_values, max_age) {
                     (Some(_), Some(_)) => "a stronger and more recent authentication is required",
                     (Some(_), None) => "a stronger authentication is required",
@@ -201,6 +218,7 @@ impl DenyReason {
 impl DenyResponse {
     /// `{"error": ..., "error_description": ...}`
     pub fn body(&self) -> String {
-        serde_json::json!({ "error": self.error, "error_description": self.description }).to_string()
+        serde_json::json!({ "error": self.error, "error_description": self.description })
+            .to_string()
     }
 }

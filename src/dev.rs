@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
-    RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+    RsaKeyPair, RsaPublicKeyComponents,
 };
 use axum::Json;
 use axum::Router;
@@ -104,14 +104,23 @@ impl DevKeys {
                 sig
             }
             #[allow(clippy::expect_used)]
-            DevAlg::ES256 => self.ec.sign(&self.rng, input).expect("ECDSA signing").as_ref().to_vec(),
+            DevAlg::ES256 => self
+                .ec
+                .sign(&self.rng, input)
+                .expect("ECDSA signing")
+                .as_ref()
+                .to_vec(),
             DevAlg::EdDSA => self.ed.sign(input).as_ref().to_vec(),
         }
     }
 
     /// A compact JWS of exactly this header and these claims.
     pub fn sign_raw(&self, alg: DevAlg, header: &Value, claims: &Value) -> String {
-        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
         let sig = self.sign_bytes(alg, input.as_bytes());
         format!("{input}.{}", b64(&sig))
     }
@@ -152,17 +161,28 @@ fn router(state: Arc<IssuerState>) -> Router {
                 Json(json!({"issuer": s.issuer, "jwks_uri": format!("{}/jwks.json", s.issuer)}))
             }),
         )
-        .route("/jwks.json", get(|State(s): State<Arc<IssuerState>>| async move { Json(s.keys.jwks()) }))
+        .route(
+            "/jwks.json",
+            get(|State(s): State<Arc<IssuerState>>| async move { Json(s.keys.jwks()) }),
+        )
         .route("/token", get(mint))
         .with_state(state)
 }
 
-async fn mint(State(s): State<Arc<IssuerState>>, Query(q): Query<TokenQuery>) -> Result<String, (StatusCode, String)> {
+async fn mint(
+    State(s): State<Arc<IssuerState>>,
+    Query(q): Query<TokenQuery>,
+) -> Result<String, (StatusCode, String)> {
     let alg = match q.alg.as_deref().unwrap_or("RS256") {
         "RS256" => DevAlg::RS256,
         "ES256" => DevAlg::ES256,
         "EdDSA" => DevAlg::EdDSA,
-        other => return Err((StatusCode::BAD_REQUEST, format!("alg {other} is not one of RS256, ES256, EdDSA\n"))),
+        other => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("alg {other} is not one of RS256, ES256, EdDSA\n"),
+            ));
+        }
     };
     let now = crate::clock::Clock::now_unix(&crate::clock::SystemClock).floor() as u64;
     let mut claims = json!({
@@ -192,12 +212,15 @@ fn rand_suffix() -> u64 {
 /// The issuer URL is `http://<bound address>`.
 pub async fn serve_dev_issuer(addr: SocketAddr) -> std::io::Result<()> {
     if !addr.ip().is_loopback() {
-        return Err(std::io::Error::other("the dev issuer only binds loopback addresses"));
+        return Err(std::io::Error::other(
+            "the dev issuer only binds loopback addresses",
+        ));
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let issuer = format!("http://{bound}");
-    let keys = DevKeys::generate("dev").map_err(|_| std::io::Error::other("key generation failed"))?;
+    let keys =
+        DevKeys::generate("dev").map_err(|_| std::io::Error::other("key generation failed"))?;
     println!("DEV ONLY issuer {issuer} (keys generated in memory; token endpoint {issuer}/token)");
     let state = Arc::new(IssuerState { issuer, keys });
     axum::serve(listener, router(state)).await

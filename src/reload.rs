@@ -34,7 +34,12 @@ pub enum ReloadError {
 }
 
 impl Reloader {
-    pub fn new(path: Option<PathBuf>, authorizer: Arc<Authorizer>, client: reqwest::Client, clock: SharedClock) -> Self {
+    pub fn new(
+        path: Option<PathBuf>,
+        authorizer: Arc<Authorizer>,
+        client: reqwest::Client,
+        clock: SharedClock,
+    ) -> Self {
         let last_seen = path.as_ref().and_then(|p| std::fs::read(p).ok());
         Self {
             path,
@@ -95,7 +100,9 @@ impl Reloader {
     /// content changed. Polling, unlike inotify, also sees Kubernetes
     /// ConfigMap updates, which swap a symlink.
     pub async fn watch_file(self: Arc<Self>) {
-        let Some(path) = self.path.clone() else { return };
+        let Some(path) = self.path.clone() else {
+            return;
+        };
         loop {
             let interval = self.authorizer.runtime().config.server.reload_interval;
             if interval.is_zero() {
@@ -119,7 +126,10 @@ impl Reloader {
 /// Returns on SIGTERM or SIGINT; reloads on every SIGHUP meanwhile.
 pub async fn wait_for_shutdown_signal(reloader: &Reloader) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
         // Without signal handlers only Ctrl-C can stop us.
         let _ = tokio::signal::ctrl_c().await;
         return;

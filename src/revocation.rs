@@ -35,16 +35,28 @@ impl InMemoryRevocations {
         // map itself is still usable.
         match r {
             Revocation::Jti(j) => {
-                self.jti.write().unwrap_or_else(|e| e.into_inner()).insert(j, ());
+                self.jti
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(j, ());
             }
             Revocation::Sid(s) => {
-                self.sid.write().unwrap_or_else(|e| e.into_inner()).insert(s, ());
+                self.sid
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(s, ());
             }
             Revocation::SubjectBefore { sub, issued_before } => {
-                self.sub.write().unwrap_or_else(|e| e.into_inner()).insert(sub, issued_before);
+                self.sub
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(sub, issued_before);
             }
             Revocation::IssuerBefore { iss, issued_before } => {
-                self.iss.write().unwrap_or_else(|e| e.into_inner()).insert(iss, issued_before);
+                self.iss
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(iss, issued_before);
             }
         }
     }

@@ -38,7 +38,12 @@ impl Runtime {
                 .map(|t| t.keys.clone());
             let issuer: Arc<str> = Arc::from(settings.issuer.as_str());
             let keys = reused.unwrap_or_else(|| {
-                let keys = IssuerKeys::new(issuer.clone(), settings.keys.clone(), client.clone(), clock.clone());
+                let keys = IssuerKeys::new(
+                    issuer.clone(),
+                    settings.keys.clone(),
+                    client.clone(),
+                    clock.clone(),
+                );
                 fresh.push(keys.clone());
                 keys
             });

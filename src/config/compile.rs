@@ -13,8 +13,13 @@ use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
 use url::Url;
 
-use super::file::{ClaimConditionFile, IdentityHeadersFile, IssuerFile, PolicyFile, ServerFile, TierFile};
-use super::{Config, ConfigError, ConfigErrors, DefaultAction, IdentityHeaders, IssuerSettings, LogFormat, ServerSettings, tiers};
+use super::file::{
+    ClaimConditionFile, IdentityHeadersFile, IssuerFile, PolicyFile, ServerFile, TierFile,
+};
+use super::{
+    Config, ConfigError, ConfigErrors, DefaultAction, IdentityHeaders, IssuerSettings, LogFormat,
+    ServerSettings, tiers,
+};
 use crate::keys::{FetchSettings, KeySettings, KeySource, url_allowed};
 use crate::policy::{AcrRequirement, ClaimCondition, PathMatch, Policy, PolicySet, RouteMatch};
 use crate::token::TokenLimits;
@@ -23,8 +28,17 @@ const MAX_LEEWAY: Duration = Duration::from_secs(300);
 const DEFAULT_ALGORITHMS: &[Algorithm] = &[Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
 /// Headers this service must never be told to set.
 const RESERVED_HEADERS: &[&str] = &[
-    "authorization", "host", "content-length", "content-type", "transfer-encoding",
-    "connection", "te", "upgrade", "cookie", "x-forwarded-for", "x-request-id",
+    "authorization",
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "cookie",
+    "x-forwarded-for",
+    "x-request-id",
 ];
 
 #[derive(Default)]
@@ -44,7 +58,11 @@ impl Errors {
             Ok(v) => Some(v),
             Err(e) => {
                 let inner = e.path().to_string();
-                let at = if inner == "." { path.to_string() } else { format!("{path}.{inner}") };
+                let at = if inner == "." {
+                    path.to_string()
+                } else {
+                    format!("{path}.{inner}")
+                };
                 self.add(at, e.inner().to_string());
                 None
             }
@@ -83,18 +101,21 @@ pub fn compile(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
         .map_or(Some(ServerFile::default()), |v| errs.parse("server", v))
         .and_then(|s| server_settings(s, &mut errs));
     let acr_levels = acr_levels(take("acr_levels"), &mut errs);
-    let default_action = match take("default_action").map(|v| errs.parse::<String>("default_action", v)) {
-        None => DefaultAction::Deny,
-        Some(Some(s)) if s == "deny" => DefaultAction::Deny,
-        Some(Some(s)) if s == "allow" => DefaultAction::Allow,
-        Some(Some(_)) => {
-            errs.add("default_action", "must be `deny` or `allow`");
-            DefaultAction::Deny
-        }
-        Some(None) => DefaultAction::Deny,
-    };
+    let default_action =
+        match take("default_action").map(|v| errs.parse::<String>("default_action", v)) {
+            None => DefaultAction::Deny,
+            Some(Some(s)) if s == "deny" => DefaultAction::Deny,
+            Some(Some(s)) if s == "allow" => DefaultAction::Allow,
+            Some(Some(_)) => {
+                errs.add("default_action", "must be `deny` or `allow`");
+                DefaultAction::Deny
+            }
+            Some(None) => DefaultAction::Deny,
+        };
     let identity = take("identity_headers")
-        .map_or(Some(IdentityHeadersFile::default()), |v| errs.parse("identity_headers", v))
+        .map_or(Some(IdentityHeadersFile::default()), |v| {
+            errs.parse("identity_headers", v)
+        })
         .map(|f| identity_headers(f, &mut errs));
     let mut tier_table = tiers::builtin();
     if let Some(v) = take("tiers")
@@ -112,23 +133,34 @@ pub fn compile(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
     let mut seen = HashSet::new();
     for (i, iss) in issuers.iter().enumerate() {
         if !seen.insert(iss.issuer.clone()) {
-            errs.add(format!("issuers[{i}].issuer"), format!("issuer {} is configured twice", iss.issuer));
+            errs.add(
+                format!("issuers[{i}].issuer"),
+                format!("issuer {} is configured twice", iss.issuer),
+            );
         }
     }
 
     let mut policies = Vec::new();
     let mut names = HashSet::new();
     for (path, v) in list(take("policies"), "policies", &mut errs) {
-        let Some(file) = errs.parse::<PolicyFile>(&path, v) else { continue };
+        let Some(file) = errs.parse::<PolicyFile>(&path, v) else {
+            continue;
+        };
         if !names.insert(file.name.clone()) {
-            errs.add(format!("{path}.name"), format!("policy name `{}` is used twice", file.name));
+            errs.add(
+                format!("{path}.name"),
+                format!("policy name `{}` is used twice", file.name),
+            );
         }
         if let Some(p) = policy(&path, file, &tier_table, &acr_levels, &mut errs) {
             policies.push(p);
         }
     }
     if issuers.is_empty() && policies.iter().any(|p| !p.anonymous) {
-        errs.add("issuers", "policies require tokens but no issuer is configured");
+        errs.add(
+            "issuers",
+            "policies require tokens but no issuer is configured",
+        );
     }
 
     match (server, identity, errs.0.is_empty()) {
@@ -162,7 +194,10 @@ fn list(value: Option<Value>, name: &str, errs: &mut Errors) -> Vec<(String, Val
 fn server_settings(f: ServerFile, errs: &mut Errors) -> Option<ServerSettings> {
     let realm = f.realm.unwrap_or_else(|| "zt-authz".into());
     if !is_quotable(&realm) {
-        errs.add("server.realm", "must be printable text without quotes or backslashes");
+        errs.add(
+            "server.realm",
+            "must be printable text without quotes or backslashes",
+        );
     }
     let max_token_bytes = f.max_token_bytes.unwrap_or(8192);
     if !(512..=65536).contains(&max_token_bytes) {
@@ -178,7 +213,9 @@ fn server_settings(f: ServerFile, errs: &mut Errors) -> Option<ServerSettings> {
     };
     let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
     Some(ServerSettings {
-        grpc_addr: f.grpc_addr.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 9000))),
+        grpc_addr: f
+            .grpc_addr
+            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 9000))),
         admin_addr: f.admin_addr.unwrap_or(loopback(9090)),
         realm,
         max_token_bytes,
@@ -191,13 +228,23 @@ fn server_settings(f: ServerFile, errs: &mut Errors) -> Option<ServerSettings> {
 
 fn acr_levels(value: Option<Value>, errs: &mut Errors) -> Vec<String> {
     let levels = match value {
-        None => return tiers::DEFAULT_ACR_LEVELS.iter().map(|s| s.to_string()).collect(),
-        Some(v) => errs.parse::<Vec<String>>("acr_levels", v).unwrap_or_default(),
+        None => {
+            return tiers::DEFAULT_ACR_LEVELS
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        }
+        Some(v) => errs
+            .parse::<Vec<String>>("acr_levels", v)
+            .unwrap_or_default(),
     };
     let mut seen = HashSet::new();
     for (i, l) in levels.iter().enumerate() {
         if l.is_empty() || l.contains(' ') || !is_quotable(l) {
-            errs.add(format!("acr_levels[{i}]"), "must be non-empty, without spaces or quotes");
+            errs.add(
+                format!("acr_levels[{i}]"),
+                "must be non-empty, without spaces or quotes",
+            );
         }
         if !seen.insert(l) {
             errs.add(format!("acr_levels[{i}]"), format!("`{l}` is listed twice"));
@@ -208,15 +255,24 @@ fn acr_levels(value: Option<Value>, errs: &mut Errors) -> Vec<String> {
 
 fn identity_headers(f: IdentityHeadersFile, errs: &mut Errors) -> IdentityHeaders {
     let claims_map = f.claims.unwrap_or_else(|| {
-        [("sub", "x-auth-subject"), ("iss", "x-auth-issuer"), ("scope", "x-auth-scopes"), ("acr", "x-auth-acr"), ("sid", "x-auth-session")]
-            .into_iter()
-            .map(|(c, h)| (c.to_string(), h.to_string()))
-            .collect()
+        [
+            ("sub", "x-auth-subject"),
+            ("iss", "x-auth-issuer"),
+            ("scope", "x-auth-scopes"),
+            ("acr", "x-auth-acr"),
+            ("sid", "x-auth-session"),
+        ]
+        .into_iter()
+        .map(|(c, h)| (c.to_string(), h.to_string()))
+        .collect()
     });
     let mut header = |path: String, name: &str| -> Option<HeaderName> {
         let lower = name.to_ascii_lowercase();
         if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with(':') {
-            errs.add(path, format!("`{name}` is reserved and cannot carry identity"));
+            errs.add(
+                path,
+                format!("`{name}` is reserved and cannot carry identity"),
+            );
             return None;
         }
         HeaderName::from_str(&lower)
@@ -229,17 +285,28 @@ fn identity_headers(f: IdentityHeadersFile, errs: &mut Errors) -> IdentityHeader
             claims.push((claim.clone(), h));
         }
     }
-    let policy = header("identity_headers.policy".into(), f.policy.as_deref().unwrap_or("x-auth-policy"));
+    let policy = header(
+        "identity_headers.policy".into(),
+        f.policy.as_deref().unwrap_or("x-auth-policy"),
+    );
     let mut seen = HashSet::new();
     for h in claims.iter().map(|(_, h)| h).chain(policy.iter()) {
         if !seen.insert(h.clone()) {
-            errs.add("identity_headers", format!("header `{h}` is used for two things"));
+            errs.add(
+                "identity_headers",
+                format!("header `{h}` is used for two things"),
+            );
         }
     }
     IdentityHeaders { claims, policy }
 }
 
-fn issuer_settings(path: &str, f: IssuerFile, base_dir: &Path, errs: &mut Errors) -> Option<IssuerSettings> {
+fn issuer_settings(
+    path: &str,
+    f: IssuerFile,
+    base_dir: &Path,
+    errs: &mut Errors,
+) -> Option<IssuerSettings> {
     let before = errs.0.len();
     if f.issuer.is_empty() {
         errs.add(format!("{path}.issuer"), "must not be empty");
@@ -261,12 +328,18 @@ fn issuer_settings(path: &str, f: IssuerFile, base_dir: &Path, errs: &mut Errors
         (None, Some(u), None) => url("discovery_url", u, errs).map(KeySource::Discovery),
         (None, None, Some(p)) => Some(KeySource::File(base_dir.join(p))),
         _ => {
-            errs.add(path, "needs exactly one of jwks_uri, discovery_url, jwks_file");
+            errs.add(
+                path,
+                "needs exactly one of jwks_uri, discovery_url, jwks_file",
+            );
             None
         }
     };
     if f.audiences.is_empty() || f.audiences.iter().any(String::is_empty) {
-        errs.add(format!("{path}.audiences"), "list at least one non-empty audience");
+        errs.add(
+            format!("{path}.audiences"),
+            "list at least one non-empty audience",
+        );
     }
     let algorithms = match &f.algorithms {
         None => DEFAULT_ALGORITHMS.to_vec(),
@@ -299,12 +372,19 @@ fn issuer_settings(path: &str, f: IssuerFile, base_dir: &Path, errs: &mut Errors
     if let Some(typ) = &f.required_typ
         && (typ.is_empty() || !is_quotable(typ))
     {
-        errs.add(format!("{path}.required_typ"), "must be printable text without quotes");
+        errs.add(
+            format!("{path}.required_typ"),
+            "must be printable text without quotes",
+        );
     }
     let refresh_interval = f.refresh_interval.map_or(Duration::from_secs(300), |d| d.0);
     let refetch_cooldown = f.refetch_cooldown.map_or(Duration::from_secs(10), |d| d.0);
     let timeout = f.fetch_timeout.map_or(Duration::from_secs(5), |d| d.0);
-    for (key, d, min) in [("refresh_interval", refresh_interval, 1), ("refetch_cooldown", refetch_cooldown, 0), ("fetch_timeout", timeout, 1)] {
+    for (key, d, min) in [
+        ("refresh_interval", refresh_interval, 1),
+        ("refetch_cooldown", refetch_cooldown, 0),
+        ("fetch_timeout", timeout, 1),
+    ] {
         if d < Duration::from_millis(min * 100) {
             errs.add(format!("{path}.{key}"), "is too short");
         }
@@ -331,15 +411,35 @@ fn issuer_settings(path: &str, f: IssuerFile, base_dir: &Path, errs: &mut Errors
     })
 }
 
-fn policy(path: &str, f: PolicyFile, tiers: &BTreeMap<String, TierFile>, acr_levels: &[String], errs: &mut Errors) -> Option<Policy> {
+fn policy(
+    path: &str,
+    f: PolicyFile,
+    tiers: &BTreeMap<String, TierFile>,
+    acr_levels: &[String],
+    errs: &mut Errors,
+) -> Option<Policy> {
     let before = errs.0.len();
-    if f.name.is_empty() || !f.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
-        errs.add(format!("{path}.name"), "must be non-empty and use only letters, digits, `-`, `_`, `.`");
+    if f.name.is_empty()
+        || !f
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        errs.add(
+            format!("{path}.name"),
+            "must be non-empty and use only letters, digits, `-`, `_`, `.`",
+        );
     }
     let base = match &f.tier {
         None => TierFile::default(),
         Some(t) => tiers.get(t).cloned().unwrap_or_else(|| {
-            errs.add(format!("{path}.tier"), format!("unknown tier `{t}`; known: {}", tiers.keys().cloned().collect::<Vec<_>>().join(", ")));
+            errs.add(
+                format!("{path}.tier"),
+                format!(
+                    "unknown tier `{t}`; known: {}",
+                    tiers.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
             TierFile::default()
         }),
     };
@@ -350,16 +450,24 @@ fn policy(path: &str, f: PolicyFile, tiers: &BTreeMap<String, TierFile>, acr_lev
         Some(p) => match (&p.exact, &p.prefix, &p.regex) {
             (Some(e), None, None) => Some(PathMatch::Exact(e.clone())),
             (None, Some(pre), None) => Some(PathMatch::Prefix(pre.clone())),
-            (None, None, Some(r)) => PathMatch::regex(r).map_err(|e| errs.add(format!("{path}.match.path.regex"), e)).ok(),
+            (None, None, Some(r)) => PathMatch::regex(r)
+                .map_err(|e| errs.add(format!("{path}.match.path.regex"), e))
+                .ok(),
             _ => {
-                errs.add(format!("{path}.match.path"), "needs exactly one of exact, prefix, regex");
+                errs.add(
+                    format!("{path}.match.path"),
+                    "needs exactly one of exact, prefix, regex",
+                );
                 None
             }
         },
     };
     for (i, m) in f.route.methods.iter().enumerate() {
         if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
-            errs.add(format!("{path}.match.methods[{i}]"), format!("`{m}` is not an HTTP method"));
+            errs.add(
+                format!("{path}.match.methods[{i}]"),
+                format!("`{m}` is not an HTTP method"),
+            );
         }
     }
     let route = path_match.and_then(|pm| {
@@ -369,12 +477,18 @@ fn policy(path: &str, f: PolicyFile, tiers: &BTreeMap<String, TierFile>, acr_lev
     });
     for (i, p) in f.principals.iter().enumerate() {
         if !p.starts_with("spiffe://") {
-            errs.add(format!("{path}.principals[{i}]"), "must be a SPIFFE ID (spiffe://trust-domain/...)");
+            errs.add(
+                format!("{path}.principals[{i}]"),
+                "must be a SPIFFE ID (spiffe://trust-domain/...)",
+            );
         }
     }
     for (i, s) in f.scopes.iter().enumerate() {
         if s.is_empty() || s.contains(' ') || !is_quotable(s) {
-            errs.add(format!("{path}.scopes[{i}]"), "must be non-empty, without spaces or quotes");
+            errs.add(
+                format!("{path}.scopes[{i}]"),
+                "must be non-empty, without spaces or quotes",
+            );
         }
     }
     let claims = f
@@ -390,21 +504,40 @@ fn policy(path: &str, f: PolicyFile, tiers: &BTreeMap<String, TierFile>, acr_lev
         .collect::<Vec<_>>();
     for c in &claims {
         if c.allowed.is_empty() {
-            errs.add(format!("{path}.claims.{}", c.claim), "list at least one allowed value");
+            errs.add(
+                format!("{path}.claims.{}", c.claim),
+                "list at least one allowed value",
+            );
         }
     }
-    let min_acr = settings.min_acr.as_ref().and_then(|acr| match acr_levels.iter().position(|l| l == acr) {
-        Some(rank) => Some(AcrRequirement {
-            rank,
-            acr_values: acr_levels[rank..].join(" "),
-        }),
-        None => {
-            let from = if f.min_acr.is_some() { "min_acr".to_string() } else { format!("tier `{}`'s min_acr", f.tier.as_deref().unwrap_or("")) };
-            errs.add(format!("{path}.min_acr"), format!("{from} `{acr}` is not in acr_levels"));
-            None
-        }
-    });
-    if f.anonymous && (!f.scopes.is_empty() || !claims.is_empty() || settings.min_acr.is_some() || settings.max_auth_age.is_some()) {
+    let min_acr =
+        settings
+            .min_acr
+            .as_ref()
+            .and_then(|acr| match acr_levels.iter().position(|l| l == acr) {
+                Some(rank) => Some(AcrRequirement {
+                    rank,
+                    acr_values: acr_levels[rank..].join(" "),
+                }),
+                None => {
+                    let from = if f.min_acr.is_some() {
+                        "min_acr".to_string()
+                    } else {
+                        format!("tier `{}`'s min_acr", f.tier.as_deref().unwrap_or(""))
+                    };
+                    errs.add(
+                        format!("{path}.min_acr"),
+                        format!("{from} `{acr}` is not in acr_levels"),
+                    );
+                    None
+                }
+            });
+    if f.anonymous
+        && (!f.scopes.is_empty()
+            || !claims.is_empty()
+            || settings.min_acr.is_some()
+            || settings.max_auth_age.is_some())
+    {
         errs.add(path, "an anonymous policy cannot require scopes, claims, acr or auth age (it reads no token)");
     }
     if errs.0.len() != before {
@@ -430,5 +563,6 @@ fn policy(path: &str, f: PolicyFile, tiers: &BTreeMap<String, TierFile>, acr_lev
 
 /// Safe inside a quoted-string of a `WWW-Authenticate` header.
 fn is_quotable(s: &str) -> bool {
-    s.chars().all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\')
+    s.chars()
+        .all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\')
 }

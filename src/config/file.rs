@@ -17,7 +17,11 @@ impl<'de> Deserialize<'de> for HumanDuration {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text)
             .map(HumanDuration)
-            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a duration ({e}); write e.g. 30s, 5m, 1h")))
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not a duration ({e}); write e.g. 30s, 5m, 1h"
+                ))
+            })
     }
 }
 

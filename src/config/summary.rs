@@ -18,8 +18,16 @@ pub fn render(c: &Config) -> String {
     let mut out = String::new();
     let s = &c.server;
     // Writing to a String cannot fail.
-    let _ = writeln!(out, "server: grpc {} admin {} realm {:?} max_token_bytes {}", s.grpc_addr, s.admin_addr, s.realm, s.max_token_bytes);
-    let _ = writeln!(out, "acr_levels (weakest first): {}", c.acr_levels.join(" < "));
+    let _ = writeln!(
+        out,
+        "server: grpc {} admin {} realm {:?} max_token_bytes {}",
+        s.grpc_addr, s.admin_addr, s.realm, s.max_token_bytes
+    );
+    let _ = writeln!(
+        out,
+        "acr_levels (weakest first): {}",
+        c.acr_levels.join(" < ")
+    );
     let _ = writeln!(
         out,
         "default_action: {}",
@@ -28,7 +36,12 @@ pub fn render(c: &Config) -> String {
             DefaultAction::Allow => "allow",
         }
     );
-    let headers: Vec<String> = c.identity.claims.iter().map(|(claim, h)| format!("{claim}->{h}")).collect();
+    let headers: Vec<String> = c
+        .identity
+        .claims
+        .iter()
+        .map(|(claim, h)| format!("{claim}->{h}"))
+        .collect();
     let _ = writeln!(
         out,
         "identity headers: {} policy->{}",
@@ -39,7 +52,13 @@ pub fn render(c: &Config) -> String {
     for i in &c.issuers {
         let algs: Vec<String> = i.algorithms.iter().map(|a| format!("{a:?}")).collect();
         let _ = writeln!(out, "  - {}", i.issuer);
-        let _ = writeln!(out, "      keys: {} (refresh {}, refetch cool-down {})", i.keys.source.describe(), dur(i.keys.refresh_interval), dur(i.keys.refetch_cooldown));
+        let _ = writeln!(
+            out,
+            "      keys: {} (refresh {}, refetch cool-down {})",
+            i.keys.source.describe(),
+            dur(i.keys.refresh_interval),
+            dur(i.keys.refetch_cooldown)
+        );
         let _ = writeln!(
             out,
             "      audiences: {}  algorithms: {}  leeway: {}  max lifetime: {}  typ: {}",
@@ -52,17 +71,38 @@ pub fn render(c: &Config) -> String {
     }
     let _ = writeln!(out, "policies in match order ({}):", c.policies.len());
     for (n, p) in c.policies.iter().enumerate() {
-        let _ = writeln!(out, "  {}. {} [{}] {}", n + 1, p.name, p.tier.as_deref().unwrap_or("no tier"), p.route.describe());
+        let _ = writeln!(
+            out,
+            "  {}. {} [{}] {}",
+            n + 1,
+            p.name,
+            p.tier.as_deref().unwrap_or("no tier"),
+            p.route.describe()
+        );
         if p.anonymous {
             let _ = writeln!(out, "       anonymous");
         } else {
-            let claims: Vec<String> = p.claims.iter().map(|c| format!("{}∈{{{}}}", c.claim, c.allowed.join(","))).collect();
+            let claims: Vec<String> = p
+                .claims
+                .iter()
+                .map(|c| format!("{}∈{{{}}}", c.claim, c.allowed.join(",")))
+                .collect();
             let _ = writeln!(
                 out,
                 "       scopes: {}  claims: {}  min acr: {}  max auth age: {}  max lifetime: {}  max age: {}",
-                if p.scopes.is_empty() { "-".into() } else { p.scopes.join(" ") },
-                if claims.is_empty() { "-".into() } else { claims.join(" ") },
-                p.min_acr.as_ref().map_or("-", |a| a.acr_values.split(' ').next().unwrap_or("-")),
+                if p.scopes.is_empty() {
+                    "-".into()
+                } else {
+                    p.scopes.join(" ")
+                },
+                if claims.is_empty() {
+                    "-".into()
+                } else {
+                    claims.join(" ")
+                },
+                p.min_acr
+                    .as_ref()
+                    .map_or("-", |a| a.acr_values.split(' ').next().unwrap_or("-")),
                 opt(p.max_auth_age),
                 opt(p.token_limits.max_lifetime),
                 opt(p.token_limits.max_age),

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
 use envoy_types::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption};
-use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 use envoy_types::pb::envoy::service::auth::v3::authorization_server::Authorization;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
-use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse};
+use envoy_types::pb::envoy::service::auth::v3::{
+    CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
+};
+use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::google::protobuf::{Struct, Value as PbValue, value::Kind};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use tonic::{Request, Response, Status};
@@ -44,7 +46,10 @@ impl CheckService {
 
 #[tonic::async_trait]
 impl Authorization for CheckService {
-    async fn check(&self, request: Request<CheckRequest>) -> Result<Response<CheckResponse>, Status> {
+    async fn check(
+        &self,
+        request: Request<CheckRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
         Ok(Response::new(self.decide(request.get_ref()).await))
     }
 }
@@ -64,7 +69,10 @@ pub fn check_input(request: &CheckRequest) -> Option<CheckInput<'_>> {
             .as_ref()
             .map(|s| s.principal.as_str())
             .filter(|p| !p.is_empty()),
-        policy_name: attributes.context_extensions.get("policy").map(String::as_str),
+        policy_name: attributes
+            .context_extensions
+            .get("policy")
+            .map(String::as_str),
         request_id: header(http, "x-request-id"),
     })
 }
@@ -110,7 +118,11 @@ fn overwrite(key: &str, value: &str) -> HeaderValueOption {
 }
 
 fn allow_response(allow: &Allow) -> CheckResponse {
-    let mut headers_to_remove: Vec<String> = allow.remove_headers.iter().map(|h| h.as_str().to_string()).collect();
+    let mut headers_to_remove: Vec<String> = allow
+        .remove_headers
+        .iter()
+        .map(|h| h.as_str().to_string())
+        .collect();
     if allow.remove_authorization {
         headers_to_remove.push("authorization".into());
     }

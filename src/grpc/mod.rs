@@ -16,7 +16,8 @@ pub use check::{CheckService, check_input, to_response};
 
 /// The ext_authz service and every file it imports, filtered at build time
 /// from envoy-types' descriptors.
-pub const DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ext_authz_descriptor.bin"));
+pub const DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/ext_authz_descriptor.bin"));
 
 /// The full name of the ext_authz service, as health checks name it.
 pub const AUTHORIZATION_SERVICE: &str = "envoy.service.auth.v3.Authorization";
@@ -45,7 +46,9 @@ impl Health {
             ServingStatus::NotServing
         };
         self.reporter.set_service_status("", status).await;
-        self.reporter.set_service_status(AUTHORIZATION_SERVICE, status).await;
+        self.reporter
+            .set_service_status(AUTHORIZATION_SERVICE, status)
+            .await;
     }
 }
 
@@ -56,7 +59,8 @@ pub async fn serve(
     health: &Health,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let health_service = HealthServer::new(HealthService::from_health_reporter(health.reporter.clone()));
+    let health_service =
+        HealthServer::new(HealthService::from_health_reporter(health.reporter.clone()));
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
         .build_v1();

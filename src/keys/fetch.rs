@@ -42,7 +42,9 @@ pub enum FetchError {
     TooLarge { url: String },
     #[error("discovery document at {url} is unusable: {reason}")]
     Discovery { url: String, reason: String },
-    #[error("refusing plain-HTTP key URL {0}: use https, a loopback address, or allow_insecure_http")]
+    #[error(
+        "refusing plain-HTTP key URL {0}: use https, a loopback address, or allow_insecure_http"
+    )]
     Insecure(String),
     #[error("reading {path}: {reason}")]
     File { path: String, reason: String },
@@ -132,7 +134,11 @@ async fn discover(
     Ok(jwks_uri)
 }
 
-async fn fetch_jwks(client: &reqwest::Client, url: &Url, settings: &FetchSettings) -> Result<Fetched, FetchError> {
+async fn fetch_jwks(
+    client: &reqwest::Client,
+    url: &Url,
+    settings: &FetchSettings,
+) -> Result<Fetched, FetchError> {
     let (bytes, max_age) = get(client, url, settings).await?;
     Ok(Fetched {
         set: KeySet::parse(&bytes)?,
@@ -170,8 +176,13 @@ async fn get(
             .get("cache-control")
             .and_then(|v| v.to_str().ok())
             .and_then(cache_max_age);
-        let too_large = || FetchError::TooLarge { url: url.to_string() };
-        if response.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
+        let too_large = || FetchError::TooLarge {
+            url: url.to_string(),
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
+        {
             return Err(too_large());
         }
         let mut body = Vec::new();
@@ -200,7 +211,11 @@ fn cache_max_age(value: &str) -> Option<Duration> {
             return Some(Duration::ZERO);
         }
         if let Some(secs) = lower.strip_prefix("max-age=") {
-            max_age = secs.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+            max_age = secs
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
         }
     }
     max_age
@@ -212,8 +227,14 @@ mod tests {
 
     #[test]
     fn cache_control() {
-        assert_eq!(cache_max_age("public, max-age=600"), Some(Duration::from_secs(600)));
-        assert_eq!(cache_max_age("Max-Age=\"60\""), Some(Duration::from_secs(60)));
+        assert_eq!(
+            cache_max_age("public, max-age=600"),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            cache_max_age("Max-Age=\"60\""),
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(cache_max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(cache_max_age("public"), None);
         assert_eq!(cache_max_age("max-age=abc"), None);

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse};
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse,
+};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
@@ -91,7 +93,8 @@ struct Document {
 
 impl KeySet {
     pub fn parse(bytes: &[u8]) -> Result<Self, JwksError> {
-        let doc: Document = serde_json::from_slice(bytes).map_err(|e| JwksError::NotJwks(e.to_string()))?;
+        let doc: Document =
+            serde_json::from_slice(bytes).map_err(|e| JwksError::NotJwks(e.to_string()))?;
         if doc.keys.len() > MAX_KEYS {
             return Err(JwksError::TooManyKeys(doc.keys.len()));
         }
@@ -136,7 +139,9 @@ impl KeySet {
                 if with_kid.peek().is_none() {
                     return Lookup::UnknownKid;
                 }
-                with_kid.find(|k| k.fits(alg)).map_or(Lookup::NoneFits, Lookup::Found)
+                with_kid
+                    .find(|k| k.fits(alg))
+                    .map_or(Lookup::NoneFits, Lookup::Found)
             }
             None => {
                 let mut fitting = self.keys.iter().filter(|k| k.fits(alg));
@@ -159,7 +164,10 @@ pub enum Lookup<'a> {
 
 fn verify_key(jwk: &Jwk) -> Option<VerifyKey> {
     let common = &jwk.common;
-    if matches!(common.public_key_use, Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))) {
+    if matches!(
+        common.public_key_use,
+        Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
+    ) {
         return None;
     }
     if let Some(ops) = &common.key_operations
@@ -174,7 +182,9 @@ fn verify_key(jwk: &Jwk) -> Option<VerifyKey> {
             EllipticCurve::P384 => KeyFamily::EcP384,
             _ => return None,
         },
-        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => KeyFamily::Ed25519,
+        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
+            KeyFamily::Ed25519
+        }
         _ => return None,
     };
     let alg = match common.key_algorithm {

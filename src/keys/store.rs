@@ -2,8 +2,8 @@
 //! in the background, refetched on an unknown `kid` at most once per
 //! cool-down with concurrent misses sharing that one fetch.
 
-use std::sync::{Arc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -23,12 +23,21 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 pub enum KeyStatus {
     /// The first fetch has not finished.
     Pending,
-    Ready { keys: usize, fetched_at: f64 },
+    Ready {
+        keys: usize,
+        fetched_at: f64,
+    },
     /// The first fetch failed and none has succeeded since.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     /// Keys are known, but the latest refresh failed; the last good set
     /// stays in use.
-    Stale { keys: usize, fetched_at: f64, error: String },
+    Stale {
+        keys: usize,
+        fetched_at: f64,
+        error: String,
+    },
 }
 
 impl KeyStatus {
@@ -60,7 +69,8 @@ pub struct IssuerKeys {
     clock: SharedClock,
     current: ArcSwapOption<KeySet>,
     status: watch::Sender<KeyStatus>,
-    /// Held for the whole of every fetch, so fetches never overlap.
+    /// Held for the whole of every fetch, so fetches never overlap. Holds
+    /// when the last unknown-`kid` refetch began, for the cool-down.
     fetch_lock: Mutex<Option<f64>>,
     attempts: AtomicU64,
     /// Bumped on every successful load; caches keyed on keys watch it.
@@ -78,7 +88,12 @@ impl std::fmt::Debug for IssuerKeys {
 }
 
 impl IssuerKeys {
-    pub fn new(issuer: Arc<str>, settings: KeySettings, client: reqwest::Client, clock: SharedClock) -> Arc<Self> {
+    pub fn new(
+        issuer: Arc<str>,
+        settings: KeySettings,
+        client: reqwest::Client,
+        clock: SharedClock,
+    ) -> Arc<Self> {
         Arc::new(Self {
             issuer,
             settings,
@@ -143,14 +158,15 @@ impl IssuerKeys {
         let _ = self.fetch_locked().await;
     }
 
-    /// Fetches now, whatever the cool-down; returns when to refresh next.
+    /// Fetches now, whatever the cool-down (which only limits refetches
+    /// that tokens can trigger); returns when to refresh next.
     pub async fn refresh(&self) -> Duration {
-        let mut last_start = self.fetch_lock.lock().await;
-        *last_start = Some(self.clock.now_unix());
+        let _guard = self.fetch_lock.lock().await;
         match self.fetch_locked().await {
-            Ok(max_age) => max_age
-                .unwrap_or(self.settings.refresh_interval)
-                .clamp(MIN_REFRESH.min(self.settings.refresh_interval), self.settings.refresh_interval),
+            Ok(max_age) => max_age.unwrap_or(self.settings.refresh_interval).clamp(
+                MIN_REFRESH.min(self.settings.refresh_interval),
+                self.settings.refresh_interval,
+            ),
             // Retry a failed refresh sooner than a routine one.
             Err(_) => MIN_REFRESH.min(self.settings.refresh_interval),
         }
@@ -191,7 +207,10 @@ impl IssuerKeys {
                 tracing::info!(issuer = %self.issuer, keys, skipped = fetched.set.skipped(), "loaded signing keys");
                 self.current.store(Some(Arc::new(fetched.set)));
                 self.generation.fetch_add(1, Ordering::AcqRel);
-                self.status.send_replace(KeyStatus::Ready { keys, fetched_at: now });
+                self.status.send_replace(KeyStatus::Ready {
+                    keys,
+                    fetched_at: now,
+                });
                 Ok(fetched.max_age)
             }
             Err(error) => {
@@ -199,14 +218,17 @@ impl IssuerKeys {
                 let error_text = error.to_string();
                 self.status.send_modify(|status| {
                     *status = match status {
-                        KeyStatus::Ready { keys, fetched_at } | KeyStatus::Stale { keys, fetched_at, .. } => {
-                            KeyStatus::Stale {
-                                keys: *keys,
-                                fetched_at: *fetched_at,
-                                error: error_text,
-                            }
+                        KeyStatus::Ready { keys, fetched_at }
+                        | KeyStatus::Stale {
+                            keys, fetched_at, ..
+                        } => KeyStatus::Stale {
+                            keys: *keys,
+                            fetched_at: *fetched_at,
+                            error: error_text,
+                        },
+                        KeyStatus::Pending | KeyStatus::Failed { .. } => {
+                            KeyStatus::Failed { error: error_text }
                         }
-                        KeyStatus::Pending | KeyStatus::Failed { .. } => KeyStatus::Failed { error: error_text },
                     }
                 });
                 Err(error)

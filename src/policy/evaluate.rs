@@ -9,8 +9,12 @@ use crate::token::VerifiedClaims;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unmet {
     /// Space-separated scopes the policy requires (all of them).
-    InsufficientScope { required: String },
-    ClaimMismatch { claim: String },
+    InsufficientScope {
+        required: String,
+    },
+    ClaimMismatch {
+        claim: String,
+    },
     /// RFC 9470: authenticate again, stronger and/or more recently.
     StepUp {
         acr_values: Option<String>,
@@ -70,9 +74,7 @@ fn claim_allows(value: Option<&Value>, allowed: &[String]) -> bool {
     let is_allowed = |s: &str| allowed.iter().any(|a| a == s);
     match value {
         Some(Value::String(s)) => is_allowed(s),
-        Some(Value::Array(items)) => items
-            .iter()
-            .any(|v| v.as_str().is_some_and(is_allowed)),
+        Some(Value::Array(items)) => items.iter().any(|v| v.as_str().is_some_and(is_allowed)),
         _ => false,
     }
 }

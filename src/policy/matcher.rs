@@ -35,7 +35,10 @@ impl RouteMatch {
             .into_iter()
             .map(|h| HostPattern::parse(&h))
             .collect::<Result<_, _>>()?;
-        let methods = methods.into_iter().map(|m| m.to_ascii_uppercase()).collect();
+        let methods = methods
+            .into_iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect();
         Ok(Self {
             hosts,
             path,
@@ -76,7 +79,10 @@ impl RouteMatch {
         } else {
             self.methods.join(",")
         };
-        format!("host={hosts} path={} methods={methods}", self.path.describe())
+        format!(
+            "host={hosts} path={} methods={methods}",
+            self.path.describe()
+        )
     }
 }
 

@@ -57,8 +57,14 @@ mod tests {
             (Some("Bearer abc.def.ghi"), Ok("abc.def.ghi")),
             (Some("bearer abc"), Ok("abc")),
             (Some("BEARER   abc"), Ok("abc")),
-            (Some("Bearer"), Err(BearerError::Malformed("the bearer token is empty"))),
-            (Some("Bearer "), Err(BearerError::Malformed("the bearer token is empty"))),
+            (
+                Some("Bearer"),
+                Err(BearerError::Malformed("the bearer token is empty")),
+            ),
+            (
+                Some("Bearer "),
+                Err(BearerError::Malformed("the bearer token is empty")),
+            ),
             (
                 Some("Basic dXNlcjpwYXNz"),
                 Err(BearerError::Malformed(

@@ -124,7 +124,10 @@ fn string(claims: &Map<String, Value>, name: &'static str) -> Result<Option<Stri
 }
 
 /// RFC 7519 NumericDate: any finite JSON number, fractions allowed.
-fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, TokenError> {
+fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<f64>, TokenError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => n
@@ -142,7 +145,11 @@ fn audiences(claims: &Map<String, Value>) -> Result<Vec<String>, TokenError> {
         Some(Value::String(s)) => Ok(vec![s.clone()]),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or(TokenError::ClaimType("aud")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or(TokenError::ClaimType("aud"))
+            })
             .collect(),
         Some(_) => Err(TokenError::ClaimType("aud")),
     }
@@ -151,7 +158,12 @@ fn audiences(claims: &Map<String, Value>) -> Result<Vec<String>, TokenError> {
 /// RFC 9068 `scope` (space-separated) wins; `scp` (array or string) counts
 /// only when `scope` is absent.
 fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, TokenError> {
-    let split = |s: &str| s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let split = |s: &str| {
+        s.split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
     match (claims.get("scope"), claims.get("scp")) {
         (Some(Value::String(s)), _) => Ok(split(s)),
         (Some(_), _) => Err(TokenError::ClaimType("scope")),
@@ -159,7 +171,11 @@ fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, TokenError> {
         (None, Some(Value::String(s))) => Ok(split(s)),
         (None, Some(Value::Array(items))) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or(TokenError::ClaimType("scp")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or(TokenError::ClaimType("scp"))
+            })
             .collect(),
         (None, Some(_)) => Err(TokenError::ClaimType("scp")),
     }
@@ -185,14 +201,26 @@ mod tests {
                 Some(TokenError::ClaimType("exp"))
             );
         }
-        assert_eq!(read(json!({"aud":"a"})).err(), Some(TokenError::MissingClaim("exp")));
+        assert_eq!(
+            read(json!({"aud":"a"})).err(),
+            Some(TokenError::MissingClaim("exp"))
+        );
     }
 
     #[test]
     fn audience_shapes() {
-        assert_eq!(read(json!({"aud":["a","b"],"exp":1})).unwrap().audiences, ["a", "b"]);
-        assert_eq!(read(json!({"aud":7,"exp":1})).err(), Some(TokenError::ClaimType("aud")));
-        assert_eq!(read(json!({"aud":["a",7],"exp":1})).err(), Some(TokenError::ClaimType("aud")));
+        assert_eq!(
+            read(json!({"aud":["a","b"],"exp":1})).unwrap().audiences,
+            ["a", "b"]
+        );
+        assert_eq!(
+            read(json!({"aud":7,"exp":1})).err(),
+            Some(TokenError::ClaimType("aud"))
+        );
+        assert_eq!(
+            read(json!({"aud":["a",7],"exp":1})).err(),
+            Some(TokenError::ClaimType("aud"))
+        );
     }
 
     #[test]

@@ -82,7 +82,10 @@ mod tests {
             );
         }
         let h = br#"{"alg":"RS256","crit":["exp"],"exp":1}"#;
-        assert_eq!(JoseHeader::parse(h).unwrap_err(), TokenError::UnsupportedCrit);
+        assert_eq!(
+            JoseHeader::parse(h).unwrap_err(),
+            TokenError::UnsupportedCrit
+        );
         assert_eq!(
             JoseHeader::parse(br#"{"kid":"a"}"#).unwrap_err(),
             TokenError::MissingAlg

@@ -35,10 +35,7 @@ pub struct Verifier {
 impl Verifier {
     pub fn new(issuers: impl IntoIterator<Item = Arc<IssuerTrust>>, clock: SharedClock) -> Self {
         Self {
-            issuers: issuers
-                .into_iter()
-                .map(|t| (t.issuer.clone(), t))
-                .collect(),
+            issuers: issuers.into_iter().map(|t| (t.issuer.clone(), t)).collect(),
             clock,
         }
     }
@@ -54,7 +51,11 @@ impl Verifier {
     /// Verifies a compact JWS against the issuer it names and the limits
     /// given. Only an unknown `kid` can make this wait: for one de-duplicated,
     /// rate-limited refetch of that issuer's keys.
-    pub async fn verify(&self, token: &str, limits: TokenLimits) -> Result<VerifiedClaims, TokenError> {
+    pub async fn verify(
+        &self,
+        token: &str,
+        limits: TokenLimits,
+    ) -> Result<VerifiedClaims, TokenError> {
         let parts = CompactJws::split(token)?;
         let header = JoseHeader::parse(&b64(parts.header).ok_or(TokenError::BadHeader)?)?;
         let payload = b64(parts.payload).ok_or(TokenError::BadPayload)?;
@@ -72,7 +73,10 @@ impl Verifier {
             return Err(TokenError::AlgNotAllowed);
         }
         if let Some(expected) = &trust.required_typ
-            && !header.typ.as_deref().is_some_and(|t| typ_matches(t, expected))
+            && !header
+                .typ
+                .as_deref()
+                .is_some_and(|t| typ_matches(t, expected))
         {
             return Err(TokenError::WrongType {
                 expected: expected.clone(),
@@ -114,13 +118,23 @@ impl Verifier {
             KeyLookup::Ambiguous => return Err(TokenError::AmbiguousKey),
             KeyLookup::NoneFits => return Err(TokenError::NoFittingKey),
         };
-        match jsonwebtoken::crypto::verify(parts.signature, parts.signing_input.as_bytes(), key.decoding(), header.alg) {
+        match jsonwebtoken::crypto::verify(
+            parts.signature,
+            parts.signing_input.as_bytes(),
+            key.decoding(),
+            header.alg,
+        ) {
             Ok(true) => Ok(()),
             Ok(false) | Err(_) => Err(TokenError::BadSignature),
         }
     }
 
-    fn check_times(&self, trust: &IssuerTrust, c: &TypedClaims, limits: TokenLimits) -> Result<(), TokenError> {
+    fn check_times(
+        &self,
+        trust: &IssuerTrust,
+        c: &TypedClaims,
+        limits: TokenLimits,
+    ) -> Result<(), TokenError> {
         let now = self.clock.now_unix();
         let leeway = trust.leeway.as_secs_f64();
         if now >= c.exp + leeway {
@@ -171,7 +185,9 @@ struct CompactJws<'a> {
 impl<'a> CompactJws<'a> {
     fn split(token: &'a str) -> Result<Self, TokenError> {
         let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(header), Some(payload), Some(signature)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
             return Err(TokenError::NotCompactJws);
         };
         match parts.count() {
@@ -205,11 +221,29 @@ mod tests {
     #[test]
     fn compact_shapes() {
         assert!(CompactJws::split("a.b.c").is_ok());
-        assert_eq!(CompactJws::split("a.b").err().map(|e| e.to_string()), Some(TokenError::NotCompactJws.to_string()));
-        assert!(matches!(CompactJws::split("a.b.c.d.e"), Err(TokenError::Encrypted)));
-        assert!(matches!(CompactJws::split("a.b.c.d"), Err(TokenError::NotCompactJws)));
-        assert!(matches!(CompactJws::split("a.b."), Err(TokenError::Unsigned)));
-        assert!(matches!(CompactJws::split(".b.c"), Err(TokenError::NotCompactJws)));
-        assert_eq!(CompactJws::split("aa.bb.cc").unwrap().signing_input, "aa.bb");
+        assert_eq!(
+            CompactJws::split("a.b").err().map(|e| e.to_string()),
+            Some(TokenError::NotCompactJws.to_string())
+        );
+        assert!(matches!(
+            CompactJws::split("a.b.c.d.e"),
+            Err(TokenError::Encrypted)
+        ));
+        assert!(matches!(
+            CompactJws::split("a.b.c.d"),
+            Err(TokenError::NotCompactJws)
+        ));
+        assert!(matches!(
+            CompactJws::split("a.b."),
+            Err(TokenError::Unsigned)
+        ));
+        assert!(matches!(
+            CompactJws::split(".b.c"),
+            Err(TokenError::NotCompactJws)
+        ));
+        assert_eq!(
+            CompactJws::split("aa.bb.cc").unwrap().signing_input,
+            "aa.bb"
+        );
     }
 }

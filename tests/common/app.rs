@@ -1,0 +1,83 @@
+//! zt-authz itself, started in-process on port 0 from a real config file.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
+use zt_authz::app::{App, AppOptions, RunningApp};
+use zt_authz::clock::SharedClock;
+use zt_authz::config::Config;
+use zt_authz::grpc::CheckService;
+use zt_authz::revocation::{InMemoryRevocations, RevocationCheck};
+
+pub struct TestApp {
+    pub running: RunningApp,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub revocations: Arc<InMemoryRevocations>,
+}
+
+impl TestApp {
+    /// Writes `yaml` to a file, starts the app from it, and waits until
+    /// every issuer's first key fetch has finished.
+    pub async fn start(yaml: &str) -> TestApp {
+        Self::start_with_clock(yaml, None).await
+    }
+
+    pub async fn start_with_clock(yaml: &str, clock: Option<SharedClock>) -> TestApp {
+        zt_authz::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("zt-authz.yaml");
+        std::fs::write(&config_path, yaml).unwrap();
+        let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
+        let revocations = Arc::new(InMemoryRevocations::default());
+        let mut options = AppOptions {
+            config_path: Some(config_path.clone()),
+            revocations: revocations.clone() as Arc<dyn RevocationCheck>,
+            ..AppOptions::default()
+        };
+        if let Some(clock) = clock {
+            options.clock = clock;
+        }
+        let app = App::build(config, options).await.unwrap();
+        let running = app.spawn().unwrap();
+        let t = TestApp {
+            running,
+            dir,
+            config_path,
+            revocations,
+        };
+        t.keys_settled().await;
+        t
+    }
+
+    /// Waits (event-driven, bounded) until no issuer's first fetch is pending.
+    pub async fn keys_settled(&self) {
+        let runtime = self.running.authorizer.runtime();
+        for trust in runtime.verifier.issuers() {
+            let mut rx = trust.keys.watch_status();
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                rx.wait_for(|s| !matches!(s, zt_authz::keys::KeyStatus::Pending)),
+            )
+            .await
+            .expect("first key fetch finished in time")
+            .unwrap();
+        }
+    }
+
+    /// Calls the Check handler directly, without a socket.
+    pub async fn check(&self, request: &CheckRequest) -> CheckResponse {
+        CheckService::new(self.running.authorizer.clone())
+            .decide(request)
+            .await
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.running.grpc_addr)
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.running.admin_addr)
+    }
+}
