@@ -362,7 +362,7 @@ fn issuer_settings(
             })
             .collect(),
     };
-    if algorithms.is_empty() {
+    if f.algorithms.as_ref().is_some_and(Vec::is_empty) {
         errs.add(format!("{path}.algorithms"), "list at least one algorithm");
     }
     let leeway = f.leeway.map_or(Duration::from_secs(30), |d| d.0);

@@ -134,3 +134,6 @@ impl Config {
         self.acr_levels.iter().position(|l| l == acr)
     }
 }
+
+#[cfg(test)]
+mod tests;

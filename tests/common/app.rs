@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
+use std::collections::HashMap;
+
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, CheckResponse};
 use zt_authz::app::{App, AppOptions, RunningApp};
 use zt_authz::clock::SharedClock;
 use zt_authz::config::Config;
@@ -79,5 +82,29 @@ impl TestApp {
 
     pub fn admin_url(&self) -> String {
         format!("http://{}", self.running.admin_addr)
+    }
+}
+
+/// A GET to `api.local` + `path`, with a bearer token when given.
+pub fn check_request(path: &str, token: Option<&str>) -> CheckRequest {
+    let mut headers = HashMap::new();
+    headers.insert(":authority".to_string(), "api.local".to_string());
+    if let Some(t) = token {
+        headers.insert("authorization".to_string(), format!("Bearer {t}"));
+    }
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: "GET".into(),
+                    host: "api.local".into(),
+                    path: path.into(),
+                    headers,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
     }
 }

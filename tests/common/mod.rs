@@ -1,6 +1,6 @@
 //! Shared test fixtures: a real JWKS/OIDC server, the app on port 0, a real
 //! Envoy and an upstream that echoes what it received.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod app;
 pub mod envoy;

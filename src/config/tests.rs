@@ -1,0 +1,175 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+const ISSUER: &str = "
+issuers:
+  - issuer: https://idp.example
+    jwks_uri: https://idp.example/jwks
+    audiences: [api]
+";
+
+fn load(extra: &str) -> Result<Config, ConfigErrors> {
+    Config::from_yaml(&format!("{ISSUER}{extra}"), Path::new("/etc/zt-authz"))
+}
+
+fn errors(yaml: &str) -> Vec<(String, String)> {
+    match Config::from_yaml(yaml, Path::new(".")) {
+        Ok(_) => panic!("config was accepted:\n{yaml}"),
+        Err(e) => e.0.into_iter().map(|e| (e.path, e.message)).collect(),
+    }
+}
+
+#[test]
+fn every_error_is_reported_with_its_path() {
+    let yaml = "
+server: { max_token_bytes: 10 }
+surprise: 1
+issuers:
+  - issuer: https://a.example
+    jwks_uri: http://a.example/jwks
+    audiences: []
+    algorithms: [HS256, XX1]
+    leeway: 10m
+  - issuer: https://b.example
+    audiences: [x]
+policies:
+  - name: p1
+    tier: nope
+    match: { path: { regex: '(' } }
+  - name: p1
+    anonymous: true
+    scopes: [a]
+  - name: p3
+    unknown_field: true
+  - name: p4
+    min_acr: platinum
+    principals: [not-spiffe]
+";
+    let paths: Vec<String> = errors(yaml).into_iter().map(|(p, _)| p).collect();
+    for expected in [
+        "server.max_token_bytes",
+        "surprise",
+        "issuers[0].jwks_uri",
+        "issuers[0].audiences",
+        "issuers[0].algorithms[0]",
+        "issuers[0].algorithms[1]",
+        "issuers[0].leeway",
+        "issuers[1]",
+        "policies[0].tier",
+        "policies[0].match.path.regex",
+        "policies[1].name",
+        "policies[1]",
+        "policies[2].unknown_field",
+        "policies[3].min_acr",
+        "policies[3].principals[0]",
+    ] {
+        assert!(
+            paths.iter().any(|p| p == expected),
+            "no error at {expected}; got {paths:#?}"
+        );
+    }
+}
+
+#[test]
+fn defaults_are_filled_in() {
+    let c = load("policies:\n  - name: p\n    scopes: [read]\n").unwrap();
+    assert_eq!(c.server.max_token_bytes, 8192);
+    assert_eq!(c.server.admin_addr.to_string(), "127.0.0.1:9090");
+    assert_eq!(c.default_action, DefaultAction::Deny);
+    assert_eq!(c.acr_levels, ["pwd", "mfa", "phr"]);
+    let i = &c.issuers[0];
+    assert_eq!(i.leeway, Duration::from_secs(30));
+    assert_eq!(i.keys.refresh_interval, Duration::from_secs(300));
+    assert_eq!(i.keys.refetch_cooldown, Duration::from_secs(10));
+    let headers: Vec<&str> = c.identity.all().map(|h| h.as_str()).collect();
+    for h in [
+        "x-auth-subject",
+        "x-auth-issuer",
+        "x-auth-scopes",
+        "x-auth-acr",
+        "x-auth-session",
+        "x-auth-policy",
+    ] {
+        assert!(headers.contains(&h), "{h}");
+    }
+}
+
+#[test]
+fn tiers_preset_and_policies_override() {
+    let c = load(
+        "policies:
+  - name: a
+    tier: admin
+  - name: c
+    tier: confidential
+    max_token_lifetime: 5m
+    min_acr: phr
+  - name: custom
+    tier: partner
+tiers:
+  partner: { max_token_age: 2m }
+",
+    )
+    .unwrap();
+    let p: Vec<_> = c.policies.iter().collect();
+    assert_eq!(
+        p[0].token_limits.max_lifetime,
+        Some(Duration::from_secs(600))
+    );
+    assert_eq!(p[0].max_auth_age, Some(Duration::from_secs(300)));
+    assert_eq!(p[0].min_acr.as_ref().unwrap().acr_values, "phr");
+    assert!(p[0].remove_authorization);
+    assert_eq!(
+        p[1].token_limits.max_lifetime,
+        Some(Duration::from_secs(300))
+    );
+    assert_eq!(p[1].min_acr.as_ref().unwrap().rank, 2);
+    assert_eq!(p[2].token_limits.max_age, Some(Duration::from_secs(120)));
+}
+
+#[test]
+fn tier_acr_must_exist_in_custom_levels() {
+    let yaml = format!(
+        "{ISSUER}acr_levels: [low, high]\npolicies:\n  - name: c\n    tier: confidential\n"
+    );
+    let errs = errors(&yaml);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, "policies[0].min_acr");
+    assert!(errs[0].1.contains("tier `confidential`"), "{}", errs[0].1);
+}
+
+#[test]
+fn relative_jwks_files_resolve_beside_the_config() {
+    let yaml =
+        "issuers:\n  - issuer: https://i\n    jwks_file: keys/jwks.json\n    audiences: [a]\n";
+    let c = Config::from_yaml(yaml, Path::new("/etc/zt-authz")).unwrap();
+    assert_eq!(
+        c.issuers[0].keys.source,
+        crate::keys::KeySource::File("/etc/zt-authz/keys/jwks.json".into())
+    );
+}
+
+#[test]
+fn identity_headers_must_be_safe() {
+    let errs = errors(&format!(
+        "{ISSUER}identity_headers:\n  claims: {{ sub: authorization, email: 'bad header' }}\n  policy: x-auth-policy\n"
+    ));
+    let paths: Vec<_> = errs.iter().map(|e| e.0.as_str()).collect();
+    assert!(paths.contains(&"identity_headers.claims.sub"), "{errs:?}");
+    assert!(paths.contains(&"identity_headers.claims.email"), "{errs:?}");
+}
+
+#[test]
+fn token_policies_need_an_issuer() {
+    let errs = errors("policies:\n  - name: p\n");
+    assert_eq!(errs[0].0, "issuers");
+    assert!(
+        Config::from_yaml(
+            "policies:\n  - name: p\n    anonymous: true\n",
+            Path::new(".")
+        )
+        .is_ok()
+    );
+}

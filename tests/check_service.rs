@@ -1,0 +1,288 @@
+//! Service tests: the Check handler called directly with hand-built
+//! `CheckRequest`s, for what Envoy cannot easily send (principals,
+//! context_extensions) and for the exact shape of the response.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{KeyServer, TestApp, standard_config};
+use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::Peer;
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, CheckResponse};
+use envoy_types::pb::google::protobuf::value::Kind;
+use serde_json::json;
+use zt_authz::clock::ManualClock;
+use zt_authz::revocation::Revocation;
+
+use common::app::check_request as request;
+
+fn with_principal(mut r: CheckRequest, principal: &str) -> CheckRequest {
+    r.attributes.as_mut().unwrap().source = Some(Peer {
+        principal: principal.into(),
+        ..Default::default()
+    });
+    r
+}
+
+fn with_policy(mut r: CheckRequest, policy: &str) -> CheckRequest {
+    r.attributes
+        .as_mut()
+        .unwrap()
+        .context_extensions
+        .insert("policy".into(), policy.into());
+    r
+}
+
+/// (HTTP status, body error) of a denial; (200, "") of an allow.
+fn outcome(r: &CheckResponse) -> (i32, String) {
+    match r.http_response.as_ref().unwrap() {
+        HttpResponse::OkResponse(_) => (200, String::new()),
+        HttpResponse::DeniedResponse(d) => {
+            let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+            (
+                d.status.as_ref().unwrap().code,
+                body["error"].as_str().unwrap().to_string(),
+            )
+        }
+        other => panic!("unexpected response {other:?}"),
+    }
+}
+
+fn grpc_code(r: &CheckResponse) -> i32 {
+    r.status.as_ref().expect("status is always set").code
+}
+
+async fn fixture() -> (KeyServer, KeyServer, TestApp) {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    (ks, other, app)
+}
+
+#[tokio::test]
+async fn principals_gate_even_anonymous_policies() {
+    let (_ks, _o, app) = fixture().await;
+    let allowed = with_principal(
+        request("/internal/stock", None),
+        "spiffe://cluster.local/ns/shop/sa/checkout",
+    );
+    assert_eq!(outcome(&app.check(&allowed).await), (200, String::new()));
+    let other = with_principal(
+        request("/internal/stock", None),
+        "spiffe://cluster.local/ns/shop/sa/web",
+    );
+    let r = app.check(&other).await;
+    assert_eq!(outcome(&r), (403, "access_denied".into()));
+    assert_eq!(grpc_code(&r), 7);
+    let none = request("/internal/stock", None);
+    assert_eq!(
+        outcome(&app.check(&none).await),
+        (403, "access_denied".into())
+    );
+}
+
+#[tokio::test]
+async fn context_extensions_select_the_policy() {
+    let (ks, _o, app) = fixture().await;
+    let token = ks.token(json!({}));
+    // /unknown matches nothing, but the route names orders-read.
+    let named = with_policy(request("/unknown", Some(&token)), "orders-read");
+    assert_eq!(outcome(&app.check(&named).await), (200, String::new()));
+    // The route names admin: the same token lacks the admin scope.
+    let admin = with_policy(request("/orders", Some(&token)), "admin");
+    assert_eq!(outcome(&app.check(&admin).await).0, 403);
+    // A named policy that does not exist never falls back to matching.
+    let missing = with_policy(request("/orders", Some(&token)), "no-such-policy");
+    assert_eq!(
+        outcome(&app.check(&missing).await),
+        (403, "access_denied".into())
+    );
+}
+
+#[tokio::test]
+async fn a_request_without_http_attributes_is_denied_not_an_error() {
+    let (_ks, _o, app) = fixture().await;
+    for req in [
+        CheckRequest::default(),
+        CheckRequest {
+            attributes: Some(AttributeContext::default()),
+        },
+    ] {
+        let r = app.check(&req).await;
+        assert_eq!(outcome(&r), (403, "access_denied".into()));
+        assert_eq!(grpc_code(&r), 7);
+    }
+}
+
+#[tokio::test]
+async fn allow_response_shape() {
+    let (ks, _o, app) = fixture().await;
+    let token = ks.token(json!({"sid": "s-1"}));
+    let r = app.check(&request("/orders?page=2", Some(&token))).await;
+    assert_eq!(grpc_code(&r), 0);
+    let Some(HttpResponse::OkResponse(ok)) = &r.http_response else {
+        panic!("not allowed: {r:?}")
+    };
+    let set: HashMap<&str, &str> = ok
+        .headers
+        .iter()
+        .map(|h| {
+            assert_eq!(
+                h.append_action,
+                HeaderAppendAction::OverwriteIfExistsOrAdd as i32
+            );
+            let hv = h.header.as_ref().unwrap();
+            (hv.key.as_str(), hv.value.as_str())
+        })
+        .collect();
+    assert_eq!(set["x-auth-subject"], "alice");
+    assert_eq!(set["x-auth-session"], "s-1");
+    assert_eq!(set["x-auth-policy"], "orders-read");
+    for removed in &ok.headers_to_remove {
+        assert!(
+            !set.contains_key(removed.as_str()),
+            "{removed} both set and removed"
+        );
+    }
+    let meta = &r.dynamic_metadata.as_ref().unwrap().fields;
+    let text = |k: &str| match &meta[k].kind {
+        Some(Kind::StringValue(s)) => s.clone(),
+        other => panic!("{k}: {other:?}"),
+    };
+    assert_eq!(text("subject"), "alice");
+    assert_eq!(text("policy"), "orders-read");
+    assert_eq!(text("scopes"), "orders:read");
+    assert_eq!(text("acr"), "mfa");
+    assert_eq!(text("issuer"), ks.issuer());
+}
+
+#[tokio::test]
+async fn deny_response_shape() {
+    let (_ks, _o, app) = fixture().await;
+    let r = app.check(&request("/orders", Some("abc.def"))).await;
+    assert_eq!(grpc_code(&r), 16);
+    let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
+        panic!()
+    };
+    assert_eq!(d.status.as_ref().unwrap().code, 401);
+    let headers: HashMap<&str, &str> = d
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.header.as_ref().unwrap().key.as_str(),
+                h.header.as_ref().unwrap().value.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(
+        headers["www-authenticate"]
+            .starts_with("Bearer realm=\"zt-authz\", error=\"invalid_token\"")
+    );
+    assert!(
+        !d.body.contains("abc.def"),
+        "the body echoes the token: {}",
+        d.body
+    );
+}
+
+#[tokio::test]
+async fn revoked_tokens_are_denied() {
+    let (ks, _o, app) = fixture().await;
+    let token = ks.token(json!({"jti": "j-1", "sid": "s-9"}));
+    assert_eq!(
+        outcome(&app.check(&request("/orders", Some(&token))).await).0,
+        200
+    );
+    app.revocations.revoke(Revocation::Jti("j-1".into()));
+    let r = app.check(&request("/orders", Some(&token))).await;
+    assert_eq!(outcome(&r), (401, "invalid_token".into()));
+    let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
+        panic!()
+    };
+    assert!(d.body.contains("token revoked"));
+    let by_sid = ks.token(json!({"sid": "s-9"}));
+    app.revocations.revoke(Revocation::Sid("s-9".into()));
+    assert_eq!(
+        outcome(&app.check(&request("/orders", Some(&by_sid))).await).0,
+        401
+    );
+}
+
+/// Leeway and auth-age boundaries with a clock the test moves.
+#[tokio::test]
+async fn leeway_boundaries_follow_the_injected_clock() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let clock = ManualClock::at(common::now());
+    let app =
+        TestApp::start_with_clock(&standard_config(&ks, &other), Some(clock.clone() as Arc<_>))
+            .await;
+    let t = common::now();
+    let token = ks.token(json!({"iat": t, "exp": t + 60}));
+    let req = request("/orders", Some(&token));
+    let check = || app.check(&req);
+    assert_eq!(outcome(&check().await).0, 200);
+    clock.advance(Duration::from_secs(60 + 29));
+    assert_eq!(outcome(&check().await).0, 200, "inside the 30 s leeway");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        outcome(&check().await),
+        (401, "invalid_token".into()),
+        "leeway used up"
+    );
+
+    // auth_time: admin allows 5 min + 30 s leeway.
+    let admin = ks.token(json!({"aud": "admin-api", "scope": "admin", "acr": "phr", "iat": t + 90, "exp": t + 600, "auth_time": t}));
+    let admin_req = request("/admin", Some(&admin));
+    let check_admin = || app.check(&admin_req);
+    clock.advance(Duration::from_secs(300 + 30 - 90));
+    assert_eq!(outcome(&check_admin().await).0, 200);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        outcome(&check_admin().await),
+        (401, "insufficient_user_authentication".into())
+    );
+}
+
+#[tokio::test]
+async fn issuer_without_keys_is_a_503_denial() {
+    let ks = KeyServer::start("primary").await;
+    let mut other = KeyServer::start("other").await;
+    let yaml = standard_config(&ks, &other).replace(
+        "  reload_interval: 0s",
+        "  reload_interval: 0s\n  start_without_keys: true",
+    );
+    other.stop().await;
+    let app = TestApp::start(&yaml).await;
+    assert!(
+        app.running.authorizer.runtime().is_ready(),
+        "start_without_keys reports ready"
+    );
+    let mut c = ks.claims(json!({}));
+    c["iss"] = json!(other.issuer());
+    let token = other.keys.mint(zt_authz::dev::DevAlg::RS256, &c);
+    let r = app.check(&request("/orders", Some(&token))).await;
+    assert_eq!(outcome(&r), (503, "temporarily_unavailable".into()));
+    assert_eq!(grpc_code(&r), 14);
+}
+
+#[tokio::test]
+async fn default_action_allow_still_strips_identity_headers() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml =
+        standard_config(&ks, &other).replace("acr_levels:", "default_action: allow\nacr_levels:");
+    let app = TestApp::start(&yaml).await;
+    let r = app.check(&request("/unmatched", None)).await;
+    let Some(HttpResponse::OkResponse(ok)) = &r.http_response else {
+        panic!("{r:?}")
+    };
+    assert!(ok.headers_to_remove.iter().any(|h| h == "x-auth-subject"));
+}

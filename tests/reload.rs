@@ -1,0 +1,98 @@
+//! Config reload: a good file is applied whole, a bad one is refused and the
+//! running config keeps deciding.
+
+mod common;
+
+use std::time::Duration;
+
+use common::app::check_request;
+use common::{KeyServer, TestApp, standard_config};
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+use serde_json::json;
+
+async fn allowed(app: &TestApp, path: &str, token: &str) -> bool {
+    matches!(
+        app.check(&check_request(path, Some(token)))
+            .await
+            .http_response,
+        Some(HttpResponse::OkResponse(_))
+    )
+}
+
+#[tokio::test]
+async fn explicit_reload_applies_good_and_refuses_bad_configs() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml = standard_config(&ks, &other);
+    let app = TestApp::start(&yaml).await;
+    let token = ks.token(json!({}));
+    assert!(allowed(&app, "/orders", &token).await);
+
+    // A good change: orders now need a scope the token lacks.
+    std::fs::write(
+        &app.config_path,
+        yaml.replace(
+            "scopes: [orders:read]",
+            "scopes: [orders:read, orders:audit]",
+        ),
+    )
+    .unwrap();
+    app.running.reloader.reload().unwrap();
+    assert_eq!(app.running.reloader.applied(), 1);
+    assert!(!allowed(&app, "/orders", &token).await);
+    // Keys of unchanged issuers were kept, not refetched from scratch.
+    assert!(app.running.authorizer.runtime().is_ready());
+
+    // Bad changes are refused; the last good config keeps deciding.
+    for bad in [
+        "policies: [",
+        "policies:\n  - name: x\n    tier: nope\n",
+        "unknown_key: 1\n",
+    ] {
+        std::fs::write(&app.config_path, bad).unwrap();
+        let err = app.running.reloader.reload().unwrap_err();
+        assert!(!err.to_string().is_empty());
+        assert!(
+            !allowed(&app, "/orders", &token).await,
+            "old config still in force"
+        );
+    }
+    assert_eq!(app.running.reloader.failures(), 3);
+    std::fs::remove_file(&app.config_path).unwrap();
+    assert!(app.running.reloader.reload().is_err());
+    assert!(!allowed(&app, "/orders", &token).await);
+}
+
+#[tokio::test]
+async fn a_changed_file_is_picked_up_by_the_watcher() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml = standard_config(&ks, &other).replace("reload_interval: 0s", "reload_interval: 50ms");
+    let app = TestApp::start(&yaml).await;
+    let token = ks.token(json!({}));
+    assert!(!allowed(&app, "/unknown", &token).await);
+    let mut applied = app.running.reloader.subscribe();
+
+    // A corrupt file first: refused, nothing applied.
+    std::fs::write(&app.config_path, "issuers: {").unwrap();
+    let reloader = &app.running.reloader;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while reloader.failures() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the watcher tried the corrupt file");
+    assert!(
+        !applied.has_changed().unwrap(),
+        "a corrupt file must not be applied"
+    );
+
+    let open_all = yaml.replace("policies:\n", "policies:\n  - name: everything\n    match: { path: { prefix: /unknown } }\n    scopes: [orders:read]\n");
+    std::fs::write(&app.config_path, open_all).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), applied.changed())
+        .await
+        .expect("reload within 10 s")
+        .unwrap();
+    assert!(allowed(&app, "/unknown", &token).await);
+}
