@@ -2,6 +2,9 @@
 //! `CheckRequest`s, for what Envoy cannot easily send (principals,
 //! context_extensions) and for the exact shape of the response.
 
+// Tests and their fixtures may panic on broken set-up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashMap;

@@ -2,6 +2,9 @@
 //! → zt-authz → upstream echo. One table, one row per behaviour of
 //! BEHAVIOR.md §1 and §2.
 
+// Tests and their fixtures may panic on broken set-up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use base64::Engine;

@@ -1,6 +1,9 @@
 //! Keys keep working when the issuer's JWKS endpoint misbehaves, and tokens
 //! cannot make us hammer it.
 
+// Tests and their fixtures may panic on broken set-up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,9 @@
 //! Config reload: a good file is applied whole, a bad one is refused and the
 //! running config keeps deciding.
 
+// Tests and their fixtures may panic on broken set-up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

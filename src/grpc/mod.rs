@@ -61,12 +61,13 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let health_service =
         HealthServer::new(HealthService::from_health_reporter(health.reporter.clone()));
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
-        .build_v1();
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
-        .build_v1alpha();
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1();
+    let reflection_v1alpha = reflection().build_v1alpha();
     let mut router = tonic::transport::Server::builder()
         .add_service(AuthorizationServer::new(check))
         .add_service(health_service);
@@ -79,6 +80,9 @@ pub async fn serve(
     router
         // Without TCP_NODELAY a small response waits for Envoy's delayed
         // ACK: ~40 ms per check.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await
 }
