@@ -289,3 +289,40 @@ async fn default_action_allow_still_strips_identity_headers() {
     };
     assert!(ok.headers_to_remove.iter().any(|h| h == "x-auth-subject"));
 }
+
+#[tokio::test]
+async fn raw_header_maps_are_read_and_repeats_refused() {
+    use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue};
+    let (ks, _o, app) = fixture().await;
+    let token = ks.token(json!({}));
+    let raw = |values: &[&str]| {
+        let mut r = request("/orders", None);
+        let http = r
+            .attributes
+            .as_mut()
+            .unwrap()
+            .request
+            .as_mut()
+            .unwrap()
+            .http
+            .as_mut()
+            .unwrap();
+        http.header_map = Some(HeaderMap {
+            headers: values
+                .iter()
+                .map(|v| HeaderValue {
+                    key: "authorization".into(),
+                    raw_value: v.as_bytes().to_vec(),
+                    ..Default::default()
+                })
+                .collect(),
+        });
+        r
+    };
+    let bearer = format!("Bearer {token}");
+    assert_eq!(outcome(&app.check(&raw(&[&bearer])).await).0, 200);
+    assert_eq!(
+        outcome(&app.check(&raw(&[&bearer, &bearer])).await),
+        (400, "invalid_request".into())
+    );
+}

@@ -168,3 +168,32 @@ async fn discovery_naming_another_issuer_is_refused() {
     );
     assert!(!app.running.authorizer.runtime().is_ready());
 }
+
+#[tokio::test]
+async fn keys_from_a_local_file() {
+    let keys = DevKeys::generate("file").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jwks.json"), keys.jwks().to_string()).unwrap();
+    // The app writes its config into its own directory; point at ours.
+    let yaml = format!(
+        "server: {{ grpc_addr: 127.0.0.1:0, admin_addr: 127.0.0.1:0, reload_interval: 0s }}
+issuers:
+  - issuer: https://offline.example
+    jwks_file: {}
+    audiences: [orders-api]
+policies:
+  - name: all
+    scopes: [orders:read]
+",
+        dir.path().join("jwks.json").display()
+    );
+    let app = TestApp::start(&yaml).await;
+    let now = common::now();
+    let claims = json!({"iss": "https://offline.example", "aud": "orders-api", "sub": "s", "iat": now, "exp": now + 60, "scope": "orders:read"});
+    assert!(allowed(&app, &keys.mint(DevAlg::EdDSA, &claims)).await);
+    let stranger = DevKeys::generate("file").unwrap();
+    assert!(
+        !allowed(&app, &stranger.mint(DevAlg::EdDSA, &claims)).await,
+        "same kid, other key"
+    );
+}

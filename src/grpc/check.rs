@@ -1,6 +1,7 @@
 //! The ext_authz edge: `CheckRequest` in, domain `CheckInput` to the
 //! authorizer, `Decision` back out as a `CheckResponse`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 use envoy_types::pb::envoy::service::auth::v3::authorization_server::Authorization;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::{
-    CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
+    AttributeContext, CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
 };
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::google::protobuf::{Struct, Value as PbValue, value::Kind};
@@ -36,8 +37,8 @@ impl CheckService {
     /// `failure_mode_allow`).
     pub async fn decide(&self, request: &CheckRequest) -> CheckResponse {
         let realm = self.authorizer.runtime().config.server.realm.clone();
-        let decision = match check_input(request) {
-            Some(input) => self.authorizer.check(&input).await,
+        let decision = match RequestView::of(request) {
+            Some(view) => self.authorizer.check(&view.input()).await,
             None => self.authorizer.record_denial(DenyReason::NoHttpAttributes),
         };
         to_response(&decision, &realm)
@@ -54,47 +55,75 @@ impl Authorization for CheckService {
     }
 }
 
-/// Reads what the pipeline needs. `None` when there is no HTTP request.
-pub fn check_input(request: &CheckRequest) -> Option<CheckInput<'_>> {
-    let attributes = request.attributes.as_ref()?;
-    let http = attributes.request.as_ref()?.http.as_ref()?;
-    let path = http.path.split(['?', '#']).next().unwrap_or_default();
-    Some(CheckInput {
-        host: &http.host,
-        path,
-        method: &http.method,
-        authorization: header(http, "authorization"),
-        principal: attributes
-            .source
-            .as_ref()
-            .map(|s| s.principal.as_str())
-            .filter(|p| !p.is_empty()),
-        policy_name: attributes
-            .context_extensions
-            .get("policy")
-            .map(String::as_str),
-        request_id: header(http, "x-request-id"),
-    })
+/// The parts of a `CheckRequest` the pipeline reads, borrowed where they
+/// can be.
+pub struct RequestView<'a> {
+    http: &'a HttpRequest,
+    attributes: &'a AttributeContext,
+    authorization: Option<Cow<'a, str>>,
+    request_id: Option<Cow<'a, str>>,
+}
+
+impl<'a> RequestView<'a> {
+    /// `None` when the request carries no HTTP attributes.
+    pub fn of(request: &'a CheckRequest) -> Option<Self> {
+        let attributes = request.attributes.as_ref()?;
+        let http = attributes.request.as_ref()?.http.as_ref()?;
+        Some(Self {
+            http,
+            attributes,
+            authorization: header(http, "authorization"),
+            request_id: header(http, "x-request-id"),
+        })
+    }
+
+    pub fn input(&self) -> CheckInput<'_> {
+        CheckInput {
+            host: &self.http.host,
+            path: self.http.path.split(['?', '#']).next().unwrap_or_default(),
+            method: &self.http.method,
+            authorization: self.authorization.as_deref(),
+            principal: self
+                .attributes
+                .source
+                .as_ref()
+                .map(|s| s.principal.as_str())
+                .filter(|p| !p.is_empty()),
+            policy_name: self
+                .attributes
+                .context_extensions
+                .get("policy")
+                .map(String::as_str),
+            request_id: self.request_id.as_deref(),
+        }
+    }
 }
 
 /// A request header by lower-case name, from `headers` or, when Envoy sends
-/// raw headers, from `header_map`.
-fn header<'a>(http: &'a HttpRequest, name: &str) -> Option<&'a str> {
+/// raw headers, from `header_map`. Repeated headers are joined with `,` as
+/// `headers` would have them, so the pipeline sees the repetition.
+fn header<'a>(http: &'a HttpRequest, name: &str) -> Option<Cow<'a, str>> {
     if let Some(v) = http.headers.get(name) {
-        return Some(v);
+        return Some(Cow::Borrowed(v));
     }
     let map = http.header_map.as_ref()?;
-    let mut found = map.headers.iter().filter(|h| h.key == name);
-    let first = found.next()?;
-    if found.next().is_some() {
-        // Two values: hand on the joined form, as `headers` would have it,
-        // so that the pipeline sees the duplication.
-        return Some(",");
+    let values: Vec<Cow<'a, str>> = map
+        .headers
+        .iter()
+        .filter(|h| h.key == name)
+        .map(|h| {
+            if h.value.is_empty() {
+                String::from_utf8_lossy(&h.raw_value)
+            } else {
+                Cow::Borrowed(h.value.as_str())
+            }
+        })
+        .collect();
+    match values.len() {
+        0 => None,
+        1 => values.into_iter().next(),
+        _ => Some(Cow::Owned(values.join(","))),
     }
-    if !first.value.is_empty() {
-        return Some(&first.value);
-    }
-    std::str::from_utf8(&first.raw_value).ok()
 }
 
 pub fn to_response(decision: &Decision, realm: &str) -> CheckResponse {
