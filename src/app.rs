@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::grpc::{self, CheckService, Health};
 use crate::keys::{IssuerKeys, http_client};
 use crate::reload::Reloader;
-use crate::revocation::{InMemoryRevocations, RevocationCheck};
+use crate::revocation::{NoEvents, RevocationEvents, Revocations};
 use crate::runtime::Runtime;
 
 /// What can be swapped for tests or other deployments.
@@ -24,7 +24,7 @@ pub struct AppOptions {
     /// The file the config came from; watched for changes when set.
     pub config_path: Option<PathBuf>,
     pub clock: SharedClock,
-    pub revocations: Arc<dyn RevocationCheck>,
+    pub revocation_events: Arc<dyn RevocationEvents>,
     pub recorder: Arc<dyn DecisionRecorder>,
 }
 
@@ -33,7 +33,7 @@ impl Default for AppOptions {
         Self {
             config_path: None,
             clock: Arc::new(SystemClock),
-            revocations: Arc::new(InMemoryRevocations::default()),
+            revocation_events: Arc::new(NoEvents),
             recorder: Arc::new(LogRecorder),
         }
     }
@@ -43,6 +43,7 @@ pub struct App {
     grpc_listener: TcpListener,
     admin_listener: TcpListener,
     authorizer: Arc<Authorizer>,
+    revocations: Arc<Revocations>,
     reloader: Arc<Reloader>,
     health: Health,
     initial_keys: Vec<Arc<IssuerKeys>>,
@@ -53,6 +54,7 @@ pub struct RunningApp {
     pub grpc_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub authorizer: Arc<Authorizer>,
+    pub revocations: Arc<Revocations>,
     pub reloader: Arc<Reloader>,
     stop: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
@@ -62,11 +64,17 @@ impl App {
     pub async fn build(config: Config, options: AppOptions) -> std::io::Result<App> {
         let grpc_listener = TcpListener::bind(config.server.grpc_addr).await?;
         let admin_listener = TcpListener::bind(config.server.admin_addr).await?;
+        let revocations = Revocations::open(
+            &config.revocations,
+            options.clock.clone(),
+            options.revocation_events,
+        )
+        .map_err(std::io::Error::other)?;
         let client = http_client();
         let (runtime, initial_keys) = Runtime::build(config, None, &client, &options.clock);
         let authorizer = Arc::new(Authorizer::new(
             runtime,
-            options.revocations,
+            revocations.index(),
             options.recorder,
             options.clock.clone(),
         ));
@@ -80,6 +88,7 @@ impl App {
             grpc_listener,
             admin_listener,
             authorizer,
+            revocations,
             reloader,
             health: Health::new().await,
             initial_keys,
@@ -99,6 +108,7 @@ impl App {
         let grpc_addr = self.grpc_addr()?;
         let admin_addr = self.admin_addr()?;
         let authorizer = self.authorizer.clone();
+        let revocations = self.revocations.clone();
         let reloader = self.reloader.clone();
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(self.serve(stopped));
@@ -106,6 +116,7 @@ impl App {
             grpc_addr,
             admin_addr,
             authorizer,
+            revocations,
             reloader,
             stop,
             task,
@@ -124,6 +135,7 @@ impl App {
         for keys in &self.initial_keys {
             tokio::spawn(IssuerKeys::run(Arc::downgrade(keys)));
         }
+        self.revocations.start();
         let grace = self.authorizer.runtime().config.server.shutdown_grace;
         let readiness = tokio::spawn(track_readiness(
             self.authorizer.clone(),
@@ -140,11 +152,11 @@ impl App {
             &self.health,
             signal(stopped.clone()),
         );
-        let admin = crate::admin::serve(
-            self.admin_listener,
-            self.authorizer.clone(),
-            signal(stopped.clone()),
-        );
+        let admin_state = crate::admin::AdminState {
+            authorizer: self.authorizer.clone(),
+            revocations: self.revocations.clone(),
+        };
+        let admin = crate::admin::serve(self.admin_listener, admin_state, signal(stopped.clone()));
         let servers = async { tokio::join!(grpc, admin) };
         tokio::pin!(servers);
         let result = tokio::select! {

@@ -19,7 +19,7 @@ use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, 
 use envoy_types::pb::google::protobuf::value::Kind;
 use serde_json::json;
 use zt_authz::clock::ManualClock;
-use zt_authz::revocation::Revocation;
+use zt_authz::revocation::NewRevocation;
 
 use common::app::check_request as request;
 
@@ -203,7 +203,11 @@ async fn revoked_tokens_are_denied() {
         outcome(&app.check(&request("/orders", Some(&token))).await).0,
         200
     );
-    app.revocations.revoke(Revocation::Jti("j-1".into()));
+    app.running
+        .revocations
+        .revoke(revoke("jti", "j-1"))
+        .await
+        .unwrap();
     let r = app.check(&request("/orders", Some(&token))).await;
     assert_eq!(outcome(&r), (401, "invalid_token".into()));
     let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
@@ -211,11 +215,25 @@ async fn revoked_tokens_are_denied() {
     };
     assert!(d.body.contains("token revoked"));
     let by_sid = ks.token(json!({"sid": "s-9"}));
-    app.revocations.revoke(Revocation::Sid("s-9".into()));
+    app.running
+        .revocations
+        .revoke(revoke("sid", "s-9"))
+        .await
+        .unwrap();
     assert_eq!(
         outcome(&app.check(&request("/orders", Some(&by_sid))).await).0,
         401
     );
+}
+
+fn revoke(kind: &str, value: &str) -> NewRevocation {
+    NewRevocation {
+        kind: kind.into(),
+        value: value.into(),
+        issued_before: None,
+        expires_at: None,
+        reason: None,
+    }
 }
 
 /// Leeway and auth-age boundaries with a clock the test moves.

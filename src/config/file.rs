@@ -150,3 +150,26 @@ pub enum ClaimConditionFile {
     One(String),
     AnyOf(Vec<String>),
 }
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationsFile {
+    /// `embedded` (default), `redis` or `memory`.
+    pub store: Option<String>,
+    pub path: Option<PathBuf>,
+    pub redis_url: Option<String>,
+    pub redis_prefix: Option<String>,
+    pub max_token_lifetime: Option<HumanDuration>,
+    pub leeway: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminFile {
+    /// Issuer whose bearer tokens may call the revocation API.
+    pub issuer: Option<String>,
+    /// Scope those tokens must carry.
+    pub scope: Option<String>,
+    /// No authentication at all: only with a loopback `server.admin_addr`.
+    pub unauthenticated: bool,
+}

@@ -3,6 +3,9 @@
 
 mod compile;
 mod file;
+mod issuers;
+mod policies;
+mod sections;
 mod summary;
 mod tiers;
 
@@ -15,6 +18,7 @@ use jsonwebtoken::Algorithm;
 
 use crate::keys::KeySettings;
 use crate::policy::PolicySet;
+use crate::revocation::RevocationSettings;
 
 pub use tiers::DEFAULT_ACR_LEVELS;
 
@@ -27,6 +31,19 @@ pub struct Config {
     pub identity: IdentityHeaders,
     pub issuers: Vec<IssuerSettings>,
     pub policies: PolicySet,
+    pub revocations: RevocationSettings,
+    pub admin: AdminAuth,
+}
+
+/// Who may call the revocation API on the admin port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAuth {
+    /// The API answers 401 to everyone.
+    Disabled,
+    /// Anyone who can reach the (loopback) admin port.
+    Unauthenticated,
+    /// A bearer JWT of `issuer`, verified like any other, carrying `scope`.
+    Jwt { issuer: String, scope: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

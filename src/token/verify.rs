@@ -27,6 +27,12 @@ pub struct IssuerTrust {
     pub keys: Arc<IssuerKeys>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenUse {
+    Access,
+    Logout,
+}
+
 pub struct Verifier {
     issuers: HashMap<Arc<str>, Arc<IssuerTrust>>,
     clock: SharedClock,
@@ -56,6 +62,23 @@ impl Verifier {
         token: &str,
         limits: TokenLimits,
     ) -> Result<VerifiedClaims, TokenError> {
+        self.verify_as(token, limits, TokenUse::Access).await
+    }
+
+    /// An OIDC Back-Channel Logout token: verified like an access token,
+    /// except that `typ`, when present, must be `logout+jwt` (the issuer's
+    /// `required_typ` is for access tokens).
+    pub async fn verify_logout_token(&self, token: &str) -> Result<VerifiedClaims, TokenError> {
+        self.verify_as(token, TokenLimits::default(), TokenUse::Logout)
+            .await
+    }
+
+    async fn verify_as(
+        &self,
+        token: &str,
+        limits: TokenLimits,
+        usage: TokenUse,
+    ) -> Result<VerifiedClaims, TokenError> {
         let parts = CompactJws::split(token)?;
         let header = JoseHeader::parse(&b64(parts.header).ok_or(TokenError::BadHeader)?)?;
         let payload = b64(parts.payload).ok_or(TokenError::BadPayload)?;
@@ -72,15 +95,22 @@ impl Verifier {
         if !trust.algorithms.contains(&header.alg) {
             return Err(TokenError::AlgNotAllowed);
         }
-        if let Some(expected) = &trust.required_typ
-            && !header
-                .typ
-                .as_deref()
-                .is_some_and(|t| typ_matches(t, expected))
-        {
-            return Err(TokenError::WrongType {
-                expected: expected.clone(),
-            });
+        let expected_typ = match usage {
+            TokenUse::Access => trust.required_typ.as_deref(),
+            TokenUse::Logout => Some("logout+jwt"),
+        };
+        if let Some(expected) = expected_typ {
+            let fits = match header.typ.as_deref() {
+                Some(t) => typ_matches(t, expected),
+                // A logout token may leave `typ` out; an access token whose
+                // issuer requires one may not.
+                None => usage == TokenUse::Logout,
+            };
+            if !fits {
+                return Err(TokenError::WrongType {
+                    expected: expected.to_string(),
+                });
+            }
         }
 
         self.check_signature(trust, &header, &parts).await?;

@@ -1,7 +1,6 @@
 //! zt-authz itself, started in-process on port 0 from a real config file.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use std::collections::HashMap;
 
@@ -11,13 +10,11 @@ use zt_authz::app::{App, AppOptions, RunningApp};
 use zt_authz::clock::SharedClock;
 use zt_authz::config::Config;
 use zt_authz::grpc::CheckService;
-use zt_authz::revocation::{InMemoryRevocations, RevocationCheck};
 
 pub struct TestApp {
     pub running: RunningApp,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
-    pub revocations: Arc<InMemoryRevocations>,
 }
 
 impl TestApp {
@@ -33,10 +30,8 @@ impl TestApp {
         let config_path = dir.path().join("zt-authz.yaml");
         std::fs::write(&config_path, yaml).unwrap();
         let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
-        let revocations = Arc::new(InMemoryRevocations::default());
         let mut options = AppOptions {
             config_path: Some(config_path.clone()),
-            revocations: revocations.clone() as Arc<dyn RevocationCheck>,
             ..AppOptions::default()
         };
         if let Some(clock) = clock {
@@ -48,7 +43,6 @@ impl TestApp {
             running,
             dir,
             config_path,
-            revocations,
         };
         t.keys_settled().await;
         t

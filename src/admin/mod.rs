@@ -1,4 +1,9 @@
-//! The admin HTTP port: liveness, readiness with per-issuer key status.
+//! The admin HTTP port: liveness, readiness, the revocation API and the
+//! OIDC back-channel logout receiver.
+
+mod api;
+mod error;
+mod logout;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,32 +12,47 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::authorizer::Authorizer;
 use crate::keys::KeyStatus;
+use crate::revocation::Revocations;
 
-pub fn router(authorizer: Arc<Authorizer>) -> Router {
+pub use error::ApiError;
+
+#[derive(Clone)]
+pub struct AdminState {
+    pub authorizer: Arc<Authorizer>,
+    pub revocations: Arc<Revocations>,
+}
+
+pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(authorizer)
+        .route("/v1/revocations", post(api::create).get(api::list))
+        .route(
+            "/v1/revocations/{id}",
+            get(api::get_one).delete(api::delete),
+        )
+        .route("/v1/backchannel-logout", post(logout::receive))
+        .with_state(state)
 }
 
 pub async fn serve(
     listener: TcpListener,
-    authorizer: Arc<Authorizer>,
+    state: AdminState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(authorizer))
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-async fn readyz(State(authorizer): State<Arc<Authorizer>>) -> (StatusCode, Json<Value>) {
-    let runtime = authorizer.runtime();
+async fn readyz(State(state): State<AdminState>) -> (StatusCode, Json<Value>) {
+    let runtime = state.authorizer.runtime();
     let issuers: Vec<Value> = runtime
         .key_status()
         .into_iter()
@@ -49,11 +69,22 @@ async fn readyz(State(authorizer): State<Arc<Authorizer>>) -> (StatusCode, Json<
             v
         })
         .collect();
+    let mut revocations = serde_json::Map::new();
+    for (kind, n) in state.revocations.index().active_by_kind() {
+        revocations.insert(kind.as_str().into(), json!(n));
+    }
+    revocations.insert(
+        "shared_store_connected".into(),
+        json!(state.revocations.shared_store_connected()),
+    );
     let ready = runtime.is_ready();
     let code = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(json!({"ready": ready, "issuers": issuers})))
+    (
+        code,
+        Json(json!({"ready": ready, "issuers": issuers, "revocations": revocations})),
+    )
 }

@@ -1,0 +1,230 @@
+//! The small top-level sections: server, acr levels, identity headers,
+//! revocations, admin.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use http::HeaderName;
+use serde_yaml_ng::Value;
+
+use super::compile::{Errors, MAX_LEEWAY, is_quotable};
+use super::file::{AdminFile, IdentityHeadersFile, RevocationsFile, ServerFile};
+use super::{AdminAuth, IdentityHeaders, IssuerSettings, LogFormat, ServerSettings, tiers};
+use crate::revocation::{RevocationSettings, StoreSettings};
+
+/// Headers this service must never be told to set.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "cookie",
+    "x-forwarded-for",
+    "x-request-id",
+];
+
+pub(super) fn server_settings(f: ServerFile, errs: &mut Errors) -> Option<ServerSettings> {
+    let realm = f.realm.unwrap_or_else(|| "zt-authz".into());
+    if !is_quotable(&realm) {
+        errs.add(
+            "server.realm",
+            "must be printable text without quotes or backslashes",
+        );
+    }
+    let max_token_bytes = f.max_token_bytes.unwrap_or(8192);
+    if !(512..=65536).contains(&max_token_bytes) {
+        errs.add("server.max_token_bytes", "must be between 512 and 65536");
+    }
+    let log_format = match f.log_format.as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(_) => {
+            errs.add("server.log_format", "must be `text` or `json`");
+            LogFormat::Text
+        }
+    };
+    let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    Some(ServerSettings {
+        grpc_addr: f
+            .grpc_addr
+            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 9000))),
+        admin_addr: f.admin_addr.unwrap_or(loopback(9090)),
+        realm,
+        max_token_bytes,
+        start_without_keys: f.start_without_keys.unwrap_or(false),
+        reload_interval: f.reload_interval.map_or(Duration::from_secs(5), |d| d.0),
+        shutdown_grace: f.shutdown_grace.map_or(Duration::from_secs(10), |d| d.0),
+        log_format,
+    })
+}
+
+pub(super) fn acr_levels(value: Option<Value>, errs: &mut Errors) -> Vec<String> {
+    let levels = match value {
+        None => {
+            return tiers::DEFAULT_ACR_LEVELS
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        }
+        Some(v) => errs
+            .parse::<Vec<String>>("acr_levels", v)
+            .unwrap_or_default(),
+    };
+    let mut seen = HashSet::new();
+    for (i, l) in levels.iter().enumerate() {
+        if l.is_empty() || l.contains(' ') || !is_quotable(l) {
+            errs.add(
+                format!("acr_levels[{i}]"),
+                "must be non-empty, without spaces or quotes",
+            );
+        }
+        if !seen.insert(l) {
+            errs.add(format!("acr_levels[{i}]"), format!("`{l}` is listed twice"));
+        }
+    }
+    levels
+}
+
+pub(super) fn identity_headers(f: IdentityHeadersFile, errs: &mut Errors) -> IdentityHeaders {
+    let claims_map = f.claims.unwrap_or_else(|| {
+        [
+            ("sub", "x-auth-subject"),
+            ("iss", "x-auth-issuer"),
+            ("scope", "x-auth-scopes"),
+            ("acr", "x-auth-acr"),
+            ("sid", "x-auth-session"),
+        ]
+        .into_iter()
+        .map(|(c, h)| (c.to_string(), h.to_string()))
+        .collect()
+    });
+    let mut header = |path: String, name: &str| -> Option<HeaderName> {
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with(':') {
+            errs.add(
+                path,
+                format!("`{name}` is reserved and cannot carry identity"),
+            );
+            return None;
+        }
+        HeaderName::from_str(&lower)
+            .map_err(|_| errs.add(path, format!("`{name}` is not a valid header name")))
+            .ok()
+    };
+    let mut claims = Vec::new();
+    for (claim, name) in &claims_map {
+        if let Some(h) = header(format!("identity_headers.claims.{claim}"), name) {
+            claims.push((claim.clone(), h));
+        }
+    }
+    let policy = header(
+        "identity_headers.policy".into(),
+        f.policy.as_deref().unwrap_or("x-auth-policy"),
+    );
+    let mut seen = HashSet::new();
+    for h in claims.iter().map(|(_, h)| h).chain(policy.iter()) {
+        if !seen.insert(h.clone()) {
+            errs.add(
+                "identity_headers",
+                format!("header `{h}` is used for two things"),
+            );
+        }
+    }
+    IdentityHeaders { claims, policy }
+}
+
+pub(super) fn revocation_settings(
+    f: RevocationsFile,
+    base_dir: &Path,
+    errs: &mut Errors,
+) -> Option<RevocationSettings> {
+    let path = base_dir.join(f.path.unwrap_or_else(|| "zt-authz-revocations.redb".into()));
+    let store = match f.store.as_deref().unwrap_or("embedded") {
+        "memory" => StoreSettings::Memory,
+        "embedded" => StoreSettings::Embedded { path },
+        "redis" => match f.redis_url {
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                StoreSettings::Redis {
+                    path,
+                    url,
+                    prefix: f.redis_prefix.unwrap_or_else(|| "zt-authz".into()),
+                }
+            }
+            _ => {
+                errs.add(
+                    "revocations.redis_url",
+                    "store: redis needs a redis:// or rediss:// URL",
+                );
+                return None;
+            }
+        },
+        _ => {
+            errs.add(
+                "revocations.store",
+                "must be `embedded`, `redis` or `memory`",
+            );
+            return None;
+        }
+    };
+    let leeway = f.leeway.map_or(Duration::from_secs(30), |d| d.0);
+    if leeway > MAX_LEEWAY {
+        errs.add("revocations.leeway", "must be at most 5m");
+    }
+    Some(RevocationSettings {
+        store,
+        max_token_lifetime: f
+            .max_token_lifetime
+            .map_or(Duration::from_secs(24 * 3600), |d| d.0),
+        leeway,
+    })
+}
+
+pub(super) fn admin_auth(
+    f: AdminFile,
+    server: Option<&ServerSettings>,
+    issuers: &[IssuerSettings],
+    errs: &mut Errors,
+) -> AdminAuth {
+    match (f.unauthenticated, f.issuer, f.scope) {
+        (true, None, None) => {
+            if server.is_some_and(|s| !s.admin_addr.ip().is_loopback()) {
+                errs.add(
+                    "admin.unauthenticated",
+                    "allowed only when server.admin_addr is a loopback address",
+                );
+            }
+            AdminAuth::Unauthenticated
+        }
+        (false, Some(issuer), Some(scope)) => {
+            if !issuers.iter().any(|i| i.issuer == issuer) {
+                errs.add(
+                    "admin.issuer",
+                    format!("`{issuer}` is not one of the configured issuers"),
+                );
+            }
+            if scope.is_empty() || scope.contains(' ') {
+                errs.add("admin.scope", "must be one scope, without spaces");
+            }
+            AdminAuth::Jwt { issuer, scope }
+        }
+        (false, None, None) => AdminAuth::Disabled,
+        (true, _, _) => {
+            errs.add(
+                "admin",
+                "unauthenticated cannot be combined with issuer/scope",
+            );
+            AdminAuth::Disabled
+        }
+        (false, _, _) => {
+            errs.add("admin", "issuer and scope go together");
+            AdminAuth::Disabled
+        }
+    }
+}

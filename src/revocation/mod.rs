@@ -1,0 +1,22 @@
+//! Revocations (BEHAVIOR §3): what they are, how long they live, and the
+//! in-memory index step 9 of the pipeline reads on every request.
+
+mod index;
+mod model;
+pub mod service;
+pub mod store;
+pub mod sync;
+
+pub use index::RevocationIndex;
+pub use model::{Kind, NewRevocation, Revocation, RevocationError, Target, revocation_id};
+pub use service::{
+    NoEvents, RevocationEvents, RevocationSettings, Revocations, RevokeError, StoreSettings,
+};
+
+use crate::token::VerifiedClaims;
+
+/// Step 9: is this verified token revoked? Answered from memory, without
+/// I/O or lock contention.
+pub trait RevocationCheck: Send + Sync + 'static {
+    fn is_revoked(&self, claims: &VerifiedClaims) -> bool;
+}

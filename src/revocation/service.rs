@@ -1,0 +1,316 @@
+//! Accepting, lifting and listing revocations, and keeping the index, the
+//! local store and the shared store in step.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::index::RevocationIndex;
+use super::model::{ExpiryRules, Kind, NewRevocation, Revocation, RevocationError, index_key};
+use super::store::{EmbeddedStore, Page, StoreError};
+use super::sync::{RedisLink, SyncOp};
+use crate::clock::SharedClock;
+
+/// How often expired entries are dropped from memory and disk.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// Hooks for metrics.
+pub trait RevocationEvents: Send + Sync + 'static {
+    /// A revocation accepted on another replica was applied here,
+    /// `delay_secs` after it was accepted.
+    fn propagated(&self, _delay_secs: f64) {}
+}
+
+#[derive(Debug, Default)]
+pub struct NoEvents;
+impl RevocationEvents for NoEvents {}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    /// Not durable: for tests and throw-away set-ups.
+    Memory,
+    Embedded {
+        path: PathBuf,
+    },
+    /// A local file for durability plus Redis for fan-out.
+    Redis {
+        path: PathBuf,
+        url: String,
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationSettings {
+    pub store: StoreSettings,
+    /// The longest token lifetime allowed: caps how long entries live.
+    pub max_token_lifetime: Duration,
+    pub leeway: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error(transparent)]
+    Invalid(#[from] RevocationError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Revocations {
+    index: Arc<RevocationIndex>,
+    store: Arc<EmbeddedStore>,
+    redis: Option<Arc<RedisLink>>,
+    rules: ExpiryRules,
+    origin: String,
+    clock: SharedClock,
+    events: Arc<dyn RevocationEvents>,
+}
+
+impl Revocations {
+    /// Opens the store and loads every unexpired revocation into memory.
+    pub fn open(
+        settings: &RevocationSettings,
+        clock: SharedClock,
+        events: Arc<dyn RevocationEvents>,
+    ) -> Result<Arc<Self>, StoreError> {
+        let (store, redis) = match &settings.store {
+            StoreSettings::Memory => (EmbeddedStore::in_memory()?, None),
+            StoreSettings::Embedded { path } => (EmbeddedStore::open(path)?, None),
+            StoreSettings::Redis { path, url, prefix } => {
+                let link = RedisLink::new(url, prefix)
+                    .map_err(|e| StoreError::from_message(format!("redis_url: {e}")))?;
+                (EmbeddedStore::open(path)?, Some(Arc::new(link)))
+            }
+        };
+        let index = Arc::new(RevocationIndex::new(clock.clone()));
+        for r in store.load_all(clock.now_unix())? {
+            index.apply(&r);
+        }
+        Ok(Arc::new(Self {
+            index,
+            store: Arc::new(store),
+            redis,
+            rules: ExpiryRules {
+                max_token_lifetime: settings.max_token_lifetime.as_secs_f64(),
+                leeway: settings.leeway.as_secs_f64(),
+            },
+            origin: replica_id(),
+            clock,
+            events,
+        }))
+    }
+
+    /// Starts the sweeper and, with Redis, the fan-out. Both end when the
+    /// service is dropped.
+    pub fn start(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SWEEP_EVERY).await;
+                let Some(svc) = weak.upgrade() else { return };
+                svc.index.sweep();
+                let (store, now) = (svc.store.clone(), svc.clock.now_unix());
+                drop(svc);
+                if let Ok(Err(error)) = tokio::task::spawn_blocking(move || store.sweep(now)).await
+                {
+                    tracing::warn!(%error, "revocation sweep failed");
+                }
+            }
+        });
+        if let Some(link) = &self.redis {
+            tokio::spawn(link.clone().run(Arc::downgrade(self)));
+        }
+    }
+
+    pub fn index(&self) -> Arc<RevocationIndex> {
+        self.index.clone()
+    }
+
+    pub fn store(&self) -> &EmbeddedStore {
+        &self.store
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Whether the shared store is reachable (always true without one).
+    pub fn shared_store_connected(&self) -> bool {
+        self.redis.as_ref().is_none_or(|l| l.is_connected())
+    }
+
+    /// Accepts a revocation: durable locally and effective here before this
+    /// returns; pushed to the shared store now or, if it is down, later.
+    pub async fn revoke(&self, new: NewRevocation) -> Result<Revocation, RevokeError> {
+        let now = self.clock.now_unix();
+        let fresh = new.into_revocation(now, &self.rules, &self.origin)?;
+        let store = self.store.clone();
+        let outbox = self.redis.is_some();
+        let stored = blocking(move || {
+            let merged = match store.get(&fresh.id)? {
+                Some(old) => widen(old, fresh),
+                None => fresh,
+            };
+            store.put(&merged, outbox)?;
+            Ok(merged)
+        })
+        .await?;
+        self.index.apply(&stored);
+        self.push(SyncOp::Put {
+            revocation: stored.clone(),
+        })
+        .await;
+        Ok(stored)
+    }
+
+    /// Lifts a revocation. Returns whether it existed.
+    pub async fn lift(&self, id: &str) -> Result<bool, StoreError> {
+        let store = self.store.clone();
+        let outbox = self.redis.is_some();
+        let owned = id.to_string();
+        let existed = blocking(move || store.delete(&owned, outbox)).await?;
+        let in_index = self.index.remove(id);
+        if existed || in_index {
+            self.push(SyncOp::Delete { id: id.to_string() }).await;
+        }
+        Ok(existed || in_index)
+    }
+
+    pub async fn list(
+        &self,
+        kind: Option<Kind>,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let store = self.store.clone();
+        blocking(move || store.list(kind, after.as_deref(), limit)).await
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Revocation>, StoreError> {
+        let store = self.store.clone();
+        let id = id.to_string();
+        blocking(move || store.get(&id)).await
+    }
+
+    async fn push(&self, op: SyncOp) {
+        let Some(link) = &self.redis else { return };
+        match link.push(&op).await {
+            Ok(()) => {
+                let store = self.store.clone();
+                let _ = blocking(move || store.clear_outbox(&op)).await;
+            }
+            // Still in the outbox: flushed when Redis is back.
+            Err(error) => {
+                tracing::warn!(%error, id = op.id(), "revocation kept for a later push to Redis")
+            }
+        }
+    }
+
+    /// A change heard on the channel. The index is updated first: that is
+    /// what makes it effective.
+    pub async fn apply_remote(&self, op: SyncOp) {
+        match op {
+            SyncOp::Put { revocation } => {
+                self.index.apply(&revocation);
+                if revocation.origin != self.origin {
+                    self.events
+                        .propagated((self.clock.now_unix() - revocation.created_at).max(0.0));
+                }
+                let store = self.store.clone();
+                let result = blocking(move || {
+                    let merged = match store.get(&revocation.id)? {
+                        Some(old) => widen(old, revocation),
+                        None => revocation,
+                    };
+                    store.put(&merged, false)
+                })
+                .await;
+                if let Err(error) = result {
+                    tracing::warn!(%error, "could not persist a revocation from Redis");
+                }
+            }
+            SyncOp::Delete { id } => {
+                self.index.remove(&id);
+                let store = self.store.clone();
+                if let Err(error) = blocking(move || store.delete(&id, false)).await {
+                    tracing::warn!(%error, "could not persist a lifted revocation from Redis");
+                }
+            }
+        }
+    }
+
+    /// After (re)connecting: the shared store's full set becomes ours, but
+    /// for local changes still waiting to be pushed.
+    pub fn reconcile(&self, all: Vec<Revocation>) -> Result<(), StoreError> {
+        self.store.replace_all(&all)?;
+        let mut keep: HashSet<u128> = all
+            .iter()
+            .map(|r| index_key(r.target.kind(), r.target.value()))
+            .collect();
+        for op in self.store.outbox()? {
+            if let Ok(k) = u128::from_str_radix(op.id(), 16) {
+                keep.insert(k);
+            }
+        }
+        self.index.retain_keys(&keep);
+        for r in &all {
+            self.index.apply(r);
+        }
+        Ok(())
+    }
+}
+
+/// The same target revoked again: keep the later cut-off and expiry.
+fn widen(old: Revocation, new: Revocation) -> Revocation {
+    use super::model::Target;
+    let target = match (old.target, new.target) {
+        (
+            Target::Sub {
+                value,
+                issued_before: a,
+            },
+            Target::Sub {
+                issued_before: b, ..
+            },
+        ) => Target::Sub {
+            value,
+            issued_before: a.max(b),
+        },
+        (
+            Target::Iss {
+                value,
+                issued_before: a,
+            },
+            Target::Iss {
+                issued_before: b, ..
+            },
+        ) => Target::Iss {
+            value,
+            issued_before: a.max(b),
+        },
+        (_, t) => t,
+    };
+    Revocation {
+        target,
+        expires_at: old.expires_at.max(new.expires_at),
+        ..new
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::from_message(e.to_string()))?
+}
+
+/// `HOSTNAME` (the pod name under Kubernetes) plus a random suffix, so two
+/// processes on one host differ.
+fn replica_id() -> String {
+    let mut b = [0u8; 4];
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "zt-authz".into());
+    format!("{host}-{:08x}", u32::from_le_bytes(b))
+}

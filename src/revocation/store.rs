@@ -1,0 +1,234 @@
+//! The durable local store: a redb file (or memory, for tests). Every write
+//! commits with fsync before the API answers, so an accepted revocation
+//! survives a restart. The outbox holds operations not yet pushed to Redis.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use super::model::{Kind, Revocation};
+use super::sync::SyncOp;
+
+const REVOCATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("revocations");
+const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
+
+#[derive(Debug, thiserror::Error)]
+#[error("revocation store: {0}")]
+pub struct StoreError(String);
+
+impl StoreError {
+    pub fn from_message(message: String) -> Self {
+        StoreError(message)
+    }
+}
+
+impl<E: Into<redb::Error>> From<E> for StoreError {
+    fn from(e: E) -> Self {
+        StoreError(e.into().to_string())
+    }
+}
+
+pub struct EmbeddedStore {
+    db: Database,
+    /// redb allows one writer at a time; this keeps the wait in our code.
+    write: Mutex<()>,
+}
+
+/// One page of a listing.
+pub struct Page {
+    pub items: Vec<Revocation>,
+    /// Pass as `after` to get the next page.
+    pub next: Option<String>,
+}
+
+impl EmbeddedStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
+        }
+        Self::init(Database::create(path)?)
+    }
+
+    /// Not durable; for tests and `store: memory`.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?)
+    }
+
+    fn init(db: Database) -> Result<Self, StoreError> {
+        let tx = db.begin_write()?;
+        tx.open_table(REVOCATIONS)?;
+        tx.open_table(OUTBOX)?;
+        tx.commit()?;
+        Ok(Self {
+            db,
+            write: Mutex::new(()),
+        })
+    }
+
+    fn with_write<T>(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let _one_writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.db.begin_write()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Stores (or replaces) a revocation; with `outbox`, also remembers to
+    /// push it to the shared store.
+    pub fn put(&self, r: &Revocation, outbox: bool) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(r).map_err(|e| StoreError(e.to_string()))?;
+        let op = outbox.then(|| {
+            SyncOp::Put {
+                revocation: r.clone(),
+            }
+            .to_json()
+        });
+        self.with_write(|tx| {
+            tx.open_table(REVOCATIONS)?
+                .insert(r.id.as_str(), json.as_slice())?;
+            if let Some(op) = &op {
+                tx.open_table(OUTBOX)?
+                    .insert(r.id.as_str(), op.as_bytes())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes a revocation; returns whether it existed.
+    pub fn delete(&self, id: &str, outbox: bool) -> Result<bool, StoreError> {
+        let op = outbox.then(|| SyncOp::Delete { id: id.to_string() }.to_json());
+        self.with_write(|tx| {
+            let existed = tx.open_table(REVOCATIONS)?.remove(id)?.is_some();
+            if let Some(op) = &op {
+                tx.open_table(OUTBOX)?.insert(id, op.as_bytes())?;
+            }
+            Ok(existed)
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<Revocation>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(REVOCATIONS)?;
+        Ok(table
+            .get(id)?
+            .and_then(|v| serde_json::from_slice(v.value()).ok()))
+    }
+
+    /// Every unexpired revocation; expired ones are deleted on the way.
+    pub fn load_all(&self, now: f64) -> Result<Vec<Revocation>, StoreError> {
+        self.sweep(now)?;
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(REVOCATIONS)?;
+        let mut all = Vec::with_capacity(table.len()? as usize);
+        for item in table.iter()? {
+            let (_, v) = item?;
+            // A record this version cannot read is skipped, not fatal.
+            if let Ok(r) = serde_json::from_slice::<Revocation>(v.value()) {
+                all.push(r);
+            }
+        }
+        Ok(all)
+    }
+
+    pub fn sweep(&self, now: f64) -> Result<(), StoreError> {
+        self.with_write(|tx| {
+            tx.open_table(REVOCATIONS)?.retain(|_, v| {
+                serde_json::from_slice::<Revocation>(v).map_or(true, |r| r.expires_at > now)
+            })?;
+            Ok(())
+        })
+    }
+
+    /// Revocations in id order after `after`, optionally of one kind.
+    pub fn list(
+        &self,
+        kind: Option<Kind>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(REVOCATIONS)?;
+        let range = match after {
+            Some(a) => {
+                table.range::<&str>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))?
+            }
+            None => table.range::<&str>(..)?,
+        };
+        let mut items = Vec::new();
+        let mut more = false;
+        for item in range {
+            let (_, v) = item?;
+            let Ok(r) = serde_json::from_slice::<Revocation>(v.value()) else {
+                continue;
+            };
+            if kind.is_some_and(|k| r.target.kind() != k) {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(r);
+        }
+        let next = if more {
+            items.last().map(|r| r.id.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// Makes the local set equal to `all` (the shared store's view), keeping
+    /// entries whose push is still pending.
+    pub fn replace_all(&self, all: &[Revocation]) -> Result<(), StoreError> {
+        let keep: std::collections::HashSet<&str> = all.iter().map(|r| r.id.as_str()).collect();
+        let pending: std::collections::HashSet<String> = self
+            .outbox()?
+            .iter()
+            .map(|op| op.id().to_string())
+            .collect();
+        self.with_write(|tx| {
+            let mut table = tx.open_table(REVOCATIONS)?;
+            table.retain(|id, _| keep.contains(id) || pending.contains(id))?;
+            for r in all {
+                let json = serde_json::to_vec(r).map_err(|e| StoreError(e.to_string()))?;
+                table.insert(r.id.as_str(), json.as_slice())?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn outbox(&self) -> Result<Vec<SyncOp>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(OUTBOX)?;
+        let mut ops = Vec::new();
+        for item in table.iter()? {
+            let (_, v) = item?;
+            if let Ok(op) = serde_json::from_slice(v.value()) {
+                ops.push(op);
+            }
+        }
+        Ok(ops)
+    }
+
+    /// Forgets a pushed operation, unless a newer one for the same id
+    /// replaced it meanwhile.
+    pub fn clear_outbox(&self, op: &SyncOp) -> Result<(), StoreError> {
+        let json = op.to_json();
+        self.with_write(|tx| {
+            let mut table = tx.open_table(OUTBOX)?;
+            let same = table
+                .get(op.id())?
+                .is_some_and(|v| v.value() == json.as_bytes());
+            if same {
+                table.remove(op.id())?;
+            }
+            Ok(())
+        })
+    }
+}
