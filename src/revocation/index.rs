@@ -60,11 +60,6 @@ impl RevocationIndex {
         u128::from_str_radix(id, 16).is_ok_and(|key| self.map.pin().contains_key(&key))
     }
 
-    /// Keeps only the entries whose keys are listed.
-    pub fn retain_keys(&self, keep: &std::collections::HashSet<u128>) {
-        self.map.pin().retain(|k, _| keep.contains(k));
-    }
-
     /// Drops expired entries; returns how many.
     pub fn sweep(&self) -> usize {
         let now = self.clock.now_unix();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::index::RevocationIndex;
-use super::model::{ExpiryRules, Kind, NewRevocation, Revocation, RevocationError, index_key};
+use super::model::{ExpiryRules, Kind, NewRevocation, Revocation, RevocationError};
 use super::store::{EmbeddedStore, Page, StoreError};
 use super::sync::{RedisLink, SyncOp};
 use crate::clock::SharedClock;
@@ -169,12 +169,23 @@ impl Revocations {
         let store = self.store.clone();
         let outbox = self.redis.is_some();
         let owned = id.to_string();
-        let existed = blocking(move || store.delete(&owned, outbox)).await?;
+        let removed = blocking(move || {
+            let old = store.get(&owned)?;
+            store.delete(&owned, outbox)?;
+            Ok(old)
+        })
+        .await?;
         let in_index = self.index.remove(id);
-        if existed || in_index {
-            self.push(SyncOp::Delete { id: id.to_string() }).await;
+        let existed = removed.is_some() || in_index;
+        if existed {
+            let expires_at = removed.map(|r| r.expires_at);
+            self.push(SyncOp::Delete {
+                id: id.to_string(),
+                expires_at,
+            })
+            .await;
         }
-        Ok(existed || in_index)
+        Ok(existed)
     }
 
     pub async fn list(
@@ -230,7 +241,7 @@ impl Revocations {
                     tracing::warn!(%error, "could not persist a revocation from Redis");
                 }
             }
-            SyncOp::Delete { id } => {
+            SyncOp::Delete { id, .. } => {
                 self.index.remove(&id);
                 let store = self.store.clone();
                 if let Err(error) = blocking(move || store.delete(&id, false)).await {
@@ -240,24 +251,49 @@ impl Revocations {
         }
     }
 
-    /// After (re)connecting: the shared store's full set becomes ours, but
-    /// for local changes still waiting to be pushed.
-    pub fn reconcile(&self, all: Vec<Revocation>) -> Result<(), StoreError> {
-        self.store.replace_all(&all)?;
-        let mut keep: HashSet<u128> = all
-            .iter()
-            .map(|r| index_key(r.target.kind(), r.target.value()))
-            .collect();
-        for op in self.store.outbox()? {
-            if let Ok(k) = u128::from_str_radix(op.id(), 16) {
-                keep.insert(k);
-            }
-        }
-        self.index.retain_keys(&keep);
-        for r in &all {
+    /// After (re)connecting, with the shared store's revocations and the
+    /// ids lifted there: take theirs, drop what they lifted, and return what
+    /// only we have, for the caller to push back.
+    pub async fn catch_up(
+        &self,
+        remote: Vec<Revocation>,
+        lifted: &HashSet<String>,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        for r in &remote {
             self.index.apply(r);
         }
-        Ok(())
+        let store = self.store.clone();
+        let now = self.clock.now_unix();
+        let lifted_owned = lifted.clone();
+        let (only_local, dropped) = blocking(move || {
+            let known: HashSet<&str> = remote.iter().map(|r| r.id.as_str()).collect();
+            let mut only_local = Vec::new();
+            let mut dropped = Vec::new();
+            for r in store.load_all(now)? {
+                if known.contains(r.id.as_str()) {
+                    continue;
+                }
+                if lifted_owned.contains(&r.id) {
+                    store.delete(&r.id, false)?;
+                    dropped.push(r.id);
+                } else {
+                    only_local.push(r);
+                }
+            }
+            for r in &remote {
+                let merged = match store.get(&r.id)? {
+                    Some(old) => widen(old, r.clone()),
+                    None => r.clone(),
+                };
+                store.put(&merged, false)?;
+            }
+            Ok((only_local, dropped))
+        })
+        .await?;
+        for id in dropped {
+            self.index.remove(&id);
+        }
+        Ok(only_local)
     }
 }
 

@@ -101,7 +101,18 @@ impl EmbeddedStore {
 
     /// Removes a revocation; returns whether it existed.
     pub fn delete(&self, id: &str, outbox: bool) -> Result<bool, StoreError> {
-        let op = outbox.then(|| SyncOp::Delete { id: id.to_string() }.to_json());
+        let expires_at = if outbox {
+            self.get(id)?.map(|r| r.expires_at)
+        } else {
+            None
+        };
+        let op = outbox.then(|| {
+            SyncOp::Delete {
+                id: id.to_string(),
+                expires_at,
+            }
+            .to_json()
+        });
         self.with_write(|tx| {
             let existed = tx.open_table(REVOCATIONS)?.remove(id)?.is_some();
             if let Some(op) = &op {
@@ -181,26 +192,6 @@ impl EmbeddedStore {
             None
         };
         Ok(Page { items, next })
-    }
-
-    /// Makes the local set equal to `all` (the shared store's view), keeping
-    /// entries whose push is still pending.
-    pub fn replace_all(&self, all: &[Revocation]) -> Result<(), StoreError> {
-        let keep: std::collections::HashSet<&str> = all.iter().map(|r| r.id.as_str()).collect();
-        let pending: std::collections::HashSet<String> = self
-            .outbox()?
-            .iter()
-            .map(|op| op.id().to_string())
-            .collect();
-        self.with_write(|tx| {
-            let mut table = tx.open_table(REVOCATIONS)?;
-            table.retain(|id, _| keep.contains(id) || pending.contains(id))?;
-            for r in all {
-                let json = serde_json::to_vec(r).map_err(|e| StoreError(e.to_string()))?;
-                table.insert(r.id.as_str(), json.as_slice())?;
-            }
-            Ok(())
-        })
     }
 
     pub fn outbox(&self) -> Result<Vec<SyncOp>, StoreError> {

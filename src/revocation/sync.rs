@@ -19,15 +19,23 @@ use super::service::Revocations;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum SyncOp {
-    Put { revocation: Revocation },
-    Delete { id: String },
+    Put {
+        revocation: Revocation,
+    },
+    /// `expires_at` of the lifted entry, if known: how long its tombstone
+    /// must tell reconnecting replicas that it was lifted.
+    Delete {
+        id: String,
+        #[serde(default)]
+        expires_at: Option<f64>,
+    },
 }
 
 impl SyncOp {
     pub fn id(&self) -> &str {
         match self {
             Self::Put { revocation } => &revocation.id,
-            Self::Delete { id } => id,
+            Self::Delete { id, .. } => id,
         }
     }
 
@@ -66,6 +74,10 @@ impl RedisLink {
 
     fn key(&self, id: &str) -> String {
         format!("{}:rev:{id}", self.prefix)
+    }
+
+    fn tombstone(&self, id: &str) -> String {
+        format!("{}:tomb:{id}", self.prefix)
     }
 
     /// Pushes one change now, if connected. An error leaves it in the
@@ -108,13 +120,26 @@ impl RedisLink {
             .map_err(err)?;
 
         // Subscribed first, so nothing published from here on is missed;
-        // then push our own backlog and load everything else.
+        // then push our own backlog and catch up with everyone else's.
         let Some(svc) = service.upgrade() else {
             return Ok(());
         };
         self.flush_outbox(&svc, &mut conn).await?;
-        let all = self.load_all(&mut conn).await?;
-        svc.reconcile(all).map_err(|e| e.to_string())?;
+        let remote = self.load(&mut conn, "rev").await?;
+        let lifted = self.load_ids(&mut conn, "tomb").await?;
+        let revocations = remote
+            .into_iter()
+            .filter_map(|v| serde_json::from_str::<Revocation>(&v).ok())
+            .collect();
+        let reseed = svc
+            .catch_up(revocations, &lifted)
+            .await
+            .map_err(|e| e.to_string())?;
+        // What only we know (Redis lost it, or it was never pushed) goes
+        // back: a revocation is never dropped for want of a copy.
+        for revocation in reseed {
+            push_with(&mut conn, self, &SyncOp::Put { revocation }).await?;
+        }
         drop(svc);
         *self.writer.write().await = Some(conn.clone());
         self.connected.store(true, Ordering::Release);
@@ -152,8 +177,46 @@ impl RedisLink {
         Ok(())
     }
 
-    async fn load_all(&self, conn: &mut MultiplexedConnection) -> Result<Vec<Revocation>, String> {
-        let pattern = format!("{}:rev:*", self.prefix);
+    /// Every key under `{prefix}:{space}:`, as id strings.
+    async fn load_ids(
+        &self,
+        conn: &mut MultiplexedConnection,
+        space: &str,
+    ) -> Result<std::collections::HashSet<String>, String> {
+        let start = format!("{}:{space}:", self.prefix);
+        Ok(self
+            .scan(conn, space)
+            .await?
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&start).map(str::to_owned))
+            .collect())
+    }
+
+    /// The values of every key under `{prefix}:{space}:`.
+    async fn load(
+        &self,
+        conn: &mut MultiplexedConnection,
+        space: &str,
+    ) -> Result<Vec<String>, String> {
+        let keys = self.scan(conn, space).await?;
+        let mut all = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(1000) {
+            let values: Vec<Option<String>> = redis::cmd("MGET")
+                .arg(chunk)
+                .query_async(conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            all.extend(values.into_iter().flatten());
+        }
+        Ok(all)
+    }
+
+    async fn scan(
+        &self,
+        conn: &mut MultiplexedConnection,
+        space: &str,
+    ) -> Result<Vec<String>, String> {
+        let pattern = format!("{}:{space}:*", self.prefix);
         let mut keys: Vec<String> = Vec::new();
         let mut cursor: u64 = 0;
         loop {
@@ -168,25 +231,10 @@ impl RedisLink {
                 .map_err(|e| e.to_string())?;
             keys.extend(batch);
             if next == 0 {
-                break;
+                return Ok(keys);
             }
             cursor = next;
         }
-        let mut all = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(1000) {
-            let values: Vec<Option<String>> = redis::cmd("MGET")
-                .arg(chunk)
-                .query_async(conn)
-                .await
-                .map_err(|e| e.to_string())?;
-            all.extend(
-                values
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| serde_json::from_str::<Revocation>(&v).ok()),
-            );
-        }
-        Ok(all)
     }
 }
 
@@ -206,9 +254,20 @@ async fn push_with(
                 .arg("PXAT")
                 .arg(expire_ms)
                 .ignore();
+            pipe.cmd("DEL").arg(link.tombstone(&revocation.id)).ignore();
         }
-        SyncOp::Delete { id } => {
+        SyncOp::Delete { id, expires_at } => {
             pipe.cmd("DEL").arg(link.key(id)).ignore();
+            // Without a known expiry the tombstone lives a day, longer than
+            // any token should.
+            let until =
+                expires_at.map_or_else(|| now_ms() + 86_400_000, |e| (e * 1000.0).ceil() as u64);
+            pipe.cmd("SET")
+                .arg(link.tombstone(id))
+                .arg("1")
+                .arg("PXAT")
+                .arg(until)
+                .ignore();
         }
     }
     pipe.cmd("PUBLISH")
@@ -219,4 +278,10 @@ async fn push_with(
         .await
         .map_err(|_| "push timed out".to_string())?
         .map_err(|e| e.to_string())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

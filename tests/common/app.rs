@@ -25,10 +25,21 @@ impl TestApp {
     }
 
     pub async fn start_with_clock(yaml: &str, clock: Option<SharedClock>) -> TestApp {
-        zt_authz::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("zt-authz.yaml"), yaml).unwrap();
+        Self::start_in(dir, clock).await
+    }
+
+    /// Stops this app and starts a new one from the same directory (same
+    /// config, same revocation store): a replica restart.
+    pub async fn restart(self) -> TestApp {
+        self.running.stop().await.unwrap();
+        Self::start_in(self.dir, None).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, clock: Option<SharedClock>) -> TestApp {
+        zt_authz::install_crypto_provider();
         let config_path = dir.path().join("zt-authz.yaml");
-        std::fs::write(&config_path, yaml).unwrap();
         let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
         let mut options = AppOptions {
             config_path: Some(config_path.clone()),

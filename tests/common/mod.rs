@@ -5,10 +5,12 @@
 pub mod app;
 pub mod envoy;
 pub mod keys;
+pub mod redis;
 
 pub use app::TestApp;
 pub use envoy::{EchoUpstream, Envoy};
 pub use keys::{KeyServer, Serve, now};
+pub use redis::RedisServer;
 
 /// The config most tests run: two issuers (one by jwks_uri requiring
 /// `at+jwt`, one by OIDC discovery) and a policy for every pipeline step.

@@ -1,0 +1,505 @@
+//! Revocation end to end: the admin API, each kind, expiry, restarts,
+//! back-channel logout, and fan-out across replicas through a real Redis.
+
+// Tests and their fixtures may panic on broken set-up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::app::check_request;
+use common::{KeyServer, RedisServer, TestApp, now, standard_config};
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+use serde_json::{Value, json};
+use zt_authz::clock::ManualClock;
+use zt_authz::dev::{DevAlg, DevKeys};
+
+const ADMIN: &str = "\nadmin:\n  unauthenticated: true\n";
+
+/// (status, body error) of a Check: 200 for allow.
+async fn decide(app: &TestApp, token: &str) -> (i32, String) {
+    match app
+        .check(&check_request("/orders", Some(token)))
+        .await
+        .http_response
+    {
+        Some(HttpResponse::OkResponse(_)) => (200, String::new()),
+        Some(HttpResponse::DeniedResponse(d)) => (d.status.unwrap().code, d.body),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn revoked(app: &TestApp, token: &str) -> bool {
+    let (status, body) = decide(app, token).await;
+    status == 401 && body.contains("token revoked")
+}
+
+async fn post(app: &TestApp, body: Value, bearer: Option<&str>) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/v1/revocations", app.admin_url()))
+        .json(&body);
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn delete(app: &TestApp, id: &str) -> u16 {
+    reqwest::Client::new()
+        .delete(format!("{}/v1/revocations/{id}", app.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn each_kind_denies_the_next_check_and_lifting_allows_again() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&(standard_config(&ks, &other) + ADMIN)).await;
+    let t = now();
+    let cases: Vec<(Value, String, Option<String>)> = vec![
+        (
+            json!({"kind": "jti", "value": "j-1", "expires_at": t + 300}),
+            ks.token(json!({"jti": "j-1"})),
+            None,
+        ),
+        (
+            json!({"kind": "sid", "value": "s-1"}),
+            ks.token(json!({"sid": "s-1"})),
+            None,
+        ),
+        (
+            json!({"kind": "sub", "value": "mallory", "issued_before": t}),
+            ks.token(json!({"sub": "mallory", "iat": t - 10})),
+            Some(ks.token(json!({"sub": "mallory", "iat": t + 1}))),
+        ),
+        (
+            json!({"kind": "iss", "value": ks.issuer(), "issued_before": t}),
+            ks.token(json!({"iat": t - 10})),
+            Some(ks.token(json!({"iat": t + 1}))),
+        ),
+    ];
+    for (body, token, issued_after) in cases {
+        assert_eq!(decide(&app, &token).await.0, 200, "{body}");
+        let (status, stored) = post(&app, body.clone(), None).await;
+        assert_eq!(status, 201, "{stored}");
+        assert!(stored["expires_at"].as_f64().unwrap() > t as f64);
+        assert!(revoked(&app, &token).await, "{body} did not revoke");
+        if let Some(later) = issued_after {
+            assert_eq!(
+                decide(&app, &later).await.0,
+                200,
+                "a token issued after the cut-off stays valid"
+            );
+        }
+        assert_eq!(delete(&app, stored["id"].as_str().unwrap()).await, 204);
+        assert_eq!(
+            decide(&app, &token).await.0,
+            200,
+            "{body} still denied after lifting"
+        );
+        assert_eq!(delete(&app, stored["id"].as_str().unwrap()).await, 404);
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_clear_400_and_listing_pages() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&(standard_config(&ks, &other) + ADMIN)).await;
+    for (body, fragment) in [
+        (json!({"kind": "token", "value": "x"}), "kind must be"),
+        (json!({"kind": "jti", "value": ""}), "value must be"),
+        (
+            json!({"kind": "jti", "value": "x", "issued_before": 1}),
+            "issued_before applies only",
+        ),
+        (
+            json!({"kind": "jti", "value": "x", "expires_at": 10}),
+            "already have expired",
+        ),
+        (
+            json!({"kind": "jti", "value": "x", "colour": "red"}),
+            "unknown field",
+        ),
+        (json!("jti"), "body"),
+    ] {
+        let (status, err) = post(&app, body.clone(), None).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(err["error"], "invalid_request");
+        assert!(
+            err["error_description"]
+                .as_str()
+                .unwrap()
+                .contains(fragment),
+            "{err}"
+        );
+    }
+    for i in 0..5 {
+        assert_eq!(
+            post(
+                &app,
+                json!({"kind": "jti", "value": format!("page-{i}")}),
+                None
+            )
+            .await
+            .0,
+            201
+        );
+    }
+    assert_eq!(
+        post(&app, json!({"kind": "sid", "value": "s"}), None)
+            .await
+            .0,
+        201
+    );
+    let client = reqwest::Client::new();
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut url = format!("{}/v1/revocations?kind=jti&limit=2", app.admin_url());
+        if let Some(a) = &after {
+            url += &format!("&after={a}");
+        }
+        let page: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        for item in page["items"].as_array().unwrap() {
+            assert_eq!(item["kind"], "jti");
+            seen.push(item["value"].as_str().unwrap().to_string());
+        }
+        match page["next"].as_str() {
+            Some(n) => after = Some(n.to_string()),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["page-0", "page-1", "page-2", "page-3", "page-4"]);
+    let bad = client
+        .get(format!("{}/v1/revocations?limit=0", app.admin_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn entries_expire_on_their_own() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let clock = ManualClock::at(now());
+    let app = TestApp::start_with_clock(
+        &(standard_config(&ks, &other) + ADMIN),
+        Some(clock.clone() as Arc<_>),
+    )
+    .await;
+    let t = now();
+    let token = ks.token(json!({"jti": "short", "exp": t + 600}));
+    assert_eq!(
+        post(
+            &app,
+            json!({"kind": "jti", "value": "short", "expires_at": t + 5}),
+            None
+        )
+        .await
+        .0,
+        201
+    );
+    assert!(revoked(&app, &token).await);
+    // Kept until exp + the 30 s leeway, then no longer enforced and swept.
+    clock.advance(Duration::from_secs(5 + 29));
+    assert!(revoked(&app, &token).await);
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(decide(&app, &token).await.0, 200);
+    let index = app.running.revocations.index();
+    assert_eq!(index.len(), 1);
+    assert_eq!(index.sweep(), 1);
+    assert!(index.is_empty());
+}
+
+#[tokio::test]
+async fn revocations_survive_a_restart_with_the_embedded_store() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&(standard_config(&ks, &other) + ADMIN)).await;
+    let token = ks.token(json!({"sid": "keep-me"}));
+    assert_eq!(
+        post(&app, json!({"kind": "sid", "value": "keep-me"}), None)
+            .await
+            .0,
+        201
+    );
+    let app = app.restart().await;
+    assert!(revoked(&app, &token).await, "lost across a restart");
+}
+
+fn admin_config(ks: &KeyServer, other: &KeyServer) -> String {
+    standard_config(ks, other)
+        + &format!(
+            "\nadmin:\n  issuer: {}\n  scope: zt-authz:admin\n",
+            ks.issuer()
+        )
+}
+
+#[tokio::test]
+async fn the_admin_api_authenticates_its_callers() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&admin_config(&ks, &other)).await;
+    let body = json!({"kind": "jti", "value": "by-admin"});
+    let (status, err) = post(&app, body.clone(), None).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (401, Some("missing_token"))
+    );
+    let wrong_scope = ks.token(json!({"scope": "orders:read"}));
+    let (status, err) = post(&app, body.clone(), Some(&wrong_scope)).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (403, Some("insufficient_scope"))
+    );
+    let mut c = ks.claims(json!({"scope": "zt-authz:admin"}));
+    c["iss"] = json!(other.issuer());
+    let wrong_issuer = other.keys.mint(DevAlg::RS256, &c);
+    let (status, err) = post(&app, body.clone(), Some(&wrong_issuer)).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    let forged = DevKeys::generate("primary").unwrap().mint(
+        DevAlg::RS256,
+        &ks.claims(json!({"scope": "zt-authz:admin"})),
+    );
+    assert_eq!(post(&app, body.clone(), Some(&forged)).await.0, 401);
+    let admin = ks.token(json!({"scope": "zt-authz:admin"}));
+    assert_eq!(post(&app, body, Some(&admin)).await.0, 201);
+}
+
+#[test]
+fn unauthenticated_admin_off_loopback_is_refused_at_start() {
+    let yaml = "server: { admin_addr: 0.0.0.0:9090 }\nadmin: { unauthenticated: true }\n";
+    let errors = zt_authz::config::Config::from_yaml(yaml, std::path::Path::new(".")).unwrap_err();
+    assert_eq!(errors.0[0].path, "admin.unauthenticated");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zt-authz"))
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("admin.unauthenticated"));
+}
+
+#[tokio::test]
+async fn back_channel_logout_revokes_the_session() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    let t = now();
+    let logout_claims = |extra: Value| {
+        let mut c = json!({
+            "iss": ks.issuer(), "aud": "orders-api", "iat": t, "exp": t + 120, "jti": "lo-1", "sid": "sess-1",
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}}
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let header = json!({"alg": "RS256", "kid": ks.keys.kid(DevAlg::RS256), "typ": "logout+jwt"});
+    let send = |token: String| {
+        let url = format!("{}/v1/backchannel-logout", app.admin_url());
+        async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .form(&[("logout_token", token)])
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let attacker = DevKeys::generate("primary").unwrap();
+    for (name, token) in [
+        (
+            "bad signature",
+            attacker.sign_raw(DevAlg::RS256, &header, &logout_claims(json!({}))),
+        ),
+        (
+            "missing events",
+            ks.keys.sign_raw(
+                DevAlg::RS256,
+                &header,
+                &logout_claims(json!({"events": null})),
+            ),
+        ),
+        (
+            "nonce present",
+            ks.keys.sign_raw(
+                DevAlg::RS256,
+                &header,
+                &logout_claims(json!({"nonce": "n"})),
+            ),
+        ),
+        (
+            "no sid or sub",
+            ks.keys
+                .sign_raw(DevAlg::RS256, &header, &logout_claims(json!({"sid": null}))),
+        ),
+    ] {
+        let (status, body) = send(token).await;
+        assert_eq!(status, 400, "{name}: {body}");
+        assert!(body.contains("invalid_request"), "{name}: {body}");
+    }
+    let session_token = ks.token(json!({"sid": "sess-1"}));
+    assert_eq!(decide(&app, &session_token).await.0, 200);
+    let (status, body) = send(
+        ks.keys
+            .sign_raw(DevAlg::RS256, &header, &logout_claims(json!({}))),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(revoked(&app, &session_token).await);
+    assert_eq!(
+        decide(&app, &ks.token(json!({"sid": "sess-2"}))).await.0,
+        200,
+        "other sessions unaffected"
+    );
+}
+
+fn redis_config(ks: &KeyServer, other: &KeyServer, redis: &RedisServer, prefix: &str) -> String {
+    standard_config(ks, other)
+        + ADMIN
+        + &format!(
+            "revocations:\n  store: redis\n  redis_url: {}\n  redis_prefix: {prefix}\n",
+            redis.url()
+        )
+}
+
+async fn until(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f().await {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("{what} not within {limit:?}");
+}
+
+async fn connected(app: &TestApp) {
+    let svc = app.running.revocations.clone();
+    until("connected to Redis", Duration::from_secs(10), async || {
+        svc.shared_store_connected()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_revocations_through_redis() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let mut redis = RedisServer::start().await;
+    let yaml = redis_config(&ks, &other, &redis, "two");
+    let a = TestApp::start(&yaml).await;
+    let b = TestApp::start(&yaml).await;
+    connected(&a).await;
+    connected(&b).await;
+
+    // Revoke on A: B denies within a second.
+    let token = ks.token(json!({"jti": "fan-out"}));
+    assert_eq!(decide(&b, &token).await.0, 200);
+    assert_eq!(
+        post(&a, json!({"kind": "jti", "value": "fan-out"}), None)
+            .await
+            .0,
+        201
+    );
+    let delay = until("B denies", Duration::from_secs(1), async || {
+        revoked(&b, &token).await
+    })
+    .await;
+    println!("propagation A -> B: {delay:?}");
+
+    // Redis dies: both keep enforcing and keep accepting.
+    let before_outage = ks.token(json!({"sid": "before-outage"}));
+    assert_eq!(
+        post(&a, json!({"kind": "sid", "value": "before-outage"}), None)
+            .await
+            .0,
+        201
+    );
+    until("B has it", Duration::from_secs(1), async || {
+        revoked(&b, &before_outage).await
+    })
+    .await;
+    redis.kill();
+    let on_a = ks.token(json!({"jti": "during-outage-a"}));
+    let on_b = ks.token(json!({"jti": "during-outage-b"}));
+    assert_eq!(
+        post(&a, json!({"kind": "jti", "value": "during-outage-a"}), None)
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        post(&b, json!({"kind": "jti", "value": "during-outage-b"}), None)
+            .await
+            .0,
+        201
+    );
+    assert!(
+        revoked(&a, &on_a).await && revoked(&b, &on_b).await,
+        "effective locally at once"
+    );
+    assert!(
+        revoked(&a, &token).await && revoked(&b, &token).await,
+        "known ones still enforced"
+    );
+
+    // Redis comes back empty: everything reaches everyone, nothing is lost.
+    redis.restart().await;
+    until("A has B's", Duration::from_secs(15), async || {
+        revoked(&a, &on_b).await
+    })
+    .await;
+    until("B has A's", Duration::from_secs(15), async || {
+        revoked(&b, &on_a).await
+    })
+    .await;
+    for t in [&token, &before_outage] {
+        assert!(revoked(&a, t).await && revoked(&b, t).await);
+    }
+    connected(&a).await;
+    connected(&b).await;
+    let keys = redis.keys("two:rev:*").await;
+    assert_eq!(
+        keys.len(),
+        4,
+        "Redis was re-seeded with every revocation: {keys:?}"
+    );
+
+    // Lifting on B reaches A; a restarted replica still enforces the rest.
+    let id =
+        zt_authz::revocation::revocation_id(zt_authz::revocation::Kind::Jti, "during-outage-a");
+    assert_eq!(delete(&b, &id).await, 204);
+    until("A lifts it", Duration::from_secs(1), async || {
+        !revoked(&a, &on_a).await
+    })
+    .await;
+    let a = a.restart().await;
+    assert!(revoked(&a, &token).await && revoked(&a, &on_b).await);
+    assert!(!revoked(&a, &on_a).await);
+}
