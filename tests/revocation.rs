@@ -503,3 +503,65 @@ async fn two_replicas_share_revocations_through_redis() {
     assert!(revoked(&a, &token).await && revoked(&a, &on_b).await);
     assert!(!revoked(&a, &on_a).await);
 }
+
+/// The propagation-delay hook fires on the receiving replica only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propagation_delay_is_reported_by_the_receiving_replica() {
+    use std::sync::Mutex;
+    use zt_authz::revocation::{
+        NewRevocation, RevocationEvents, RevocationSettings, Revocations, StoreSettings,
+    };
+
+    #[derive(Default)]
+    struct Delays(Mutex<Vec<f64>>);
+    impl RevocationEvents for Delays {
+        fn propagated(&self, delay_secs: f64) {
+            self.0.lock().unwrap().push(delay_secs);
+        }
+    }
+    let redis = RedisServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = |name: &str| RevocationSettings {
+        store: StoreSettings::Redis {
+            path: dir.path().join(name),
+            url: redis.url(),
+            prefix: "events".into(),
+        },
+        max_token_lifetime: Duration::from_secs(3600),
+        leeway: Duration::from_secs(30),
+    };
+    let clock: zt_authz::clock::SharedClock = Arc::new(zt_authz::clock::SystemClock);
+    let (on_a, on_b) = (Arc::new(Delays::default()), Arc::new(Delays::default()));
+    let a = Revocations::open(&settings("a.redb"), clock.clone(), on_a.clone()).unwrap();
+    let b = Revocations::open(&settings("b.redb"), clock, on_b.clone()).unwrap();
+    a.start();
+    b.start();
+    until("both connected", Duration::from_secs(10), async || {
+        a.shared_store_connected() && b.shared_store_connected()
+    })
+    .await;
+    let new = NewRevocation {
+        kind: "jti".into(),
+        value: "measured".into(),
+        issued_before: None,
+        expires_at: None,
+        reason: None,
+    };
+    let stored = a.revoke(new).await.unwrap();
+    let index_b = b.index();
+    until("B applied it", Duration::from_secs(1), async || {
+        index_b.contains(&stored.id)
+    })
+    .await;
+    until("B reported it", Duration::from_secs(1), async || {
+        !on_b.0.lock().unwrap().is_empty()
+    })
+    .await;
+    let delays = on_b.0.lock().unwrap().clone();
+    assert_eq!(delays.len(), 1);
+    assert!((0.0..1.0).contains(&delays[0]), "{delays:?}");
+    assert!(
+        on_a.0.lock().unwrap().is_empty(),
+        "A heard its own revocation as remote"
+    );
+}

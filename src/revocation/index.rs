@@ -24,7 +24,12 @@ pub struct RevocationIndex {
 impl RevocationIndex {
     pub fn new(clock: SharedClock) -> Self {
         Self {
-            map: papaya::HashMap::new(),
+            // Blocking resizes finish inside the insert that starts them;
+            // incremental ones leave reads probing two tables until later
+            // writes complete the move. Writes are rare, reads are not.
+            map: papaya::HashMap::builder()
+                .resize_mode(papaya::ResizeMode::Blocking)
+                .build(),
             clock,
         }
     }
@@ -90,15 +95,18 @@ impl RevocationIndex {
         }
         counts
     }
+}
 
-    fn live(&self, kind: Kind, value: Option<&str>, now: f64) -> Option<Entry> {
-        let value = value?;
-        self.map
-            .pin()
-            .get(&index_key(kind, value))
-            .copied()
-            .filter(|e| e.expires_at > now)
-    }
+/// One probe of a pinned map.
+fn live<G: papaya::Guard>(
+    map: &papaya::HashMapRef<'_, u128, Entry, std::hash::RandomState, G>,
+    kind: Kind,
+    value: Option<&str>,
+    now: f64,
+) -> Option<Entry> {
+    map.get(&index_key(kind, value?))
+        .copied()
+        .filter(|e| e.expires_at > now)
 }
 
 impl RevocationCheck for RevocationIndex {
@@ -110,11 +118,10 @@ impl RevocationCheck for RevocationIndex {
             e.issued_before
                 .is_some_and(|cut| c.iat().is_none_or(|iat| iat < cut))
         };
-        self.live(Kind::Jti, c.jti(), now).is_some()
-            || self.live(Kind::Sid, c.sid(), now).is_some()
-            || self.live(Kind::Sub, c.subject(), now).is_some_and(before)
-            || self
-                .live(Kind::Iss, Some(c.issuer()), now)
-                .is_some_and(before)
+        let map = self.map.pin();
+        live(&map, Kind::Jti, c.jti(), now).is_some()
+            || live(&map, Kind::Sid, c.sid(), now).is_some()
+            || live(&map, Kind::Sub, c.subject(), now).is_some_and(before)
+            || live(&map, Kind::Iss, Some(c.issuer()), now).is_some_and(before)
     }
 }

@@ -84,9 +84,7 @@ impl Revocations {
             }
         };
         let index = Arc::new(RevocationIndex::new(clock.clone()));
-        for r in store.load_all(clock.now_unix())? {
-            index.apply(&r);
-        }
+        store.for_each_live(clock.now_unix(), |r| index.apply(&r))?;
         Ok(Arc::new(Self {
             index,
             store: Arc::new(store),

@@ -11,6 +11,7 @@ use super::model::{Kind, Revocation};
 use super::sync::SyncOp;
 
 const REVOCATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("revocations");
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +49,13 @@ impl EmbeddedStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
         }
-        Self::init(Database::create(path)?)
+        // redb's default page cache is 1 GiB; the index in memory is what
+        // the hot path reads, so the file only needs a modest cache.
+        Self::init(
+            Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .create(path)?,
+        )
     }
 
     /// Not durable; for tests and `store: memory`.
@@ -144,6 +151,33 @@ impl EmbeddedStore {
             }
         }
         Ok(all)
+    }
+
+    /// Calls `f` with every unexpired revocation, one at a time, so that
+    /// loading a million entries never holds them all as records at once.
+    pub fn for_each_live(&self, now: f64, mut f: impl FnMut(Revocation)) -> Result<(), StoreError> {
+        self.sweep(now)?;
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(REVOCATIONS)?;
+        for item in table.iter()? {
+            let (_, v) = item?;
+            if let Ok(r) = serde_json::from_slice::<Revocation>(v.value()) {
+                f(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores many revocations in one transaction (bulk import).
+    pub fn put_many(&self, revocations: &[Revocation]) -> Result<(), StoreError> {
+        self.with_write(|tx| {
+            let mut table = tx.open_table(REVOCATIONS)?;
+            for r in revocations {
+                let json = serde_json::to_vec(r).map_err(|e| StoreError(e.to_string()))?;
+                table.insert(r.id.as_str(), json.as_slice())?;
+            }
+            Ok(())
+        })
     }
 
     pub fn sweep(&self, now: f64) -> Result<(), StoreError> {

@@ -1,0 +1,64 @@
+//! Criterion benchmarks of the in-process decision pipeline (no sockets).
+//! `cargo bench --bench pipeline`; under `cargo test` each runs once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use zt_authz::dev::DevAlg;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Check with no revocations and with a million: the lookup is a hash
+/// probe, so the two should be equal within noise.
+fn revocations(c: &mut Criterion) {
+    let rt = runtime();
+    let empty = rt.block_on(support::pipeline(1));
+    let full = rt.block_on(support::pipeline(1));
+    // `cargo test` runs each benchmark once as a smoke test: keep it quick.
+    let entries = if std::env::args().any(|a| a == "--bench") {
+        1_000_000
+    } else {
+        10_000
+    };
+    support::fill(&full.revocations.index(), entries);
+    let mut group = c.benchmark_group("check_with_revocations");
+    // Empty, full, then empty again: a drift of the machine between runs
+    // shows as a difference between the two empty runs.
+    for (name, p) in [("empty", &empty), ("1M", &full), ("empty_again", &empty)] {
+        let token = p.token(DevAlg::ES256, "bench-jti");
+        let request = support::request(&token);
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| p.service.decide(&request))
+        });
+    }
+    group.finish();
+}
+
+/// The revocation probe alone, on verified claims.
+fn revocation_lookup(c: &mut Criterion) {
+    use zt_authz::revocation::RevocationCheck;
+    let rt = runtime();
+    let p = rt.block_on(support::pipeline(1));
+    let token = p.token(DevAlg::ES256, "bench-jti");
+    let runtime = p.authorizer.runtime();
+    let claims = rt
+        .block_on(runtime.verifier.verify(&token, Default::default()))
+        .unwrap();
+    let index = p.revocations.index();
+    let mut group = c.benchmark_group("revocation_lookup");
+    group.bench_function("empty", |b| b.iter(|| index.is_revoked(&claims)));
+    let full = std::env::args().any(|a| a == "--bench");
+    support::fill(&index, if full { 1_000_000 } else { 10_000 });
+    group.bench_function("1M", |b| b.iter(|| index.is_revoked(&claims)));
+    group.finish();
+}
+
+criterion_group!(benches, revocations, revocation_lookup);
+criterion_main!(benches);

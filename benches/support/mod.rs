@@ -1,0 +1,154 @@
+//! Builds the in-process pipeline for benchmarks: the real config loader,
+//! keys from a JWKS file, the real authorizer and revocation index.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
+use serde_json::{Value, json};
+use zt_authz::authorizer::{Authorizer, DecisionRecorder};
+use zt_authz::clock::{SharedClock, SystemClock};
+use zt_authz::config::Config;
+use zt_authz::dev::{DevAlg, DevKeys};
+use zt_authz::grpc::CheckService;
+use zt_authz::keys::http_client;
+use zt_authz::revocation::{
+    Kind, NoEvents, Revocation, RevocationIndex, RevocationSettings, Revocations, StoreSettings,
+    Target, revocation_id,
+};
+use zt_authz::runtime::Runtime;
+
+pub const ISSUER: &str = "https://bench.example";
+
+pub struct Pipeline {
+    pub service: CheckService,
+    pub authorizer: Arc<Authorizer>,
+    pub revocations: Arc<Revocations>,
+    pub keys: DevKeys,
+    _dir: tempfile::TempDir,
+}
+
+/// Records nothing: benchmarks measure the decision, not the log sink.
+struct Quiet;
+impl DecisionRecorder for Quiet {
+    fn record(
+        &self,
+        _: &zt_authz::authorizer::CheckInput<'_>,
+        _: &zt_authz::decision::Decision,
+        _: std::time::Duration,
+    ) {
+    }
+}
+
+/// `policies` route policies; the benchmarked request matches the last.
+pub async fn pipeline(policies: usize) -> Pipeline {
+    zt_authz::install_crypto_provider();
+    let keys = DevKeys::generate("bench").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jwks.json"), keys.jwks().to_string()).unwrap();
+    let mut yaml = format!(
+        "issuers:\n  - issuer: {ISSUER}\n    jwks_file: jwks.json\n    audiences: [api]\n    algorithms: [RS256, ES256, EdDSA]\nrevocations: {{ store: memory }}\npolicies:\n"
+    );
+    for i in 0..policies.saturating_sub(1) {
+        yaml += &format!(
+            "  - name: p{i}\n    match: {{ path: {{ prefix: /svc{i}/ }}, methods: [GET] }}\n    scopes: [s{i}]\n"
+        );
+    }
+    yaml += "  - name: orders\n    tier: internal\n    match: { path: { prefix: /orders }, methods: [GET] }\n    scopes: [orders:read]\n";
+    let config = Config::from_yaml(&yaml, dir.path()).unwrap();
+    let clock: SharedClock = Arc::new(SystemClock);
+    let revocations =
+        Revocations::open(&config.revocations, clock.clone(), Arc::new(NoEvents)).unwrap();
+    let (runtime, fresh) = Runtime::build(config, None, &http_client(), &clock);
+    for k in fresh {
+        k.refresh().await;
+    }
+    let authorizer = Arc::new(Authorizer::new(
+        runtime,
+        revocations.index(),
+        Arc::new(Quiet),
+        clock,
+    ));
+    Pipeline {
+        service: CheckService::new(authorizer.clone()),
+        authorizer,
+        revocations,
+        keys,
+        _dir: dir,
+    }
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+pub fn claims(jti: &str) -> Value {
+    let now = now();
+    json!({"iss": ISSUER, "sub": "alice", "aud": "api", "iat": now, "exp": now + 600, "jti": jti, "scope": "orders:read", "acr": "mfa"})
+}
+
+impl Pipeline {
+    pub fn token(&self, alg: DevAlg, jti: &str) -> String {
+        self.keys.mint(alg, &claims(jti))
+    }
+}
+
+pub fn request(token: &str) -> CheckRequest {
+    let mut headers = HashMap::new();
+    headers.insert("authorization".to_string(), format!("Bearer {token}"));
+    headers.insert(":authority".to_string(), "api.local".to_string());
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: "GET".into(),
+                    host: "api.local".into(),
+                    path: "/orders/7".into(),
+                    headers,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+/// `n` active `jti` revocations, none of which match the benchmark tokens.
+pub fn fill(index: &RevocationIndex, n: usize) {
+    let expires_at = now() as f64 + 3600.0;
+    for i in 0..n {
+        let value = format!("revoked-{i:08}-5f0c2d8e-7a1b-4c3d-9e8f-0a1b2c3d4e5f");
+        index.apply(&Revocation {
+            id: revocation_id(Kind::Jti, &value),
+            target: Target::Jti { value },
+            expires_at,
+            created_at: 0.0,
+            origin: "bench".into(),
+            reason: None,
+        });
+    }
+}
+
+pub fn memory_settings() -> RevocationSettings {
+    RevocationSettings {
+        store: StoreSettings::Memory,
+        max_token_lifetime: std::time::Duration::from_secs(3600),
+        leeway: std::time::Duration::from_secs(30),
+    }
+}
+
+/// Resident set size of this process, from /proc.
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
