@@ -179,7 +179,7 @@ impl Authorizer {
         };
         // 5–8. Header, issuer, key, signature, claims, lifetime limits.
         let claims = match rt.verifier.verify(token, policy.token_limits).await {
-            Ok(c) => Arc::new(c),
+            Ok(c) => c,
             Err(e) => return deny(DenyReason::Token(e), Some(policy)),
         };
         let deny_verified = |reason| {

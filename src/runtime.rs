@@ -8,7 +8,7 @@ use http::HeaderName;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::keys::{IssuerKeys, KeyStatus};
-use crate::token::{IssuerTrust, Verifier};
+use crate::token::{IssuerTrust, TokenCache, Verifier};
 
 pub struct Runtime {
     pub config: Arc<Config>,
@@ -57,7 +57,8 @@ impl Runtime {
                 keys,
             })
         });
-        let verifier = Verifier::new(trusts.collect::<Vec<_>>(), clock.clone());
+        let cache = TokenCache::new(config.server.token_cache_entries);
+        let verifier = Verifier::new(trusts.collect::<Vec<_>>(), cache, clock.clone());
         let identity_headers = config.identity.all().cloned().collect();
         let runtime = Runtime {
             config: Arc::new(config),

@@ -344,3 +344,40 @@ async fn raw_header_maps_are_read_and_repeats_refused() {
         (400, "invalid_request".into())
     );
 }
+
+#[tokio::test]
+async fn the_token_cache_holds_only_verified_tokens() {
+    let (ks, _o, app) = fixture().await;
+    let runtime = app.running.authorizer.runtime();
+    let cache = runtime.verifier.cache();
+    let token = ks.token(json!({}));
+    for _ in 0..3 {
+        assert_eq!(
+            outcome(&app.check(&request("/orders", Some(&token))).await).0,
+            200
+        );
+    }
+    assert_eq!((cache.misses(), cache.hits()), (1, 2));
+    // A flood of distinct invalid tokens: every one is verified and refused,
+    // none is remembered.
+    let (header, payload, _) = {
+        let p: Vec<&str> = token.split('.').collect();
+        (p[0].to_string(), p[1].to_string(), p[2].to_string())
+    };
+    for i in 0..500 {
+        let forged = format!("{header}.{payload}.{}", base64_of(&format!("forged-{i}")));
+        assert_eq!(
+            outcome(&app.check(&request("/orders", Some(&forged))).await).0,
+            401
+        );
+    }
+    let cache = app.running.authorizer.runtime();
+    let cache = cache.verifier.cache();
+    assert_eq!(cache.misses(), 501);
+    assert!(cache.entry_count() <= 1, "{} entries", cache.entry_count());
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}

@@ -32,6 +32,7 @@ pub struct ServerFile {
     pub admin_addr: Option<SocketAddr>,
     pub realm: Option<String>,
     pub max_token_bytes: Option<usize>,
+    pub token_cache_entries: Option<u64>,
     pub start_without_keys: Option<bool>,
     pub reload_interval: Option<HumanDuration>,
     pub shutdown_grace: Option<HumanDuration>,

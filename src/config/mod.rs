@@ -53,6 +53,8 @@ pub struct ServerSettings {
     /// The `realm` of every `WWW-Authenticate` challenge.
     pub realm: String,
     pub max_token_bytes: usize,
+    /// Verified tokens remembered; 0 turns the cache off.
+    pub token_cache_entries: u64,
     /// Report ready even if an issuer's first key fetch failed.
     pub start_without_keys: bool,
     /// How often the config file is checked for changes; zero turns it off.

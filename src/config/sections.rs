@@ -58,6 +58,7 @@ pub(super) fn server_settings(f: ServerFile, errs: &mut Errors) -> Option<Server
         admin_addr: f.admin_addr.unwrap_or(loopback(9090)),
         realm,
         max_token_bytes,
+        token_cache_entries: f.token_cache_entries.unwrap_or(10_000),
         start_without_keys: f.start_without_keys.unwrap_or(false),
         reload_interval: f.reload_interval.map_or(Duration::from_secs(5), |d| d.0),
         shutdown_grace: f.shutdown_grace.map_or(Duration::from_secs(10), |d| d.0),

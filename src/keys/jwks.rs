@@ -84,6 +84,9 @@ pub struct KeySet {
     /// Keys present in the document but not usable here (encryption keys,
     /// symmetric keys, unknown types).
     skipped: usize,
+    /// Hash of the document, to tell a changed key set from a refresh that
+    /// brought the same one.
+    fingerprint: u128,
 }
 
 #[derive(Deserialize)]
@@ -111,11 +114,19 @@ impl KeySet {
         if keys.is_empty() {
             return Err(JwksError::NoUsableKey { skipped });
         }
-        Ok(Self { keys, skipped })
+        Ok(Self {
+            keys,
+            skipped,
+            fingerprint: xxhash_rust::xxh3::xxh3_128(bytes),
+        })
     }
 
     pub fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    pub fn fingerprint(&self) -> u128 {
+        self.fingerprint
     }
 
     pub fn is_empty(&self) -> bool {

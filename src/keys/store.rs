@@ -73,7 +73,8 @@ pub struct IssuerKeys {
     /// when the last unknown-`kid` refetch began, for the cool-down.
     fetch_lock: Mutex<Option<f64>>,
     attempts: AtomicU64,
-    /// Bumped on every successful load; caches keyed on keys watch it.
+    /// Bumped whenever a load brings a different key set; the token cache
+    /// ignores entries verified under an older generation.
     generation: AtomicU64,
 }
 
@@ -205,8 +206,15 @@ impl IssuerKeys {
             Ok(fetched) => {
                 let keys = fetched.set.len();
                 tracing::info!(issuer = %self.issuer, keys, skipped = fetched.set.skipped(), "loaded signing keys");
+                let changed = self
+                    .current
+                    .load()
+                    .as_ref()
+                    .is_none_or(|old| old.fingerprint() != fetched.set.fingerprint());
                 self.current.store(Some(Arc::new(fetched.set)));
-                self.generation.fetch_add(1, Ordering::AcqRel);
+                if changed {
+                    self.generation.fetch_add(1, Ordering::AcqRel);
+                }
                 self.status.send_replace(KeyStatus::Ready {
                     keys,
                     fetched_at: now,

@@ -16,6 +16,7 @@ pub struct VerifiedClaims {
     jti: Option<String>,
     sid: Option<String>,
     exp: f64,
+    nbf: Option<f64>,
     iat: Option<f64>,
     auth_time: Option<f64>,
     acr: Option<String>,
@@ -68,6 +69,7 @@ impl VerifiedClaims {
             jti: typed.jti,
             sid: typed.sid,
             exp: typed.exp,
+            nbf: typed.nbf,
             iat: typed.iat,
             auth_time: typed.auth_time,
             acr: typed.acr,
@@ -93,6 +95,9 @@ impl VerifiedClaims {
     }
     pub fn exp(&self) -> f64 {
         self.exp
+    }
+    pub fn nbf(&self) -> Option<f64> {
+        self.nbf
     }
     pub fn iat(&self) -> Option<f64> {
         self.iat

@@ -2,6 +2,7 @@
 //! claims that policy evaluation consumes.
 
 mod bearer;
+mod cache;
 mod claims;
 mod error;
 mod header;
@@ -10,6 +11,7 @@ mod verify;
 use std::time::Duration;
 
 pub use bearer::{BearerError, extract_bearer};
+pub use cache::TokenCache;
 pub use claims::VerifiedClaims;
 pub use error::TokenError;
 pub use verify::{IssuerTrust, Verifier};

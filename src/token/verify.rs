@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
+use super::cache::TokenCache;
 use super::claims::TypedClaims;
 use super::header::{JoseHeader, typ_matches};
 use super::{TokenError, TokenLimits, VerifiedClaims};
@@ -35,13 +36,19 @@ enum TokenUse {
 
 pub struct Verifier {
     issuers: HashMap<Arc<str>, Arc<IssuerTrust>>,
+    cache: TokenCache,
     clock: SharedClock,
 }
 
 impl Verifier {
-    pub fn new(issuers: impl IntoIterator<Item = Arc<IssuerTrust>>, clock: SharedClock) -> Self {
+    pub fn new(
+        issuers: impl IntoIterator<Item = Arc<IssuerTrust>>,
+        cache: TokenCache,
+        clock: SharedClock,
+    ) -> Self {
         Self {
             issuers: issuers.into_iter().map(|t| (t.issuer.clone(), t)).collect(),
+            cache,
             clock,
         }
     }
@@ -55,30 +62,50 @@ impl Verifier {
     }
 
     /// Verifies a compact JWS against the issuer it names and the limits
-    /// given. Only an unknown `kid` can make this wait: for one de-duplicated,
-    /// rate-limited refetch of that issuer's keys.
+    /// given. A token verified before (same bytes, same issuer keys) skips
+    /// the parsing and signature work; the time checks and limits run on
+    /// every call. Only an unknown `kid` can make this wait: for one
+    /// de-duplicated, rate-limited refetch of that issuer's keys.
     pub async fn verify(
         &self,
         token: &str,
         limits: TokenLimits,
-    ) -> Result<VerifiedClaims, TokenError> {
-        self.verify_as(token, limits, TokenUse::Access).await
+    ) -> Result<Arc<VerifiedClaims>, TokenError> {
+        let digest = TokenCache::digest(token);
+        let (claims, trust) = match self.cache.get(&digest) {
+            Some(hit) => hit,
+            None => {
+                let (claims, trust) = self.verify_uncached(token, TokenUse::Access).await?;
+                let claims = Arc::new(claims);
+                self.cache
+                    .insert(digest, &claims, &trust, self.clock.now_unix());
+                (claims, trust)
+            }
+        };
+        self.check_times(&trust, &claims, limits)?;
+        Ok(claims)
     }
 
     /// An OIDC Back-Channel Logout token: verified like an access token,
     /// except that `typ`, when present, must be `logout+jwt` (the issuer's
-    /// `required_typ` is for access tokens).
+    /// `required_typ` is for access tokens). Never cached.
     pub async fn verify_logout_token(&self, token: &str) -> Result<VerifiedClaims, TokenError> {
-        self.verify_as(token, TokenLimits::default(), TokenUse::Logout)
-            .await
+        let (claims, trust) = self.verify_uncached(token, TokenUse::Logout).await?;
+        self.check_times(&trust, &claims, TokenLimits::default())?;
+        Ok(claims)
     }
 
-    async fn verify_as(
+    pub fn cache(&self) -> &TokenCache {
+        &self.cache
+    }
+
+    /// Everything that does not depend on the time: header, issuer, key,
+    /// signature, audience and claim types.
+    async fn verify_uncached(
         &self,
         token: &str,
-        limits: TokenLimits,
         usage: TokenUse,
-    ) -> Result<VerifiedClaims, TokenError> {
+    ) -> Result<(VerifiedClaims, Arc<IssuerTrust>), TokenError> {
         let parts = CompactJws::split(token)?;
         let header = JoseHeader::parse(&b64(parts.header).ok_or(TokenError::BadHeader)?)?;
         let payload = b64(parts.payload).ok_or(TokenError::BadPayload)?;
@@ -119,13 +146,8 @@ impl Verifier {
         if !typed.audiences.iter().any(|a| trust.audiences.contains(a)) {
             return Err(TokenError::WrongAudience);
         }
-        self.check_times(trust, &typed, limits)?;
-        Ok(VerifiedClaims::new(
-            trust.issuer.clone(),
-            header.kid,
-            typed,
-            claims,
-        ))
+        let verified = VerifiedClaims::new(trust.issuer.clone(), header.kid, typed, claims);
+        Ok((verified, trust.clone()))
     }
 
     async fn check_signature(
@@ -162,18 +184,18 @@ impl Verifier {
     fn check_times(
         &self,
         trust: &IssuerTrust,
-        c: &TypedClaims,
+        c: &VerifiedClaims,
         limits: TokenLimits,
     ) -> Result<(), TokenError> {
         let now = self.clock.now_unix();
         let leeway = trust.leeway.as_secs_f64();
-        if now >= c.exp + leeway {
+        if now >= c.exp() + leeway {
             return Err(TokenError::Expired);
         }
-        if c.nbf.is_some_and(|nbf| nbf > now + leeway) {
+        if c.nbf().is_some_and(|nbf| nbf > now + leeway) {
             return Err(TokenError::NotYetValid);
         }
-        if c.iat.is_some_and(|iat| iat > now + leeway) {
+        if c.iat().is_some_and(|iat| iat > now + leeway) {
             return Err(TokenError::IssuedInFuture);
         }
         let limits = limits.tightest(TokenLimits {
@@ -184,9 +206,9 @@ impl Verifier {
             return Ok(());
         }
         // A lifetime or age limit cannot be judged without iat.
-        let iat = c.iat.ok_or(TokenError::MissingClaim("iat"))?;
+        let iat = c.iat().ok_or(TokenError::MissingClaim("iat"))?;
         if let Some(max) = limits.max_lifetime
-            && c.exp - iat > max.as_secs_f64()
+            && c.exp() - iat > max.as_secs_f64()
         {
             return Err(TokenError::LifetimeTooLong {
                 max_secs: max.as_secs(),
