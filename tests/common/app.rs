@@ -33,7 +33,21 @@ impl TestApp {
     /// Stops this app and starts a new one from the same directory (same
     /// config, same revocation store): a replica restart.
     pub async fn restart(self) -> TestApp {
+        let old = std::sync::Arc::downgrade(&self.running.revocations);
         self.running.stop().await.unwrap();
+        // Background tasks let go of the old store a moment after the
+        // servers stop; the new one can only open the file after that.
+        for _ in 0..500 {
+            if old.strong_count() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            old.strong_count(),
+            0,
+            "the old app still holds its revocation store"
+        );
         Self::start_in(self.dir, None).await
     }
 
@@ -48,7 +62,23 @@ impl TestApp {
         if let Some(clock) = clock {
             options.clock = clock;
         }
-        let app = App::build(config, options).await.unwrap();
+        // After an in-process restart a store write of the old app may still
+        // be finishing on a blocking thread, holding the file's lock.
+        let mut app = App::build(config.clone(), options).await;
+        for _ in 0..500 {
+            match &app {
+                Err(e) if e.to_string().contains("already open") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    let options = AppOptions {
+                        config_path: Some(config_path.clone()),
+                        ..AppOptions::default()
+                    };
+                    app = App::build(config.clone(), options).await;
+                }
+                _ => break,
+            }
+        }
+        let app = app.unwrap_or_else(|e| panic!("{e}"));
         let running = app.spawn().unwrap();
         let t = TestApp {
             running,
