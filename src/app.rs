@@ -18,6 +18,7 @@ use crate::keys::{IssuerKeys, http_client};
 use crate::reload::Reloader;
 use crate::revocation::{NoEvents, RevocationEvents, Revocations};
 use crate::runtime::Runtime;
+use crate::telemetry::metrics::{Metrics, MetricsEvents, MetricsRecorder, Sources};
 
 /// What can be swapped for tests or other deployments.
 pub struct AppOptions {
@@ -45,6 +46,7 @@ pub struct App {
     authorizer: Arc<Authorizer>,
     revocations: Arc<Revocations>,
     reloader: Arc<Reloader>,
+    metrics: Arc<Metrics>,
     health: Health,
     initial_keys: Vec<Arc<IssuerKeys>>,
 }
@@ -56,6 +58,7 @@ pub struct RunningApp {
     pub authorizer: Arc<Authorizer>,
     pub revocations: Arc<Revocations>,
     pub reloader: Arc<Reloader>,
+    pub metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -64,18 +67,22 @@ impl App {
     pub async fn build(config: Config, options: AppOptions) -> std::io::Result<App> {
         let grpc_listener = TcpListener::bind(config.server.grpc_addr).await?;
         let admin_listener = TcpListener::bind(config.server.admin_addr).await?;
-        let revocations = Revocations::open(
-            &config.revocations,
-            options.clock.clone(),
-            options.revocation_events,
-        )
-        .map_err(std::io::Error::other)?;
+        let metrics = Metrics::new();
+        let events = Arc::new(MetricsEvents {
+            metrics: metrics.clone(),
+            next: options.revocation_events,
+        });
+        let revocations = Revocations::open(&config.revocations, options.clock.clone(), events)
+            .map_err(std::io::Error::other)?;
         let client = http_client();
         let (runtime, initial_keys) = Runtime::build(config, None, &client, &options.clock);
         let authorizer = Arc::new(Authorizer::new(
             runtime,
             revocations.index(),
-            options.recorder,
+            Arc::new(MetricsRecorder {
+                metrics: metrics.clone(),
+                next: options.recorder,
+            }),
             options.clock.clone(),
         ));
         let reloader = Arc::new(Reloader::new(
@@ -84,12 +91,19 @@ impl App {
             client,
             options.clock,
         ));
+        let runtime_source = authorizer.clone();
+        metrics.set_sources(Sources {
+            runtime: Arc::new(move || runtime_source.runtime()),
+            revocations: revocations.clone(),
+            reloader: reloader.clone(),
+        });
         Ok(App {
             grpc_listener,
             admin_listener,
             authorizer,
             revocations,
             reloader,
+            metrics,
             health: Health::new().await,
             initial_keys,
         })
@@ -110,6 +124,7 @@ impl App {
         let authorizer = self.authorizer.clone();
         let revocations = self.revocations.clone();
         let reloader = self.reloader.clone();
+        let metrics = self.metrics.clone();
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(self.serve(stopped));
         Ok(RunningApp {
@@ -118,6 +133,7 @@ impl App {
             authorizer,
             revocations,
             reloader,
+            metrics,
             stop,
             task,
         })
@@ -155,6 +171,7 @@ impl App {
         let admin_state = crate::admin::AdminState {
             authorizer: self.authorizer.clone(),
             revocations: self.revocations.clone(),
+            metrics: self.metrics.clone(),
         };
         let admin = crate::admin::serve(self.admin_listener, admin_state, signal(stopped.clone()));
         let servers = async { tokio::join!(grpc, admin) };

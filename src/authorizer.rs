@@ -61,6 +61,7 @@ impl DecisionRecorder for LogRecorder {
                 detail = %DisplayReason(&d.reason),
                 policy = d.policy.as_deref(),
                 issuer = d.issuer.as_deref(),
+                kid = d.kid.as_deref(),
                 request_id = input.request_id,
                 method = input.method,
                 path = input.path,
@@ -125,6 +126,7 @@ impl Authorizer {
             reason,
             policy: None,
             issuer: None,
+            kid: None,
         });
         self.recorder
             .record(&CheckInput::default(), &decision, Duration::ZERO);
@@ -138,6 +140,7 @@ impl Authorizer {
                 reason,
                 policy: policy.map(|p| p.name.clone()),
                 issuer: None,
+                kid: None,
             })
         };
 
@@ -180,13 +183,21 @@ impl Authorizer {
         // 5–8. Header, issuer, key, signature, claims, lifetime limits.
         let claims = match rt.verifier.verify(token, policy.token_limits).await {
             Ok(c) => c,
-            Err(e) => return deny(DenyReason::Token(e), Some(policy)),
+            Err(rejected) => {
+                return Decision::Deny(Deny {
+                    reason: DenyReason::Token(rejected.error),
+                    policy: Some(policy.name.clone()),
+                    issuer: rejected.issuer,
+                    kid: rejected.kid,
+                });
+            }
         };
         let deny_verified = |reason| {
             Decision::Deny(Deny {
                 reason,
                 policy: Some(policy.name.clone()),
                 issuer: Some(Arc::from(claims.issuer())),
+                kid: claims.kid().map(str::to_owned),
             })
         };
         // 9. Revocation.

@@ -31,8 +31,10 @@ pub struct Allow {
 pub struct Deny {
     pub reason: DenyReason,
     pub policy: Option<Arc<str>>,
-    /// The token's issuer and key id when they were learned, for the logs.
+    /// The token's issuer (a configured one) and key id when they were
+    /// learned, for the logs.
     pub issuer: Option<Arc<str>>,
+    pub kid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,11 +6,11 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::process::{BIN, ChildGuard, connect, free_port};
 use common::{KeyServer, Serve, standard_config};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
@@ -23,8 +23,6 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
-const BIN: &str = env!("CARGO_BIN_EXE_zt-authz");
-
 fn run(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
     (
@@ -32,14 +30,6 @@ fn run(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -109,38 +99,6 @@ fn check_config_lists_every_error_and_fails() {
     assert!(!ok && err.contains("cannot read"), "{err}");
 }
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(child.0.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-async fn connect(addr: &str) -> tonic::transport::Channel {
-    for _ in 0..400 {
-        if let Ok(c) = tonic::transport::Endpoint::from_shared(addr.to_string())
-            .unwrap()
-            .connect()
-            .await
-        {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("zt-authz did not listen on {addr}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_health_reflection_check_reload_and_graceful_stop() {
     let ks = KeyServer::start("primary").await;
@@ -164,7 +122,7 @@ async fn serve_health_reflection_check_reload_and_graceful_stop() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("zt-authz.yaml");
     std::fs::write(&config, &yaml).unwrap();
-    let child = Child(
+    let child = ChildGuard(
         Command::new(BIN)
             .args(["serve", "--config", config.to_str().unwrap()])
             .stdout(Stdio::null())
@@ -269,7 +227,7 @@ async fn serve_health_reflection_check_reload_and_graceful_stop() {
         ),
     )
     .unwrap();
-    signal(&child, "HUP");
+    child.signal("HUP");
     let mut reloaded = false;
     for _ in 0..200 {
         if !allowed(&authz.check(req.clone()).await.unwrap().into_inner()) {
@@ -284,7 +242,7 @@ async fn serve_health_reflection_check_reload_and_graceful_stop() {
     // Watch stream would count as in flight until the grace period ends.)
     drop((watch, health, reflection, authz, channel));
     let mut child = child;
-    signal(&child, "TERM");
+    child.signal("TERM");
     let status = tokio::task::spawn_blocking(move || {
         let s = child.0.wait();
         std::mem::forget(child);

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use crate::authorizer::Authorizer;
 use crate::keys::KeyStatus;
 use crate::revocation::Revocations;
+use crate::telemetry::metrics::Metrics;
 
 pub use error::ApiError;
 
@@ -26,12 +27,22 @@ pub use error::ApiError;
 pub struct AdminState {
     pub authorizer: Arc<Authorizer>,
     pub revocations: Arc<Revocations>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route(
+            "/metrics",
+            get(|State(s): State<AdminState>| async move {
+                (
+                    [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                    s.metrics.render(),
+                )
+            }),
+        )
         .route("/v1/revocations", post(api::create).get(api::list))
         .route(
             "/v1/revocations/{id}",

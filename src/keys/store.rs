@@ -73,6 +73,7 @@ pub struct IssuerKeys {
     /// when the last unknown-`kid` refetch began, for the cool-down.
     fetch_lock: Mutex<Option<f64>>,
     attempts: AtomicU64,
+    failures: AtomicU64,
     /// Bumped whenever a load brings a different key set; the token cache
     /// ignores entries verified under an older generation.
     generation: AtomicU64,
@@ -104,6 +105,7 @@ impl IssuerKeys {
             status: watch::Sender::new(KeyStatus::Pending),
             fetch_lock: Mutex::new(None),
             attempts: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
             generation: AtomicU64::new(0),
         })
     }
@@ -120,9 +122,25 @@ impl IssuerKeys {
         self.status.subscribe()
     }
 
-    /// How many fetches were started, successful or not.
+    /// How many fetches finished, successful or not.
     pub fn fetch_attempts(&self) -> u64 {
         self.attempts.load(Ordering::Relaxed)
+    }
+
+    /// How many of those failed.
+    pub fn fetch_failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Keys in use, and when they were last fetched successfully.
+    pub fn key_count_and_fetched_at(&self) -> Option<(usize, f64)> {
+        match &*self.status.borrow() {
+            KeyStatus::Ready { keys, fetched_at }
+            | KeyStatus::Stale {
+                keys, fetched_at, ..
+            } => Some((*keys, *fetched_at)),
+            _ => None,
+        }
     }
 
     pub fn generation(&self) -> u64 {
@@ -222,6 +240,7 @@ impl IssuerKeys {
                 Ok(fetched.max_age)
             }
             Err(error) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(issuer = %self.issuer, %error, "key fetch failed; keeping the last good keys");
                 let error_text = error.to_string();
                 self.status.send_modify(|status| {

@@ -14,7 +14,7 @@ pub use bearer::{BearerError, extract_bearer};
 pub use cache::TokenCache;
 pub use claims::VerifiedClaims;
 pub use error::TokenError;
-pub use verify::{IssuerTrust, Verifier};
+pub use verify::{IssuerTrust, Rejection, Verifier};
 
 /// Lifetime (`exp − iat`) and age (`now − iat`) limits for one check: the
 /// tighter of the issuer's and the policy's.

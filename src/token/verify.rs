@@ -28,6 +28,50 @@ pub struct IssuerTrust {
     pub keys: Arc<IssuerKeys>,
 }
 
+/// A refused token: why, and what was learned about it on the way, for the
+/// decision log. `issuer` is set only when it names a configured issuer;
+/// `kid` is the header's, cut to 64 printable characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub error: TokenError,
+    pub issuer: Option<Arc<str>>,
+    pub kid: Option<String>,
+}
+
+impl Default for Rejection {
+    fn default() -> Self {
+        Self {
+            error: TokenError::NotCompactJws,
+            issuer: None,
+            kid: None,
+        }
+    }
+}
+
+impl Rejection {
+    fn about(error: TokenError, claims: &VerifiedClaims) -> Self {
+        Self {
+            error,
+            issuer: Some(Arc::from(claims.issuer())),
+            kid: claims.kid().map(printable),
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+/// A header value fit for a log line: printable ASCII, at most 64 chars.
+fn printable(s: &str) -> String {
+    s.chars()
+        .filter(|c| (' '..='~').contains(c))
+        .take(64)
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TokenUse {
     Access,
@@ -70,29 +114,43 @@ impl Verifier {
         &self,
         token: &str,
         limits: TokenLimits,
-    ) -> Result<Arc<VerifiedClaims>, TokenError> {
+    ) -> Result<Arc<VerifiedClaims>, Rejection> {
         let digest = TokenCache::digest(token);
         let (claims, trust) = match self.cache.get(&digest) {
             Some(hit) => hit,
             None => {
-                let (claims, trust) = self.verify_uncached(token, TokenUse::Access).await?;
+                let (claims, trust) = self.verify_fresh(token, TokenUse::Access).await?;
                 let claims = Arc::new(claims);
                 self.cache
                     .insert(digest, &claims, &trust, self.clock.now_unix());
                 (claims, trust)
             }
         };
-        self.check_times(&trust, &claims, limits)?;
+        self.check_times(&trust, &claims, limits)
+            .map_err(|error| Rejection::about(error, &claims))?;
         Ok(claims)
     }
 
     /// An OIDC Back-Channel Logout token: verified like an access token,
     /// except that `typ`, when present, must be `logout+jwt` (the issuer's
     /// `required_typ` is for access tokens). Never cached.
-    pub async fn verify_logout_token(&self, token: &str) -> Result<VerifiedClaims, TokenError> {
-        let (claims, trust) = self.verify_uncached(token, TokenUse::Logout).await?;
-        self.check_times(&trust, &claims, TokenLimits::default())?;
+    pub async fn verify_logout_token(&self, token: &str) -> Result<VerifiedClaims, Rejection> {
+        let (claims, trust) = self.verify_fresh(token, TokenUse::Logout).await?;
+        self.check_times(&trust, &claims, TokenLimits::default())
+            .map_err(|error| Rejection::about(error, &claims))?;
         Ok(claims)
+    }
+
+    async fn verify_fresh(
+        &self,
+        token: &str,
+        usage: TokenUse,
+    ) -> Result<(VerifiedClaims, Arc<IssuerTrust>), Rejection> {
+        let mut seen = Rejection::default();
+        match self.verify_uncached(token, usage, &mut seen).await {
+            Ok(ok) => Ok(ok),
+            Err(error) => Err(Rejection { error, ..seen }),
+        }
     }
 
     pub fn cache(&self) -> &TokenCache {
@@ -105,9 +163,11 @@ impl Verifier {
         &self,
         token: &str,
         usage: TokenUse,
+        seen: &mut Rejection,
     ) -> Result<(VerifiedClaims, Arc<IssuerTrust>), TokenError> {
         let parts = CompactJws::split(token)?;
         let header = JoseHeader::parse(&b64(parts.header).ok_or(TokenError::BadHeader)?)?;
+        seen.kid = header.kid.as_deref().map(printable);
         let payload = b64(parts.payload).ok_or(TokenError::BadPayload)?;
         let claims: Map<String, Value> =
             serde_json::from_slice(&payload).map_err(|_| TokenError::BadPayload)?;
@@ -119,6 +179,7 @@ impl Verifier {
             Some(_) => return Err(TokenError::ClaimType("iss")),
         };
         let trust = self.issuers.get(issuer).ok_or(TokenError::UnknownIssuer)?;
+        seen.issuer = Some(trust.issuer.clone());
         if !trust.algorithms.contains(&header.alg) {
             return Err(TokenError::AlgNotAllowed);
         }

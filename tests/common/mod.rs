@@ -5,6 +5,7 @@
 pub mod app;
 pub mod envoy;
 pub mod keys;
+pub mod process;
 pub mod redis;
 
 pub use app::TestApp;

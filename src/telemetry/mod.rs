@@ -1,5 +1,7 @@
-//! Logging set-up. Tokens never reach a log line: nothing logs a token,
+//! Logging, metrics and tracing set-up. Tokens never reach a log line: nothing logs a token,
 //! and `VerifiedClaims` carries none.
+
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 

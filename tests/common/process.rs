@@ -1,0 +1,51 @@
+//! The real binary as a child process.
+
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_zt-authz");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills and reaps the child when dropped.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl ChildGuard {
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.0.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// A gRPC channel, retried (bounded) until the server listens.
+pub async fn connect(addr: &str) -> tonic::transport::Channel {
+    for _ in 0..400 {
+        if let Ok(c) = tonic::transport::Endpoint::from_shared(addr.to_string())
+            .unwrap()
+            .connect()
+            .await
+        {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("nothing listens on {addr}");
+}

@@ -1,0 +1,241 @@
+//! Metrics, decision logs and traces, as an operator's tools see them.
+
+// Tests and their fixtures may panic on broken set-up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::app::check_request;
+use common::process::{BIN, ChildGuard, connect, free_port};
+use common::{KeyServer, TestApp, standard_config};
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use serde_json::json;
+
+/// The value of the sample `name{labels}` (labels as rendered), if present.
+fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_cover_decisions_keys_cache_revocations_and_reloads() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml = standard_config(&ks, &other) + "\nadmin:\n  unauthenticated: true\n";
+    let app = TestApp::start(&yaml).await;
+    let token = ks.token(json!({"sub": "alice-secret-subject", "jti": "jti-secret-value"}));
+    for _ in 0..2 {
+        app.check(&check_request("/orders", Some(&token))).await;
+    }
+    app.check(&check_request("/orders", None)).await;
+    let revoke = json!({"kind": "jti", "value": "jti-secret-value"});
+    let created = reqwest::Client::new()
+        .post(format!("{}/v1/revocations", app.admin_url()))
+        .json(&revoke)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    app.check(&check_request("/orders", Some(&token))).await;
+    let scrape = || async {
+        let resp = reqwest::get(format!("{}/metrics", app.admin_url()))
+            .await
+            .unwrap();
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        resp.text().await.unwrap()
+    };
+    let before_reload = scrape().await;
+    // A reload starts a new token cache: its counters begin again.
+    assert_eq!(
+        sample(&before_reload, "zt_authz_token_cache_hits_total"),
+        Some(2.0)
+    );
+    app.running.reloader.reload().unwrap();
+    std::fs::write(&app.config_path, "not: [valid").unwrap();
+    assert!(app.running.reloader.reload().is_err());
+    let text = scrape().await;
+    let iss = ks.issuer();
+    for (series, expected) in [
+        (
+            r#"zt_authz_decisions_total{policy="orders-read",reason="allowed",result="allow"}"#,
+            2.0,
+        ),
+        (
+            r#"zt_authz_decisions_total{policy="orders-read",reason="missing_token",result="deny"}"#,
+            1.0,
+        ),
+        (
+            r#"zt_authz_decisions_total{policy="orders-read",reason="token_revoked",result="deny"}"#,
+            1.0,
+        ),
+        ("zt_authz_check_duration_seconds_count", 4.0),
+        (&format!(r#"zt_authz_jwks_keys{{issuer="{iss}"}}"#), 3.0),
+        ("zt_authz_token_cache_hits_total", 0.0),
+        ("zt_authz_revocations_active{kind=\"jti\"}", 1.0),
+        ("zt_authz_revocations_active{kind=\"sub\"}", 0.0),
+        ("zt_authz_config_reloads_total{outcome=\"success\"}", 1.0),
+        ("zt_authz_config_reloads_total{outcome=\"failure\"}", 1.0),
+        (
+            &format!(
+                r#"zt_authz_build_info{{version="{}"}}"#,
+                env!("CARGO_PKG_VERSION")
+            ),
+            1.0,
+        ),
+        ("zt_authz_revocation_propagation_seconds_count", 0.0),
+    ] {
+        assert_eq!(sample(&text, series), Some(expected), "{series} in\n{text}");
+    }
+    assert!(
+        sample(
+            &text,
+            &format!(r#"zt_authz_jwks_fetch_total{{issuer="{iss}",outcome="success"}}"#)
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        sample(
+            &text,
+            &format!(r#"zt_authz_jwks_last_success_timestamp_seconds{{issuer="{iss}"}}"#)
+        )
+        .unwrap()
+            > 1.7e9
+    );
+    assert_eq!(
+        sample(&before_reload, "zt_authz_token_cache_misses_total"),
+        Some(1.0)
+    );
+    assert!(
+        text.contains(r#"zt_authz_check_duration_seconds_bucket{le="0.00001"}"#),
+        "buckets start at 10 µs"
+    );
+    for secret in ["alice-secret-subject", "jti-secret-value", &token] {
+        assert!(!text.contains(secret), "a label carries {secret}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decision_logs_are_json_lines_without_tokens() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let (grpc, admin) = (free_port(), free_port());
+    let yaml = standard_config(&ks, &other)
+        .replace(
+            "grpc_addr: 127.0.0.1:0",
+            &format!("grpc_addr: 127.0.0.1:{grpc}"),
+        )
+        .replace(
+            "admin_addr: 127.0.0.1:0",
+            &format!("admin_addr: 127.0.0.1:{admin}"),
+        )
+        .replace(
+            "  reload_interval: 0s",
+            "  reload_interval: 0s\n  log_format: json",
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("zt-authz.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let log = dir.path().join("stderr.log");
+    let child = ChildGuard(
+        Command::new(BIN)
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let mut client = AuthorizationClient::new(connect(&format!("http://127.0.0.1:{grpc}")).await);
+    let good = ks.token(json!({}));
+    let expired = ks.token(json!({"exp": common::now() - 3600}));
+    let forged = format!("{}.{}", good.rsplit_once('.').unwrap().0, "A".repeat(342));
+    let with_id = |token: &str, id: &str| {
+        let mut r = check_request("/orders", Some(token));
+        let http = r
+            .attributes
+            .as_mut()
+            .unwrap()
+            .request
+            .as_mut()
+            .unwrap()
+            .http
+            .as_mut()
+            .unwrap();
+        http.headers.insert("x-request-id".into(), id.into());
+        r
+    };
+    // Keys may still be loading: retry the allow until it is one.
+    let mut allowed = false;
+    for _ in 0..200 {
+        let r = client
+            .check(with_id(&good, "req-allow"))
+            .await
+            .unwrap()
+            .into_inner();
+        if r.status.unwrap().code == 0 {
+            allowed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(allowed);
+    client
+        .check(with_id(&expired, "req-expired"))
+        .await
+        .unwrap();
+    client.check(with_id(&forged, "req-forged")).await.unwrap();
+    child.signal("TERM");
+    let mut child = child;
+    let status = tokio::task::spawn_blocking(move || {
+        let s = child.0.wait();
+        std::mem::forget(child);
+        s
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(status.success());
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let find = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["request_id"] == id)
+            .unwrap_or_else(|| panic!("no line for {id}:\n{text}"))
+    };
+    let expired_line = find("req-expired");
+    assert_eq!(expired_line["level"], "INFO");
+    assert_eq!(expired_line["decision"], "deny");
+    assert_eq!(expired_line["reason"], "token_expired");
+    assert_eq!(expired_line["policy"], "orders-read");
+    assert_eq!(expired_line["issuer"], ks.issuer());
+    assert_eq!(
+        expired_line["kid"],
+        ks.keys.kid(zt_authz::dev::DevAlg::RS256)
+    );
+    assert_eq!(find("req-forged")["reason"], "bad_signature");
+    assert_eq!(
+        find("req-allow")["level"],
+        "DEBUG",
+        "allows are logged at debug"
+    );
+    for token in [&good, &expired, &forged] {
+        let signature = token.rsplit_once('.').unwrap().1;
+        assert!(!text.contains(signature), "a signature reached the log");
+        assert!(!text.contains(token.as_str()), "a token reached the log");
+    }
+}
