@@ -91,11 +91,11 @@ impl App {
             client,
             options.clock,
         ));
-        let runtime_source = authorizer.clone();
+        let runtime_source = Arc::downgrade(&authorizer);
         metrics.set_sources(Sources {
-            runtime: Arc::new(move || runtime_source.runtime()),
-            revocations: revocations.clone(),
-            reloader: reloader.clone(),
+            runtime: Box::new(move || runtime_source.upgrade().map(|a| a.runtime())),
+            revocations: Arc::downgrade(&revocations),
+            reloader: Arc::downgrade(&reloader),
         });
         Ok(App {
             grpc_listener,

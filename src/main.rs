@@ -69,15 +69,20 @@ fn serve(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    zt_authz::telemetry::init_logging(config.server.log_format);
     run_async(async move {
+        let tracer = zt_authz::telemetry::init(config.server.log_format);
         let options = AppOptions {
             config_path: Some(path),
             ..AppOptions::default()
         };
         let app = App::build(config, options).await?;
-        tracing::info!(grpc = %app.grpc_addr()?, admin = %app.admin_addr()?, "zt-authz serving");
-        app.run().await
+        tracing::info!(grpc = %app.grpc_addr()?, admin = %app.admin_addr()?, traces = tracer.is_some(), "zt-authz serving");
+        let result = app.run().await;
+        if let Some(tracer) = tracer {
+            // Sends the spans still queued; blocking, so off the runtime.
+            let _ = tokio::task::spawn_blocking(move || tracer.shutdown()).await;
+        }
+        result
     })
 }
 

@@ -239,3 +239,202 @@ async fn decision_logs_are_json_lines_without_tokens() {
         assert!(!text.contains(token.as_str()), "a token reached the log");
     }
 }
+
+mod collector {
+    //! An OTLP trace collector: a tonic server that hands every span it
+    //! receives to the test.
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+        TraceService, TraceServiceServer,
+    };
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    use opentelemetry_proto::tonic::trace::v1::Span;
+    use tokio::sync::mpsc;
+
+    struct Collector(mpsc::UnboundedSender<Span>);
+
+    #[tonic::async_trait]
+    impl TraceService for Collector {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            for rs in request.into_inner().resource_spans {
+                for ss in rs.scope_spans {
+                    for span in ss.spans {
+                        let _ = self.0.send(span);
+                    }
+                }
+            }
+            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    pub async fn start() -> (std::net::SocketAddr, mpsc::UnboundedReceiver<Span>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(Collector(tx)))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        (addr, rx)
+    }
+
+    pub fn attribute(span: &Span, key: &str) -> Option<String> {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        span.attributes.iter().find(|a| a.key == key).and_then(|a| {
+            match a.value.as_ref()?.value.as_ref()? {
+                Value::StringValue(s) => Some(s.clone()),
+                _ => None,
+            }
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_spans_continue_the_callers_trace() {
+    use std::time::Duration;
+    let (collector, mut spans) = collector::start().await;
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let grpc = free_port();
+    let yaml = standard_config(&ks, &other).replace(
+        "grpc_addr: 127.0.0.1:0",
+        &format!("grpc_addr: 127.0.0.1:{grpc}"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("zt-authz.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let _child = ChildGuard(
+        Command::new(BIN)
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
+            .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut client = AuthorizationClient::new(connect(&format!("http://127.0.0.1:{grpc}")).await);
+    let token = ks.token(json!({}));
+    // Wait until the keys are in, so that the traced checks are allows.
+    for _ in 0..200 {
+        if client
+            .check(check_request("/orders", Some(&token)))
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap()
+            .code
+            == 0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    let cases = [
+        (
+            "grpc metadata",
+            "4bf92f3577b34da6a3ce929d0e0e4736",
+            "00f067aa0ba902b7",
+        ),
+        (
+            "request traceparent",
+            "5bf92f3577b34da6a3ce929d0e0e4737",
+            "10f067aa0ba902b8",
+        ),
+        (
+            "request b3",
+            "6bf92f3577b34da6a3ce929d0e0e4738",
+            "20f067aa0ba902b9",
+        ),
+    ];
+    for (how, trace_id, parent) in cases {
+        let mut req = check_request("/orders", Some(&token));
+        let headers = &mut req
+            .attributes
+            .as_mut()
+            .unwrap()
+            .request
+            .as_mut()
+            .unwrap()
+            .http
+            .as_mut()
+            .unwrap()
+            .headers;
+        let traceparent = format!("00-{trace_id}-{parent}-01");
+        match how {
+            "request traceparent" => {
+                headers.insert("traceparent".into(), traceparent.clone());
+            }
+            "request b3" => {
+                headers.insert("x-b3-traceid".into(), trace_id.into());
+                headers.insert("x-b3-spanid".into(), parent.into());
+                headers.insert("x-b3-sampled".into(), "1".into());
+            }
+            _ => {}
+        }
+        let mut request = tonic::Request::new(req);
+        if how == "grpc metadata" {
+            request
+                .metadata_mut()
+                .insert("traceparent", traceparent.parse().unwrap());
+        }
+        assert_eq!(
+            client
+                .check(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .status
+                .unwrap()
+                .code,
+            0,
+            "{how}"
+        );
+    }
+    let mut found = std::collections::HashMap::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while found.len() < cases.len() {
+            let span = spans.recv().await.unwrap();
+            let trace_id = hex(&span.trace_id);
+            if cases.iter().any(|(_, t, _)| *t == trace_id) {
+                found.insert(trace_id, span);
+            }
+        }
+    })
+    .await
+    .expect("every traced check exported a span");
+    for (how, trace_id, parent) in cases {
+        let span = &found[trace_id];
+        assert_eq!(hex(&span.parent_span_id), parent, "{how}: parent span");
+        assert_eq!(span.name, "ext_authz.check");
+        assert_eq!(
+            collector::attribute(span, "decision").as_deref(),
+            Some("allow"),
+            "{how}"
+        );
+        assert_eq!(
+            collector::attribute(span, "policy").as_deref(),
+            Some("orders-read")
+        );
+        assert_eq!(collector::attribute(span, "issuer"), Some(ks.issuer()));
+        for a in &span.attributes {
+            assert!(
+                !format!("{:?}", a.value).contains(&token[..20]),
+                "a token in span attribute {}",
+                a.key
+            );
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -16,9 +16,12 @@ use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::google::protobuf::{Struct, Value as PbValue, value::Kind};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::authorizer::{Authorizer, CheckInput};
 use crate::decision::{Allow, Decision, Deny, DenyReason};
+use crate::telemetry::trace;
 
 /// The `Authorization` service Envoy calls.
 #[derive(Clone)]
@@ -35,10 +38,18 @@ impl CheckService {
     /// a denial, not an error (an error would hand the decision to Envoy's
     /// `failure_mode_allow`).
     pub async fn decide(&self, request: &CheckRequest) -> CheckResponse {
-        let decision = match RequestView::of(request) {
+        let decision = self.decision(request).await;
+        self.respond(decision)
+    }
+
+    async fn decision(&self, request: &CheckRequest) -> Decision {
+        match RequestView::of(request) {
             Some(view) => self.authorizer.check(&view.input()).await,
             None => self.authorizer.record_denial(DenyReason::NoHttpAttributes),
-        };
+        }
+    }
+
+    fn respond(&self, decision: Decision) -> CheckResponse {
         // Only denials read the realm; allows skip the snapshot load.
         match decision {
             Decision::Allow(_) => to_response(decision, ""),
@@ -46,6 +57,50 @@ impl CheckService {
                 to_response(decision, &self.authorizer.runtime().config.server.realm)
             }
         }
+    }
+
+    /// `decide`, inside a span that continues the caller's trace.
+    async fn decide_traced(&self, request: &Request<CheckRequest>) -> CheckResponse {
+        let headers = request
+            .get_ref()
+            .attributes
+            .as_ref()
+            .and_then(|a| a.request.as_ref())
+            .and_then(|r| r.http.as_ref())
+            .map(|h| &h.headers);
+        let span = tracing::info_span!(
+            "ext_authz.check",
+            otel.kind = "server",
+            decision = tracing::field::Empty,
+            reason = tracing::field::Empty,
+            policy = tracing::field::Empty,
+            issuer = tracing::field::Empty,
+        );
+        let _ = span.set_parent(trace::parent(request.metadata(), headers));
+        let decision = self
+            .decision(request.get_ref())
+            .instrument(span.clone())
+            .await;
+        match &decision {
+            Decision::Allow(a) => {
+                span.record("decision", "allow");
+                span.record("policy", &*a.policy);
+                if let Some(c) = &a.claims {
+                    span.record("issuer", c.issuer());
+                }
+            }
+            Decision::Deny(d) => {
+                span.record("decision", "deny");
+                span.record("reason", d.reason.label());
+                if let Some(p) = &d.policy {
+                    span.record("policy", &**p);
+                }
+                if let Some(i) = &d.issuer {
+                    span.record("issuer", &**i);
+                }
+            }
+        }
+        self.respond(decision)
     }
 }
 
@@ -55,7 +110,12 @@ impl Authorization for CheckService {
         &self,
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
-        Ok(Response::new(self.decide(request.get_ref()).await))
+        let response = if trace::enabled() {
+            self.decide_traced(&request).await
+        } else {
+            self.decide(request.get_ref()).await
+        };
+        Ok(Response::new(response))
     }
 }
 

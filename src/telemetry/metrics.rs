@@ -3,7 +3,7 @@
 //! read from the running service when `/metrics` is scraped. Labels never
 //! carry a subject, a `jti` or a token.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use prometheus::{
@@ -26,11 +26,13 @@ const PROPAGATION_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-/// What the scrape reads state from; set once the app is built.
+/// What the scrape reads state from; set once the app is built. Weak, as
+/// the authorizer holds the metrics (through its recorder): strong
+/// references here would keep a stopped app alive.
 pub struct Sources {
-    pub runtime: Arc<dyn Fn() -> Arc<Runtime> + Send + Sync>,
-    pub revocations: Arc<Revocations>,
-    pub reloader: Arc<Reloader>,
+    pub runtime: Box<dyn Fn() -> Option<Arc<Runtime>> + Send + Sync>,
+    pub revocations: Weak<Revocations>,
+    pub reloader: Weak<Reloader>,
 }
 
 pub struct Metrics {
@@ -180,7 +182,11 @@ impl Metrics {
     }
 
     fn copy_state(&self, s: &Sources) {
-        let runtime = (s.runtime)();
+        let (Some(runtime), Some(revocations), Some(reloader)) =
+            ((s.runtime)(), s.revocations.upgrade(), s.reloader.upgrade())
+        else {
+            return;
+        };
         self.jwks_fetches.reset();
         self.jwks_keys.reset();
         self.jwks_last_success.reset();
@@ -204,7 +210,7 @@ impl Metrics {
         self.cache_hits.inc_by(cache.hits());
         self.cache_misses.reset();
         self.cache_misses.inc_by(cache.misses());
-        for (kind, n) in s.revocations.index().active_by_kind() {
+        for (kind, n) in revocations.index().active_by_kind() {
             self.revocations_active
                 .with_label_values(&[kind.as_str()])
                 .set(n as i64);
@@ -212,10 +218,10 @@ impl Metrics {
         self.reloads.reset();
         self.reloads
             .with_label_values(&["success"])
-            .inc_by(s.reloader.applied());
+            .inc_by(reloader.applied());
         self.reloads
             .with_label_values(&["failure"])
-            .inc_by(s.reloader.failures());
+            .inc_by(reloader.failures());
     }
 }
 

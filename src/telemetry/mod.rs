@@ -2,20 +2,48 @@
 //! and `VerifiedClaims` carries none.
 
 pub mod metrics;
+pub mod trace;
 
-use tracing_subscriber::EnvFilter;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::LogFormat;
 
-/// `RUST_LOG` overrides the default `info` level.
-pub fn init_logging(format: LogFormat) {
+/// Logs to stderr (`RUST_LOG` overrides the default `info`) and, when the
+/// `OTEL_*` variables ask for it, exports spans over OTLP. Call inside the
+/// Tokio runtime; keep the returned provider and shut it down at exit so
+/// the last spans are sent.
+pub fn init(format: LogFormat) -> Option<SdkTracerProvider> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second init (tests) is not an error worth failing over.
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Json => Box::new(fmt.json().flatten_event(true).with_filter(filter)),
+        LogFormat::Text => Box::new(fmt.with_filter(filter)),
     };
+    let provider = if trace::wanted() {
+        match trace::provider() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("zt-authz: tracing disabled: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    // Check spans are exported whatever the log level.
+    let spans = provider.as_ref().map(|p| {
+        trace::layer(p).with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("zt_authz", tracing::Level::INFO),
+        )
+    });
+    // A second init (tests) is not an error worth failing over.
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(spans)
+        .try_init();
+    provider
 }
