@@ -438,3 +438,49 @@ async fn check_spans_continue_the_callers_trace() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Every metric the shipped alert rules and dashboard query is one the
+/// service really exports.
+#[tokio::test]
+async fn alerts_and_dashboard_name_only_exported_metrics() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    app.check(&check_request("/orders", Some(&ks.token(json!({})))))
+        .await;
+    let text = reqwest::get(format!("{}/metrics", app.admin_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exported: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("helm/zt-authz/files");
+    let mut named = 0;
+    for file in ["alerts.yaml", "dashboard.json"] {
+        let content = std::fs::read_to_string(chart.join(file)).unwrap();
+        let mut rest = content.as_str();
+        while let Some(start) = rest.find("zt_authz_") {
+            let tail = &rest[start..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            let name = &tail[..end];
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|f| exported.contains(f)))
+                .unwrap_or(name);
+            assert!(
+                exported.contains(family),
+                "{file} queries {name}, which is not exported:\n{exported:?}"
+            );
+            named += 1;
+            rest = &tail[end..];
+        }
+    }
+    assert!(named > 10, "only {named} metric references found");
+}
