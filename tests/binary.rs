@@ -144,6 +144,18 @@ async fn serve_health_reflection_check_reload_and_graceful_stop() {
         .into_inner();
     let first = watch.message().await.unwrap().unwrap();
     assert_eq!(first.status(), ServingStatus::NotServing);
+    let live = health
+        .check(HealthCheckRequest {
+            service: "liveness".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        live.status(),
+        ServingStatus::Serving,
+        "alive while waiting for keys"
+    );
     let readyz = reqwest::get(format!("http://127.0.0.1:{admin}/readyz"))
         .await
         .unwrap();

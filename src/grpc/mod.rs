@@ -22,6 +22,11 @@ pub const DESCRIPTOR_SET: &[u8] =
 /// The full name of the ext_authz service, as health checks name it.
 pub const AUTHORIZATION_SERVICE: &str = "envoy.service.auth.v3.Authorization";
 
+/// A health "service" that is SERVING while the process runs, for liveness
+/// probes: readiness (`""` and the ext_authz service) waits for keys, and a
+/// liveness probe must not restart a pod that is only waiting for them.
+pub const LIVENESS_SERVICE: &str = "liveness";
+
 /// Readiness as gRPC health reports it, for the whole server ("") and for
 /// the ext_authz service by name.
 #[derive(Clone, Debug)]
@@ -35,6 +40,10 @@ impl Health {
         let health = Self {
             reporter: HealthReporter::new(),
         };
+        health
+            .reporter
+            .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+            .await;
         health.set_ready(false).await;
         health
     }
