@@ -1,0 +1,233 @@
+//! Hostile input gets a clear denial, quickly, and costs no lasting memory.
+
+// Tests and their fixtures may panic on broken set-up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::app::check_request;
+use common::{KeyServer, Serve, TestApp, standard_config};
+use envoy_types::pb::envoy::service::auth::v3::CheckResponse;
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+use serde_json::{Value, json};
+use zt_authz::dev::DevAlg;
+use zt_authz::keys::KeyStatus;
+
+fn denial(r: &CheckResponse) -> Option<(i32, String)> {
+    match r.http_response.as_ref()? {
+        HttpResponse::DeniedResponse(d) => {
+            let body: Value = serde_json::from_str(&d.body).unwrap();
+            Some((
+                d.status.as_ref().unwrap().code,
+                body["error_description"].as_str().unwrap().to_string(),
+            ))
+        }
+        _ => None,
+    }
+}
+
+async fn fixture(extra: &str) -> (KeyServer, KeyServer, TestApp) {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml = standard_config(&ks, &other).replace(
+        "    refetch_cooldown: 10s",
+        &format!("    refetch_cooldown: 10s\n{extra}"),
+    );
+    let app = TestApp::start(&yaml).await;
+    (ks, other, app)
+}
+
+#[tokio::test]
+async fn thousands_of_large_headers_are_just_a_missing_token() {
+    let (_ks, _o, app) = fixture("").await;
+    let mut req = check_request("/orders", None);
+    let headers = &mut req
+        .attributes
+        .as_mut()
+        .unwrap()
+        .request
+        .as_mut()
+        .unwrap()
+        .http
+        .as_mut()
+        .unwrap()
+        .headers;
+    for i in 0..5000 {
+        headers.insert(format!("x-junk-{i}"), "v".repeat(200));
+    }
+    let started = Instant::now();
+    let r = app.check(&req).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(denial(&r).unwrap().0, 401);
+}
+
+#[tokio::test]
+async fn deeply_nested_claims_are_refused() {
+    let (ks, _o, app) = fixture("").await;
+    // Within the token size limit, far beyond any sane nesting. Written by
+    // hand: serde_json will not build a value nested this deep.
+    let payload = ks.claims(json!({})).to_string();
+    let deep = format!(
+        "{},\"deep\":{}1{}}}",
+        &payload[..payload.len() - 1],
+        "[".repeat(1500),
+        "]".repeat(1500)
+    );
+    let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": ks.keys.kid(DevAlg::RS256)});
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let input = format!("{}.{}", b64(&header.to_string()), b64(&deep));
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(ks.keys.sign_bytes(DevAlg::RS256, input.as_bytes()));
+    let token = format!("{input}.{sig}");
+    assert!(token.len() < 8192, "{} bytes", token.len());
+    let (status, description) =
+        denial(&app.check(&check_request("/orders", Some(&token))).await).unwrap();
+    assert_eq!(status, 401);
+    assert!(description.contains("payload"), "{description}");
+}
+
+#[tokio::test]
+async fn many_audiences_are_bounded_by_the_token_size() {
+    let (ks, _o, app) = fixture("").await;
+    let mut audiences: Vec<String> = (0..500).map(|i| format!("a{i}")).collect();
+    audiences.push("orders-api".into());
+    let token = ks.token(json!({"aud": audiences}));
+    assert!(token.len() < 8192);
+    assert!(
+        denial(&app.check(&check_request("/orders", Some(&token))).await).is_none(),
+        "a matching audience among many"
+    );
+    let too_many: Vec<String> = (0..5000).map(|i| format!("a{i}")).collect();
+    let token = ks.token(json!({"aud": too_many}));
+    let (status, description) =
+        denial(&app.check(&check_request("/orders", Some(&token))).await).unwrap();
+    assert_eq!(status, 401);
+    assert!(
+        description.contains("larger than the configured limit"),
+        "{description}"
+    );
+}
+
+#[tokio::test]
+async fn huge_and_crowded_key_sets_are_refused_and_the_old_keys_kept() {
+    let (ks, _o, app) = fixture("").await;
+    let keys = app
+        .running
+        .authorizer
+        .runtime()
+        .verifier
+        .trust(&ks.issuer())
+        .unwrap()
+        .keys
+        .clone();
+    let token = ks.token(json!({}));
+    let one = ks.keys.jwk(DevAlg::RS256);
+    let cases = [
+        (
+            "a thousand keys",
+            json!({"keys": vec![one.clone(); 1000]}),
+            "more than the 256",
+        ),
+        (
+            "over a MiB",
+            json!({"keys": [one.clone()], "padding": "x".repeat(2 * 1024 * 1024)}),
+            "more than 1048576 bytes",
+        ),
+    ];
+    for (name, doc, expected) in cases {
+        ks.set(Serve::Document(doc));
+        keys.refresh().await;
+        match keys.status() {
+            KeyStatus::Stale { error, .. } => assert!(error.contains(expected), "{name}: {error}"),
+            other => panic!("{name}: {other:?}"),
+        }
+        assert!(
+            denial(&app.check(&check_request("/orders", Some(&token))).await).is_none(),
+            "{name}"
+        );
+    }
+}
+
+/// A JWKS endpoint that answers one byte at a time, slowly, or hangs up at
+/// once: the fetch gives up within its timeout and the old keys stay.
+#[tokio::test]
+async fn slow_drip_and_reset_key_endpoints_hit_the_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    for mode in ["drip", "reset"] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                if mode == "reset" {
+                    drop(sock);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"keys\": [").await;
+                    loop {
+                        if sock.write_all(b" ").await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                });
+            }
+        });
+        // The other issuer's keys come from the misbehaving endpoint.
+        let yaml = standard_config(&ks, &other)
+            .replace(
+                &format!(
+                    "discovery_url: {}/.well-known/openid-configuration",
+                    other.issuer()
+                ),
+                &format!("jwks_uri: http://{addr}/jwks.json\n    fetch_timeout: 500ms"),
+            )
+            .replace(
+                "  reload_interval: 0s",
+                "  reload_interval: 0s\n  start_without_keys: true",
+            );
+        let app = TestApp::start(&yaml).await;
+        let keys = app
+            .running
+            .authorizer
+            .runtime()
+            .verifier
+            .trust(&other.issuer())
+            .unwrap()
+            .keys
+            .clone();
+        let started = Instant::now();
+        keys.refresh().await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{mode}: {:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(keys.status(), KeyStatus::Failed { .. }),
+            "{mode}: {:?}",
+            keys.status()
+        );
+        // The healthy issuer is unaffected.
+        assert!(
+            denial(
+                &app.check(&check_request("/orders", Some(&ks.token(json!({})))))
+                    .await
+            )
+            .is_none()
+        );
+        server.abort();
+    }
+}
