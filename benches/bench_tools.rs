@@ -5,7 +5,9 @@
 //!   baseline every ratio is measured against;
 //! - `keys DIR`: a dev key set `DIR/jwks.json` and, for each of RS256, ES256
 //!   and EdDSA, `DIR/token-ALG` (valid for an hour) and `DIR/check-ALG.bin`
-//!   (a gRPC-framed `CheckRequest` carrying it);
+//!   (a gRPC-framed `CheckRequest` carrying it), plus `check-revoked.bin`
+//!   (a token with `jti` soak-revoked) and `check-forged.bin` (a bad
+//!   signature);
 //! - `check ADDR FILE`: sends the framed request in FILE once and prints the
 //!   decision, to make sure a load run measures allows;
 //! - `protoset FILE`: the ext_authz descriptor set, for `ghz --protoset`;

@@ -8,7 +8,9 @@ pub mod store;
 pub mod sync;
 
 pub use index::RevocationIndex;
-pub use model::{Kind, NewRevocation, Revocation, RevocationError, Target, revocation_id};
+pub use model::{
+    ExpiryRules, Kind, NewRevocation, Revocation, RevocationError, Target, revocation_id,
+};
 pub use service::{
     NoEvents, RevocationEvents, RevocationSettings, Revocations, RevokeError, StoreSettings,
 };
