@@ -82,6 +82,25 @@ fn write_keys(dir: &Path) {
         )
         .unwrap();
     }
+    // For the soak: a token to be revoked, and a forged one.
+    let mut claims = support::claims("soak-revoked");
+    claims["exp"] = serde_json::json!(support::now() + 3600);
+    let revoked = keys.mint(DevAlg::RS256, &claims);
+    std::fs::write(
+        dir.join("check-revoked.bin"),
+        grpc_frame(&support::request(&revoked)),
+    )
+    .unwrap();
+    let forged = format!(
+        "{}.{}",
+        revoked.rsplit_once('.').unwrap().0,
+        "A".repeat(342)
+    );
+    std::fs::write(
+        dir.join("check-forged.bin"),
+        grpc_frame(&support::request(&forged)),
+    )
+    .unwrap();
 }
 
 async fn check_once(addr: &str, file: &str) -> String {
