@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use zt_authz::authorizer::{Authorizer, LogRecorder};
 use zt_authz::clock::{SharedClock, SystemClock};
 use zt_authz::config::Config;
-use zt_authz::dev::{DevAlg, DevKeys};
+use zt_authz::dev::DevKeys;
 use zt_authz::grpc::CheckService;
 use zt_authz::keys::http_client;
 use zt_authz::revocation::{NoEvents, Revocations};
