@@ -28,12 +28,7 @@ need python3 "python3"
 
 echo "building (release)…" >&2
 cargo build --release --quiet
-TOOLS=$(cargo bench --no-run --bench bench_tools --message-format=json 2>/dev/null \
-  | python3 -c 'import sys, json
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "bench_tools" and m.get("executable"):
-        print(m["executable"])')
+TOOLS=$(bash benches/tools_path.sh)
 BIN=$ROOT/target/release/zt-authz
 TICKS=$(getconf CLK_TCK)
 

@@ -18,12 +18,7 @@ trap cleanup EXIT
 command -v h2load >/dev/null || { echo "needs h2load (apt-get install nghttp2-client)" >&2; exit 1; }
 
 cargo build --release --quiet
-TOOLS=$(cargo bench --no-run --bench bench_tools --message-format=json 2>/dev/null \
-  | python3 -c 'import sys, json
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "bench_tools" and m.get("executable"):
-        print(m["executable"])')
+TOOLS=$(bash benches/tools_path.sh)
 "$TOOLS" keys "$OUT"
 cat >"$OUT/zt-authz.yaml" <<EOF2
 server: { grpc_addr: "127.0.0.1:19400", admin_addr: "127.0.0.1:19490" }

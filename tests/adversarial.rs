@@ -43,17 +43,7 @@ async fn fixture(extra: &str) -> (KeyServer, KeyServer, TestApp) {
 async fn thousands_of_large_headers_are_just_a_missing_token() {
     let (_ks, _o, app) = fixture("").await;
     let mut req = check_request("/orders", None);
-    let headers = &mut req
-        .attributes
-        .as_mut()
-        .unwrap()
-        .request
-        .as_mut()
-        .unwrap()
-        .http
-        .as_mut()
-        .unwrap()
-        .headers;
+    let headers = &mut common::app::http_mut(&mut req).headers;
     for i in 0..5000 {
         headers.insert(format!("x-junk-{i}"), "v".repeat(200));
     }

@@ -315,16 +315,7 @@ async fn raw_header_maps_are_read_and_repeats_refused() {
     let token = ks.token(json!({}));
     let raw = |values: &[&str]| {
         let mut r = request("/orders", None);
-        let http = r
-            .attributes
-            .as_mut()
-            .unwrap()
-            .request
-            .as_mut()
-            .unwrap()
-            .http
-            .as_mut()
-            .unwrap();
+        let http = common::app::http_mut(&mut r);
         http.header_map = Some(HeaderMap {
             headers: values
                 .iter()

@@ -161,16 +161,7 @@ async fn decision_logs_are_json_lines_without_tokens() {
     let forged = format!("{}.{}", good.rsplit_once('.').unwrap().0, "A".repeat(342));
     let with_id = |token: &str, id: &str| {
         let mut r = check_request("/orders", Some(token));
-        let http = r
-            .attributes
-            .as_mut()
-            .unwrap()
-            .request
-            .as_mut()
-            .unwrap()
-            .http
-            .as_mut()
-            .unwrap();
+        let http = common::app::http_mut(&mut r);
         http.headers.insert("x-request-id".into(), id.into());
         r
     };
@@ -357,17 +348,7 @@ async fn check_spans_continue_the_callers_trace() {
     ];
     for (how, trace_id, parent) in cases {
         let mut req = check_request("/orders", Some(&token));
-        let headers = &mut req
-            .attributes
-            .as_mut()
-            .unwrap()
-            .request
-            .as_mut()
-            .unwrap()
-            .http
-            .as_mut()
-            .unwrap()
-            .headers;
+        let headers = &mut common::app::http_mut(&mut req).headers;
         let traceparent = format!("00-{trace_id}-{parent}-01");
         match how {
             "request traceparent" => {

@@ -42,16 +42,7 @@ fn fixture() -> Fixture {
 impl Fixture {
     fn allowed(&self, authorization: &str) -> bool {
         let mut req = check_request("/orders", None);
-        let http = req
-            .attributes
-            .as_mut()
-            .unwrap()
-            .request
-            .as_mut()
-            .unwrap()
-            .http
-            .as_mut()
-            .unwrap();
+        let http = common::app::http_mut(&mut req);
         http.headers
             .insert("authorization".into(), authorization.into());
         let resp = self.rt.block_on(self.app.check(&req));

@@ -143,3 +143,13 @@ pub fn check_request(path: &str, token: Option<&str>) -> CheckRequest {
         }),
     }
 }
+
+/// The HTTP request inside a `CheckRequest`, to add headers to.
+pub fn http_mut(request: &mut CheckRequest) -> &mut HttpRequest {
+    request
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+        .expect("check_request builds an HTTP request")
+}
