@@ -253,16 +253,8 @@ async fn serve_health_reflection_check_reload_and_graceful_stop() {
     // SIGTERM: a clean exit once in-flight calls are done. (An open health
     // Watch stream would count as in flight until the grace period ends.)
     drop((watch, health, reflection, authz, channel));
-    let mut child = child;
     child.signal("TERM");
-    let status = tokio::task::spawn_blocking(move || {
-        let s = child.0.wait();
-        std::mem::forget(child);
-        s
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let status = child.exit_status().await;
     assert!(status.success(), "exit status {status}");
 }
 

@@ -123,14 +123,6 @@ async fn sigterm_under_load_lets_in_flight_checks_finish() {
         let (decided, _) = task.await.unwrap();
         assert!(decided > 0);
     }
-    let mut child = child;
-    let status = tokio::task::spawn_blocking(move || {
-        let s = child.0.wait();
-        std::mem::forget(child);
-        s
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let status = child.exit_status().await;
     assert!(status.success(), "exit status {status}");
 }

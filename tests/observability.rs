@@ -186,15 +186,7 @@ async fn decision_logs_are_json_lines_without_tokens() {
         .unwrap();
     client.check(with_id(&forged, "req-forged")).await.unwrap();
     child.signal("TERM");
-    let mut child = child;
-    let status = tokio::task::spawn_blocking(move || {
-        let s = child.0.wait();
-        std::mem::forget(child);
-        s
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let status = child.exit_status().await;
     assert!(status.success());
 
     let text = std::fs::read_to_string(&log).unwrap();

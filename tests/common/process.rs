@@ -25,6 +25,19 @@ impl Drop for ChildGuard {
 }
 
 impl ChildGuard {
+    /// Waits (off the async runtime) for the process to exit by itself.
+    pub async fn exit_status(mut self) -> std::process::ExitStatus {
+        tokio::task::spawn_blocking(move || {
+            let status = self.0.wait();
+            // Already reaped: nothing left for Drop to kill.
+            std::mem::forget(self);
+            status
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    }
+
     pub fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .arg(format!("-{sig}"))
