@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::process::{BIN, ChildGuard, connect, free_port};
+use common::process::{BIN, ChildGuard, connect, on_free_ports};
 use common::{KeyServer, Serve, standard_config};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
@@ -105,20 +105,11 @@ async fn serve_health_reflection_check_reload_and_graceful_stop() {
     let other = KeyServer::start("other").await;
     // The first key fetch hangs, so the service starts NOT_SERVING.
     ks.set(Serve::Hang);
-    let (grpc, admin) = (free_port(), free_port());
-    let yaml = standard_config(&ks, &other)
-        .replace(
-            "grpc_addr: 127.0.0.1:0",
-            &format!("grpc_addr: 127.0.0.1:{grpc}"),
-        )
-        .replace(
-            "admin_addr: 127.0.0.1:0",
-            &format!("admin_addr: 127.0.0.1:{admin}"),
-        )
-        .replace(
-            "    refetch_cooldown: 10s",
-            "    refetch_cooldown: 10s\n    fetch_timeout: 1s",
-        );
+    let (yaml, grpc, admin) = on_free_ports(&standard_config(&ks, &other));
+    let yaml = yaml.replace(
+        "    refetch_cooldown: 10s",
+        "    refetch_cooldown: 10s\n    fetch_timeout: 1s",
+    );
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("zt-authz.yaml");
     std::fs::write(&config, &yaml).unwrap();

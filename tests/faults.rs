@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::app::check_request;
-use common::process::{BIN, ChildGuard, connect, free_port};
+use common::process::{BIN, ChildGuard, connect, on_free_ports};
 use common::{KeyServer, Serve, standard_config};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
@@ -24,16 +24,11 @@ use zt_authz::dev::{DevAlg, DevKeys};
 async fn sigterm_under_load_lets_in_flight_checks_finish() {
     let ks = KeyServer::start("primary").await;
     let other = KeyServer::start("other").await;
-    let grpc = free_port();
-    let yaml = standard_config(&ks, &other)
-        .replace(
-            "grpc_addr: 127.0.0.1:0",
-            &format!("grpc_addr: 127.0.0.1:{grpc}"),
-        )
-        .replace(
-            "    refetch_cooldown: 10s",
-            "    refetch_cooldown: 10s\n    fetch_timeout: 2s",
-        );
+    let (yaml, grpc, _) = on_free_ports(&standard_config(&ks, &other));
+    let yaml = yaml.replace(
+        "    refetch_cooldown: 10s",
+        "    refetch_cooldown: 10s\n    fetch_timeout: 2s",
+    );
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("zt-authz.yaml");
     std::fs::write(&config, yaml).unwrap();

@@ -8,7 +8,7 @@ mod common;
 use std::process::{Command, Stdio};
 
 use common::app::check_request;
-use common::process::{BIN, ChildGuard, connect, free_port};
+use common::process::{BIN, ChildGuard, connect, on_free_ports};
 use common::{KeyServer, TestApp, standard_config};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use serde_json::json;
@@ -128,20 +128,11 @@ async fn metrics_cover_decisions_keys_cache_revocations_and_reloads() {
 async fn decision_logs_are_json_lines_without_tokens() {
     let ks = KeyServer::start("primary").await;
     let other = KeyServer::start("other").await;
-    let (grpc, admin) = (free_port(), free_port());
-    let yaml = standard_config(&ks, &other)
-        .replace(
-            "grpc_addr: 127.0.0.1:0",
-            &format!("grpc_addr: 127.0.0.1:{grpc}"),
-        )
-        .replace(
-            "admin_addr: 127.0.0.1:0",
-            &format!("admin_addr: 127.0.0.1:{admin}"),
-        )
-        .replace(
-            "  reload_interval: 0s",
-            "  reload_interval: 0s\n  log_format: json",
-        );
+    let (yaml, grpc, _) = on_free_ports(&standard_config(&ks, &other));
+    let yaml = yaml.replace(
+        "  reload_interval: 0s",
+        "  reload_interval: 0s\n  log_format: json",
+    );
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("zt-authz.yaml");
     std::fs::write(&config, yaml).unwrap();
@@ -283,11 +274,7 @@ async fn check_spans_continue_the_callers_trace() {
     let (collector, mut spans) = collector::start().await;
     let ks = KeyServer::start("primary").await;
     let other = KeyServer::start("other").await;
-    let grpc = free_port();
-    let yaml = standard_config(&ks, &other).replace(
-        "grpc_addr: 127.0.0.1:0",
-        &format!("grpc_addr: 127.0.0.1:{grpc}"),
-    );
+    let (yaml, grpc, _) = on_free_ports(&standard_config(&ks, &other));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("zt-authz.yaml");
     std::fs::write(&config, yaml).unwrap();

@@ -62,3 +62,19 @@ pub async fn connect(addr: &str) -> tonic::transport::Channel {
     }
     panic!("nothing listens on {addr}");
 }
+
+/// `yaml` (from `standard_config`) with its port-0 listeners moved to free
+/// ports a child process can be reached on: (config, grpc port, admin port).
+pub fn on_free_ports(yaml: &str) -> (String, u16, u16) {
+    let (grpc, admin) = (free_port(), free_port());
+    let yaml = yaml
+        .replace(
+            "grpc_addr: 127.0.0.1:0",
+            &format!("grpc_addr: 127.0.0.1:{grpc}"),
+        )
+        .replace(
+            "admin_addr: 127.0.0.1:0",
+            &format!("admin_addr: 127.0.0.1:{admin}"),
+        );
+    (yaml, grpc, admin)
+}
