@@ -78,6 +78,7 @@ async fn propagation(n: usize) -> (Duration, Duration, Duration) {
             path: dir.path().join(format!("{name}.redb")),
             url: format!("redis://127.0.0.1:{}", server.1),
             prefix: "bench".into(),
+            hmac_key: None,
         },
         max_token_lifetime: Duration::from_secs(3600),
         leeway: Duration::from_secs(30),
@@ -97,6 +98,7 @@ async fn propagation(n: usize) -> (Duration, Duration, Duration) {
             .revoke(NewRevocation {
                 kind: "jti".into(),
                 value: format!("prop-{i}"),
+                issuer: None,
                 issued_before: None,
                 expires_at: None,
                 reason: None,

@@ -15,7 +15,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::grpc::{self, CheckService, Health};
 use crate::keys::{IssuerKeys, http_client};
-use crate::reload::Reloader;
+use crate::reload::{Reloader, check_admin_exposure};
 use crate::revocation::{NoEvents, RevocationEvents, Revocations};
 use crate::runtime::Runtime;
 use crate::telemetry::metrics::{Metrics, MetricsEvents, MetricsRecorder, Sources};
@@ -67,6 +67,8 @@ impl App {
     pub async fn build(config: Config, options: AppOptions) -> std::io::Result<App> {
         let grpc_listener = TcpListener::bind(config.server.grpc_addr).await?;
         let admin_listener = TcpListener::bind(config.server.admin_addr).await?;
+        let admin_bound = admin_listener.local_addr()?;
+        check_admin_exposure(&config, admin_bound).map_err(std::io::Error::other)?;
         let metrics = Metrics::new();
         let events = Arc::new(MetricsEvents {
             metrics: metrics.clone(),
@@ -87,6 +89,7 @@ impl App {
         ));
         let reloader = Arc::new(Reloader::new(
             options.config_path,
+            admin_bound,
             authorizer.clone(),
             client,
             options.clock,
@@ -172,6 +175,8 @@ impl App {
             authorizer: self.authorizer.clone(),
             revocations: self.revocations.clone(),
             metrics: self.metrics.clone(),
+            bound: self.admin_listener.local_addr()?,
+            logouts: Arc::default(),
         };
         let admin = crate::admin::serve(self.admin_listener, admin_state, signal(stopped.clone()));
         let servers = async { tokio::join!(grpc, admin) };

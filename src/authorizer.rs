@@ -13,7 +13,7 @@ use crate::decision::{Allow, Decision, Deny, DenyReason};
 use crate::policy::{Policy, check_requirements};
 use crate::revocation::RevocationCheck;
 use crate::runtime::Runtime;
-use crate::token::{VerifiedClaims, extract_bearer};
+use crate::token::{TokenLimits, VerifiedClaims, extract_bearer};
 
 /// Name reported for requests let through by `default_action: allow`.
 pub const DEFAULT_POLICY_NAME: &str = "(default)";
@@ -77,7 +77,7 @@ struct DisplayReason<'a>(&'a DenyReason);
 impl std::fmt::Display for DisplayReason<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The description is built to be shown to callers, so it is safe to log.
-        f.write_str(&self.0.response("").description)
+        f.write_str(&self.0.description())
     }
 }
 
@@ -122,12 +122,7 @@ impl Authorizer {
     /// A denial recorded like any other, for requests the edge could not
     /// even turn into a `CheckInput`.
     pub fn record_denial(&self, reason: DenyReason) -> Decision {
-        let decision = Decision::Deny(Deny {
-            reason,
-            policy: None,
-            issuer: None,
-            kid: None,
-        });
+        let decision = Decision::Deny(Deny::new(reason));
         self.recorder
             .record(&CheckInput::default(), &decision, Duration::ZERO);
         decision
@@ -135,15 +130,6 @@ impl Authorizer {
 
     async fn decide(&self, input: &CheckInput<'_>) -> Decision {
         let rt = self.runtime.load_full();
-        let deny = |reason, policy: Option<&Policy>| {
-            Decision::Deny(Deny {
-                reason,
-                policy: policy.map(|p| p.name.clone()),
-                issuer: None,
-                kid: None,
-            })
-        };
-
         // 1. Policy selection.
         let policy = match input.policy_name {
             Some(name) => rt.config.policies.by_name(name),
@@ -153,57 +139,48 @@ impl Authorizer {
                 .select(input.host, input.path, input.method),
         };
         let Some(policy) = policy else {
-            if input.policy_name.is_some() {
-                return deny(DenyReason::UnknownPolicy, None);
-            }
-            return match rt.config.default_action {
-                DefaultAction::Deny => deny(DenyReason::NoMatchingPolicy, None),
-                DefaultAction::Allow => {
+            return match (input.policy_name, rt.config.default_action) {
+                (Some(_), _) => Decision::Deny(Deny::new(DenyReason::UnknownPolicy)),
+                (None, DefaultAction::Deny) => {
+                    Decision::Deny(Deny::new(DenyReason::NoMatchingPolicy))
+                }
+                (None, DefaultAction::Allow) => {
                     Decision::Allow(anonymous_allow(&rt, Arc::from(DEFAULT_POLICY_NAME), false))
                 }
             };
         };
+        match self.decide_on(&rt, policy, input).await {
+            Ok(allow) => Decision::Allow(allow),
+            Err(mut deny) => {
+                deny.policy = Some(policy.name.clone());
+                Decision::Deny(deny)
+            }
+        }
+    }
+
+    /// Steps 2–11, once the policy is chosen.
+    async fn decide_on(
+        &self,
+        rt: &Runtime,
+        policy: &Policy,
+        input: &CheckInput<'_>,
+    ) -> Result<Allow, Deny> {
         // 2. Calling workload.
         if !policy.allows_principal(input.principal) {
-            return deny(DenyReason::PrincipalNotAllowed, Some(policy));
+            return Err(Deny::new(DenyReason::PrincipalNotAllowed));
         }
         // 3. Anonymous routes read no token.
         if policy.anonymous {
-            return Decision::Allow(anonymous_allow(
-                &rt,
+            return Ok(anonymous_allow(
+                rt,
                 policy.name.clone(),
                 policy.remove_authorization,
             ));
         }
-        // 4. Bearer token.
-        let token = match extract_bearer(input.authorization, rt.config.server.max_token_bytes) {
-            Ok(t) => t,
-            Err(e) => return deny(DenyReason::Bearer(e), Some(policy)),
-        };
-        // 5–8. Header, issuer, key, signature, claims, lifetime limits.
-        let claims = match rt.verifier.verify(token, policy.token_limits).await {
-            Ok(c) => c,
-            Err(rejected) => {
-                return Decision::Deny(Deny {
-                    reason: DenyReason::Token(rejected.error),
-                    policy: Some(policy.name.clone()),
-                    issuer: rejected.issuer,
-                    kid: rejected.kid,
-                });
-            }
-        };
-        let deny_verified = |reason| {
-            Decision::Deny(Deny {
-                reason,
-                policy: Some(policy.name.clone()),
-                issuer: Some(Arc::from(claims.issuer())),
-                kid: claims.kid().map(str::to_owned),
-            })
-        };
-        // 9. Revocation.
-        if self.revocations.is_revoked(&claims) {
-            return deny_verified(DenyReason::Revoked);
-        }
+        // 4–9. Bearer token, verified and not revoked.
+        let claims = self
+            .authenticate(rt, input.authorization, policy.token_limits)
+            .await?;
         // 10. Policy requirements.
         let leeway = rt
             .verifier
@@ -212,10 +189,38 @@ impl Authorizer {
         let rank = |acr: &str| rt.config.acr_rank(acr);
         if let Err(unmet) = check_requirements(policy, &claims, rank, self.clock.now_unix(), leeway)
         {
-            return deny_verified(DenyReason::Unmet(unmet));
+            return Err(Deny::about(DenyReason::Unmet(unmet), &claims));
         }
         // 11. Allow.
-        Decision::Allow(identified_allow(&rt, policy, claims))
+        Ok(identified_allow(rt, policy, claims))
+    }
+
+    /// Steps 4–9: one bearer token, verified (header, issuer, key,
+    /// signature, claims, lifetime limits) and not revoked. `Check` and the
+    /// admin API both authenticate callers through here, so neither can
+    /// skip a step the other takes.
+    pub async fn authenticate(
+        &self,
+        rt: &Runtime,
+        authorization: Option<&str>,
+        limits: TokenLimits,
+    ) -> Result<Arc<VerifiedClaims>, Deny> {
+        let token = extract_bearer(authorization, rt.config.server.max_token_bytes)
+            .map_err(|e| Deny::new(DenyReason::Bearer(e)))?;
+        let claims = rt
+            .verifier
+            .verify(token, limits)
+            .await
+            .map_err(|rejected| Deny {
+                reason: DenyReason::Token(rejected.error),
+                policy: None,
+                issuer: rejected.issuer,
+                kid: rejected.kid,
+            })?;
+        if self.revocations.is_revoked(&claims) {
+            return Err(Deny::about(DenyReason::Revoked, &claims));
+        }
+        Ok(claims)
     }
 }
 

@@ -1,6 +1,9 @@
 //! What the pipeline decides, and the one table from a denial to what the
-//! caller sees (HTTP status, gRPC code, challenge, JSON body).
+//! caller sees: HTTP status, error code, description and challenge, each a
+//! small mapping on the reason. The gRPC code is the gRPC edge's business.
 
+use std::borrow::Cow;
+use std::fmt::Write;
 use std::sync::Arc;
 
 use http::HeaderName;
@@ -37,6 +40,28 @@ pub struct Deny {
     pub kid: Option<String>,
 }
 
+impl Deny {
+    /// A denial before any token was verified.
+    pub fn new(reason: DenyReason) -> Self {
+        Self {
+            reason,
+            policy: None,
+            issuer: None,
+            kid: None,
+        }
+    }
+
+    /// A denial of a verified token: its issuer and key id go to the logs.
+    pub fn about(reason: DenyReason, claims: &VerifiedClaims) -> Self {
+        Self {
+            reason,
+            policy: None,
+            issuer: Some(Arc::from(claims.issuer())),
+            kid: claims.kid().map(str::to_owned),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DenyReason {
     /// The `CheckRequest` had no HTTP request attributes.
@@ -50,22 +75,6 @@ pub enum DenyReason {
     Revoked,
     Unmet(Unmet),
 }
-
-/// How a denial reaches the caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DenyResponse {
-    pub http_status: u16,
-    /// gRPC code carried in `CheckResponse.status`.
-    pub grpc_code: i32,
-    pub www_authenticate: Option<String>,
-    /// RFC 6750 / RFC 9470 error code, also the body's `error`.
-    pub error: &'static str,
-    pub description: String,
-}
-
-const UNAUTHENTICATED: i32 = 16;
-const PERMISSION_DENIED: i32 = 7;
-const UNAVAILABLE: i32 = 14;
 
 impl DenyReason {
     /// A short, fixed label for metrics and logs.
@@ -89,138 +98,121 @@ impl DenyReason {
         }
     }
 
-    /// BEHAVIOR §1: the status, challenge and body for each failure.
-    pub fn response(&self, realm: &str) -> DenyResponse {
-        let bearer = |error: Option<&str>, description: &str, extra: &str| {
-            let mut h = format!("Bearer realm=\"{realm}\"");
-            if let Some(e) = error {
-                h.push_str(&format!(
-                    ", error=\"{e}\", error_description=\"{description}\""
-                ));
-            }
-            h.push_str(extra);
-            Some(h)
-        };
-        let forbidden = |description: String| DenyResponse {
-            http_status: 403,
-            grpc_code: PERMISSION_DENIED,
-            www_authenticate: None,
-            error: "access_denied",
-            description,
-        };
+    /// The HTTP status the caller gets (README, "Decision pipeline").
+    pub fn http_status(&self) -> u16 {
         match self {
-            Self::NoHttpAttributes => {
-                forbidden("the check request carries no HTTP request attributes".into())
+            Self::Bearer(BearerError::Malformed(_)) => 400,
+            Self::Token(TokenError::KeysUnavailable) => 503,
+            Self::Bearer(_) | Self::Token(_) | Self::Revoked => 401,
+            Self::Unmet(Unmet::StepUp { .. }) => 401,
+            Self::NoHttpAttributes
+            | Self::NoMatchingPolicy
+            | Self::UnknownPolicy
+            | Self::PrincipalNotAllowed
+            | Self::Unmet(Unmet::InsufficientScope { .. } | Unmet::ClaimMismatch { .. }) => 403,
+        }
+    }
+
+    /// The RFC 6750 / RFC 9470 error code: the body's `error`, and the
+    /// challenge's unless the request carried no token at all.
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            Self::Bearer(BearerError::Missing) => "missing_token",
+            Self::Bearer(_) => "invalid_request",
+            Self::Token(TokenError::KeysUnavailable) => "temporarily_unavailable",
+            Self::Token(_) | Self::Revoked => "invalid_token",
+            Self::Unmet(Unmet::InsufficientScope { .. }) => "insufficient_scope",
+            Self::Unmet(Unmet::StepUp { .. }) => "insufficient_user_authentication",
+            Self::NoHttpAttributes
+            | Self::NoMatchingPolicy
+            | Self::UnknownPolicy
+            | Self::PrincipalNotAllowed
+            | Self::Unmet(Unmet::ClaimMismatch { .. }) => "access_denied",
+        }
+    }
+
+    /// What went wrong, for a developer fixing the call. Never token text.
+    pub fn description(&self) -> Cow<'static, str> {
+        match self {
+            Self::NoHttpAttributes => "the check request carries no HTTP request attributes".into(),
+            Self::NoMatchingPolicy => "no policy covers this route".into(),
+            Self::UnknownPolicy => "the route names a policy that is not configured".into(),
+            Self::PrincipalNotAllowed => "the calling workload is not allowed on this route".into(),
+            Self::Unmet(Unmet::ClaimMismatch { claim }) => {
+                format!("the token's {claim} claim does not meet the policy").into()
             }
-            Self::NoMatchingPolicy => forbidden("no policy covers this route".into()),
-            Self::UnknownPolicy => {
-                forbidden("the route names a policy that is not configured".into())
+            Self::Bearer(e) => e.to_string().into(),
+            Self::Token(e) => e.to_string().into(),
+            Self::Revoked => "token revoked".into(),
+            Self::Unmet(Unmet::InsufficientScope { .. }) => {
+                "the token lacks a scope this route requires".into()
             }
-            Self::PrincipalNotAllowed => {
-                forbidden("the calling workload is not allowed on this route".into())
+            Self::Unmet(Unmet::StepUp {
+                acr_values,
+                max_age,
+            }) => match (acr_values, max_age) {
+                (Some(_), Some(_)) => "a stronger and more recent authentication is required",
+                (Some(_), None) => "a stronger authentication is required",
+                _ => "a more recent authentication is required",
             }
-            Self::Unmet(Unmet::ClaimMismatch { claim }) => forbidden(format!(
-                "the token's {claim} claim does not meet the policy"
-            )),
-            Self::Bearer(BearerError::Missing) => DenyResponse {
-                http_status: 401,
-                grpc_code: UNAUTHENTICATED,
-                www_authenticate: bearer(None, "", ""),
-                // RFC 6750 §3.1: no error code in the challenge when the
-                // request carried no credentials at all.
-                error: "missing_token",
-                description: "a bearer token is required".into(),
-            },
-            Self::Bearer(e @ BearerError::Malformed(_)) => {
-                let d = e.to_string();
-                DenyResponse {
-                    http_status: 400,
-                    grpc_code: UNAUTHENTICATED,
-                    www_authenticate: bearer(Some("invalid_request"), &d, ""),
-                    error: "invalid_request",
-                    description: d,
-                }
-            }
-            Self::Bearer(e @ BearerError::TooLarge) => {
-                let d = e.to_string();
-                DenyResponse {
-                    http_status: 401,
-                    grpc_code: UNAUTHENTICATED,
-                    www_authenticate: bearer(Some("invalid_request"), &d, ""),
-                    error: "invalid_request",
-                    description: d,
-                }
-            }
-            Self::Token(TokenError::KeysUnavailable) => DenyResponse {
-                http_status: 503,
-                grpc_code: UNAVAILABLE,
-                www_authenticate: None,
-                error: "temporarily_unavailable",
-                description: TokenError::KeysUnavailable.to_string(),
-            },
-            Self::Token(e) => {
-                let d = e.to_string();
-                DenyResponse {
-                    http_status: 401,
-                    grpc_code: UNAUTHENTICATED,
-                    www_authenticate: bearer(Some("invalid_token"), &d, ""),
-                    error: "invalid_token",
-                    description: d,
-                }
-            }
-            Self::Revoked => DenyResponse {
-                http_status: 401,
-                grpc_code: UNAUTHENTICATED,
-                www_authenticate: bearer(Some("invalid_token"), "token revoked", ""),
-                error: "invalid_token",
-                description: "token revoked".into(),
-            },
+            .into(),
+        }
+    }
+
+    /// Challenge parameters beyond `error` and `error_description`.
+    fn challenge_params(&self) -> Vec<(&'static str, String)> {
+        match self {
             Self::Unmet(Unmet::InsufficientScope { required }) => {
-                let d = "the token lacks a scope this route requires".to_string();
-                DenyResponse {
-                    http_status: 403,
-                    grpc_code: PERMISSION_DENIED,
-                    www_authenticate: bearer(
-                        Some("insufficient_scope"),
-                        &d,
-                        &format!(", scope=\"{required}\""),
-                    ),
-                    error: "insufficient_scope",
-                    description: d,
-                }
+                vec![("scope", required.clone())]
             }
             Self::Unmet(Unmet::StepUp {
                 acr_values,
                 max_age,
             }) => {
-                let d = match (acr_values, max_age) {
-                    (Some(_), Some(_)) => "a stronger and more recent authentication is required",
-                    (Some(_), None) => "a stronger authentication is required",
-                    _ => "a more recent authentication is required",
-                };
-                let mut extra = String::new();
+                let mut params = Vec::with_capacity(2);
                 if let Some(v) = acr_values {
-                    extra.push_str(&format!(", acr_values=\"{v}\""));
+                    params.push(("acr_values", v.clone()));
                 }
                 if let Some(m) = max_age {
-                    extra.push_str(&format!(", max_age=\"{m}\""));
+                    params.push(("max_age", m.to_string()));
                 }
-                DenyResponse {
-                    http_status: 401,
-                    grpc_code: UNAUTHENTICATED,
-                    www_authenticate: bearer(Some("insufficient_user_authentication"), d, &extra),
-                    error: "insufficient_user_authentication",
-                    description: d.into(),
-                }
+                params
             }
+            _ => Vec::new(),
         }
     }
-}
 
-impl DenyResponse {
+    /// The `WWW-Authenticate` value, for denials that ask the caller to
+    /// (re)authenticate or to get a token with more scopes. A request
+    /// without credentials gets a bare challenge (RFC 6750 §3.1).
+    pub fn challenge(&self, realm: &str) -> Option<String> {
+        let status = self.http_status();
+        let asks_for_token = matches!(status, 400 | 401)
+            || matches!(self, Self::Unmet(Unmet::InsufficientScope { .. }));
+        if !asks_for_token {
+            return None;
+        }
+        let mut h = format!("Bearer realm=\"{realm}\"");
+        if !matches!(self, Self::Bearer(BearerError::Missing)) {
+            let _ = write!(
+                h,
+                ", error=\"{}\", error_description=\"{}\"",
+                self.error_code(),
+                self.description()
+            );
+            for (name, value) in self.challenge_params() {
+                let _ = write!(h, ", {name}=\"{value}\"");
+            }
+        }
+        Some(h)
+    }
+
     /// `{"error": ..., "error_description": ...}`
     pub fn body(&self) -> String {
-        serde_json::json!({ "error": self.error, "error_description": self.description })
+        serde_json::json!({ "error": self.error_code(), "error_description": self.description() })
             .to_string()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -47,6 +47,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { config } => match Config::load(&config) {
             Ok(c) => {
+                for warning in c.warnings() {
+                    eprintln!("warning: {warning}");
+                }
                 print!("{}", c.summary());
                 println!("OK: {}", config.display());
                 ExitCode::SUCCESS
@@ -71,6 +74,9 @@ fn serve(path: PathBuf) -> ExitCode {
     };
     run_async(async move {
         let tracer = zt_authz::telemetry::init(config.server.log_format);
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
+        }
         let options = AppOptions {
             config_path: Some(path),
             ..AppOptions::default()

@@ -2,6 +2,7 @@
 //! config is checked whole and swapped in atomically; a bad one is refused
 //! and the running one keeps deciding.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,12 +11,14 @@ use tokio::sync::watch;
 
 use crate::authorizer::Authorizer;
 use crate::clock::SharedClock;
-use crate::config::{Config, ConfigErrors};
+use crate::config::{AdminAuth, Config, ConfigErrors};
 use crate::keys::IssuerKeys;
 use crate::runtime::Runtime;
 
 pub struct Reloader {
     path: Option<PathBuf>,
+    /// Where the admin listener really is: a reload cannot move it.
+    admin_bound: SocketAddr,
     authorizer: Arc<Authorizer>,
     client: reqwest::Client,
     clock: SharedClock,
@@ -31,11 +34,33 @@ pub enum ReloadError {
     NoFile,
     #[error(transparent)]
     Invalid(#[from] ConfigErrors),
+    #[error("{0}")]
+    Unsafe(#[from] ExposureError),
+}
+
+/// A config that would open the admin API to the network.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "admin.unauthenticated needs the admin listener on a loopback address, but it is bound to {bound} (listen addresses change only on restart)"
+)]
+pub struct ExposureError {
+    pub bound: SocketAddr,
+}
+
+/// The loopback rule, checked against the address actually bound: the
+/// config's `server.admin_addr` is what the file says, not where the
+/// listener is after a reload.
+pub fn check_admin_exposure(config: &Config, bound: SocketAddr) -> Result<(), ExposureError> {
+    match config.admin {
+        AdminAuth::Unauthenticated if !bound.ip().is_loopback() => Err(ExposureError { bound }),
+        _ => Ok(()),
+    }
 }
 
 impl Reloader {
     pub fn new(
         path: Option<PathBuf>,
+        admin_bound: SocketAddr,
         authorizer: Arc<Authorizer>,
         client: reqwest::Client,
         clock: SharedClock,
@@ -43,6 +68,7 @@ impl Reloader {
         let last_seen = path.as_ref().and_then(|p| std::fs::read(p).ok());
         Self {
             path,
+            admin_bound,
             authorizer,
             client,
             clock,
@@ -71,7 +97,16 @@ impl Reloader {
         if let Ok(bytes) = std::fs::read(path) {
             *self.last_seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes);
         }
-        let result = Config::load(path).map(|config| self.apply(config));
+        let result = Config::load(path)
+            .map_err(ReloadError::from)
+            .and_then(|config| {
+                check_admin_exposure(&config, self.admin_bound)?;
+                for warning in config.warnings() {
+                    tracing::warn!("{warning}");
+                }
+                self.apply(config);
+                Ok(())
+            });
         match &result {
             Ok(()) => tracing::info!(path = %path.display(), "config reloaded"),
             Err(errors) => {
@@ -79,7 +114,7 @@ impl Reloader {
                 tracing::error!(path = %path.display(), %errors, "config reload rejected; the previous config stays in force");
             }
         }
-        result.map_err(ReloadError::from)
+        result
     }
 
     fn apply(&self, config: Config) {

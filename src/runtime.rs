@@ -50,6 +50,7 @@ impl Runtime {
             Arc::new(IssuerTrust {
                 issuer,
                 audiences: settings.audiences.clone(),
+                logout_audiences: settings.logout_audiences.clone(),
                 algorithms: settings.algorithms.clone(),
                 leeway: settings.leeway,
                 max_token_lifetime: settings.max_token_lifetime,
@@ -58,7 +59,12 @@ impl Runtime {
             })
         });
         let cache = TokenCache::new(config.server.token_cache_entries);
-        let verifier = Verifier::new(trusts.collect::<Vec<_>>(), cache, clock.clone());
+        let verifier = Verifier::new(
+            trusts.collect::<Vec<_>>(),
+            cache,
+            clock.clone(),
+            config.revocations.max_token_lifetime,
+        );
         let identity_headers = config.identity.all().cloned().collect();
         let runtime = Runtime {
             config: Arc::new(config),

@@ -230,6 +230,7 @@ fn revoke(kind: &str, value: &str) -> NewRevocation {
     NewRevocation {
         kind: kind.into(),
         value: value.into(),
+        issuer: None,
         issued_before: None,
         expires_at: None,
         reason: None,

@@ -302,11 +302,16 @@ fn unauthenticated_admin_off_loopback_is_refused_at_start() {
 async fn back_channel_logout_revokes_the_session() {
     let ks = KeyServer::start("primary").await;
     let other = KeyServer::start("other").await;
-    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    // Logout tokens are addressed to the relying party's client id.
+    let config = standard_config(&ks, &other).replace(
+        "    audiences: [orders-api, admin-api]\n",
+        "    audiences: [orders-api, admin-api]\n    logout_audiences: [shop-web]\n",
+    );
+    let app = TestApp::start(&config).await;
     let t = now();
     let logout_claims = |extra: Value| {
         let mut c = json!({
-            "iss": ks.issuer(), "aud": "orders-api", "iat": t, "exp": t + 120, "jti": "lo-1", "sid": "sess-1",
+            "iss": ks.issuer(), "aud": "shop-web", "iat": t, "exp": t + 120, "jti": "lo-1", "sid": "sess-1",
             "events": {"http://schemas.openid.net/event/backchannel-logout": {}}
         });
         for (k, v) in extra.as_object().unwrap() {
@@ -492,8 +497,11 @@ async fn two_replicas_share_revocations_through_redis() {
     );
 
     // Lifting on B reaches A; a restarted replica still enforces the rest.
-    let id =
-        zt_authz::revocation::revocation_id(zt_authz::revocation::Kind::Jti, "during-outage-a");
+    let id = zt_authz::revocation::revocation_id(
+        zt_authz::revocation::Kind::Jti,
+        None,
+        "during-outage-a",
+    );
     assert_eq!(delete(&b, &id).await, 204);
     until("A lifts it", Duration::from_secs(1), async || {
         !revoked(&a, &on_a).await
@@ -526,6 +534,7 @@ async fn propagation_delay_is_reported_by_the_receiving_replica() {
             path: dir.path().join(name),
             url: redis.url(),
             prefix: "events".into(),
+            hmac_key: None,
         },
         max_token_lifetime: Duration::from_secs(3600),
         leeway: Duration::from_secs(30),
@@ -543,6 +552,7 @@ async fn propagation_delay_is_reported_by_the_receiving_replica() {
     let new = NewRevocation {
         kind: "jti".into(),
         value: "measured".into(),
+        issuer: None,
         issued_before: None,
         expires_at: None,
         reason: None,

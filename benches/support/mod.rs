@@ -130,8 +130,9 @@ pub fn fill(index: &RevocationIndex, n: usize) {
     for i in 0..n {
         let value = format!("revoked-{i:08}-5f0c2d8e-7a1b-4c3d-9e8f-0a1b2c3d4e5f");
         index.apply(&Revocation {
-            id: revocation_id(Kind::Jti, &value),
+            id: revocation_id(Kind::Jti, None, &value),
             target: Target::Jti { value },
+            issuer: None,
             expires_at,
             created_at: 0.0,
             origin: "bench".into(),

@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use zt_authz::admin::AdminState;
 use zt_authz::authorizer::{Authorizer, LogRecorder};
 use zt_authz::clock::{SharedClock, SystemClock};
 use zt_authz::config::Config;
@@ -13,14 +14,30 @@ use zt_authz::grpc::CheckService;
 use zt_authz::keys::http_client;
 use zt_authz::revocation::{NoEvents, Revocations};
 use zt_authz::runtime::Runtime;
+use zt_authz::telemetry::metrics::Metrics;
 
 pub const ISSUER: &str = "https://fuzz.example";
+/// The scope admin tokens of `ISSUER` need.
+pub const ADMIN_SCOPE: &str = "zt-authz:admin";
 
 pub struct Pipeline {
     pub rt: tokio::runtime::Runtime,
     pub service: CheckService,
     pub authorizer: Arc<Authorizer>,
+    pub admin: AdminState,
     pub keys: DevKeys,
+}
+
+impl Pipeline {
+    /// One admin HTTP request through the real router, without a socket.
+    pub fn admin_call(&self, request: http::Request<axum::body::Body>) -> http::StatusCode {
+        use tower::ServiceExt;
+        let router = zt_authz::admin::router(self.admin.clone());
+        self.rt
+            .block_on(router.oneshot(request))
+            .map(|r| r.status())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
 }
 
 pub fn pipeline() -> &'static Pipeline {
@@ -32,7 +49,7 @@ pub fn pipeline() -> &'static Pipeline {
         std::fs::create_dir_all(&dir).expect("temp dir");
         std::fs::write(dir.join("jwks.json"), keys.jwks().to_string()).expect("jwks");
         let yaml = format!(
-            "server: {{ token_cache_entries: 0 }}\nrevocations: {{ store: memory }}\nissuers:\n  - issuer: {ISSUER}\n    jwks_file: jwks.json\n    audiences: [api]\n    algorithms: [RS256, ES256, EdDSA]\npolicies:\n  - name: all\n    scopes: [read]\n"
+            "server: {{ token_cache_entries: 0 }}\nrevocations: {{ store: memory }}\nissuers:\n  - issuer: {ISSUER}\n    jwks_file: jwks.json\n    audiences: [api]\n    logout_audiences: [rp]\n    algorithms: [RS256, ES256, EdDSA]\npolicies:\n  - name: all\n    scopes: [read]\nadmin:\n  issuer: {ISSUER}\n  scope: {ADMIN_SCOPE}\n"
         );
         let config = Config::from_yaml(&yaml, &dir).expect("config");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -45,10 +62,18 @@ pub fn pipeline() -> &'static Pipeline {
             }
         });
         let authorizer = Arc::new(Authorizer::new(runtime, revocations.index(), Arc::new(LogRecorder), clock));
+        let admin = AdminState {
+            authorizer: authorizer.clone(),
+            revocations,
+            metrics: Metrics::new(),
+            bound: "127.0.0.1:9090".parse().expect("address"),
+            logouts: Arc::default(),
+        };
         Pipeline {
             rt,
             service: CheckService::new(authorizer.clone()),
             authorizer,
+            admin,
             keys,
         }
     })

@@ -1,5 +1,5 @@
 //! `/v1/revocations`: create, list, read and lift revocations. Every call
-//! is authenticated per `admin` in the config.
+//! is admitted per `admin` in the config (`guard`).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -9,64 +9,20 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::guard::{admit, require_json};
 use super::{AdminState, ApiError};
-use crate::config::AdminAuth;
 use crate::revocation::{Kind, NewRevocation, RevokeError};
-use crate::token::{BearerError, TokenLimits, extract_bearer};
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
-
-/// Lets the call through, or says why not.
-async fn authenticate(state: &AdminState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let runtime = state.authorizer.runtime();
-    let (issuer, scope) = match &runtime.config.admin {
-        AdminAuth::Unauthenticated => return Ok(()),
-        AdminAuth::Disabled => {
-            return Err(ApiError::forbidden(
-                "access_denied",
-                "the revocation API is not enabled: configure admin.issuer and admin.scope",
-            ));
-        }
-        AdminAuth::Jwt { issuer, scope } => (issuer, scope),
-    };
-    let header = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let token = match extract_bearer(header, runtime.config.server.max_token_bytes) {
-        Ok(t) => t,
-        Err(BearerError::Missing) => {
-            return Err(ApiError::unauthorized(
-                "missing_token",
-                "a bearer token is required",
-            ));
-        }
-        Err(e) => return Err(ApiError::unauthorized("invalid_request", e.to_string())),
-    };
-    let claims = runtime
-        .verifier
-        .verify(token, TokenLimits::default())
-        .await
-        .map_err(|e| ApiError::unauthorized("invalid_token", e.to_string()))?;
-    if claims.issuer() != issuer.as_str() {
-        return Err(ApiError::unauthorized(
-            "invalid_token",
-            "the token's issuer may not administer revocations",
-        ));
-    }
-    if !claims.has_scope(scope) {
-        return Err(ApiError::forbidden(
-            "insufficient_scope",
-            format!("the token lacks the {scope} scope"),
-        ));
-    }
-    Ok(())
-}
 
 pub async fn create(
     State(state): State<AdminState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authenticate(&state, &headers).await?;
+    admit(&state, &headers).await?;
+    require_json(&headers)?;
     let new: NewRevocation =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
     match state.revocations.revoke(new).await {
@@ -92,7 +48,7 @@ pub async fn list(
     headers: HeaderMap,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authenticate(&state, &headers).await?;
+    admit(&state, &headers).await?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let kind = match q.kind.as_deref() {
         None => None,
@@ -120,7 +76,7 @@ pub async fn get_one(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authenticate(&state, &headers).await?;
+    admit(&state, &headers).await?;
     match state
         .revocations
         .get(&id)
@@ -137,7 +93,7 @@ pub async fn delete(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authenticate(&state, &headers).await?;
+    admit(&state, &headers).await?;
     match state
         .revocations
         .lift(&id)

@@ -1,56 +1,81 @@
-//! Admin API errors: a status, an RFC 6750-style code and a description,
-//! as JSON. Never carries a token.
+//! Admin API errors: a status, an RFC 6750-style code, a description and,
+//! for 401s, a challenge, as JSON. Never carries a token.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+use crate::decision::DenyReason;
+
+/// The `realm` of the admin API's challenges.
+const ADMIN_REALM: &str = "zt-authz-admin";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub error: &'static str,
     pub description: String,
+    /// `WWW-Authenticate`, for 401s.
+    pub challenge: Option<String>,
 }
 
 impl ApiError {
-    pub fn bad_request(description: impl Into<String>) -> Self {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
-            error: "invalid_request",
+            status,
+            error,
             description: description.into(),
+            challenge: None,
         }
     }
 
-    pub fn unauthorized(error: &'static str, description: impl Into<String>) -> Self {
+    pub fn bad_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// A denial of the caller's token, mapped by the same table `Check`
+    /// uses: the status, code, description and challenge are the same.
+    pub fn denied(reason: &DenyReason) -> Self {
+        let status = StatusCode::from_u16(reason.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
         Self {
-            status: StatusCode::UNAUTHORIZED,
-            error,
-            description: description.into(),
+            challenge: reason.challenge(ADMIN_REALM),
+            ..Self::new(status, reason.error_code(), reason.description())
+        }
+    }
+
+    /// A verified token that may not administer revocations.
+    pub fn not_admin(description: impl Into<String>) -> Self {
+        let description = description.into();
+        Self {
+            challenge: Some(format!(
+                "Bearer realm=\"{ADMIN_REALM}\", error=\"invalid_token\", error_description=\"{description}\""
+            )),
+            ..Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description)
         }
     }
 
     pub fn forbidden(error: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::FORBIDDEN,
-            error,
-            description: description.into(),
-        }
+        Self::new(StatusCode::FORBIDDEN, error, description)
     }
 
     pub fn not_found(description: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::NOT_FOUND,
-            error: "not_found",
-            description: description.into(),
-        }
+        Self::new(StatusCode::NOT_FOUND, "not_found", description)
+    }
+
+    pub fn unsupported_media_type(description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            description,
+        )
     }
 
     pub fn internal(description: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            error: "server_error",
-            description: description.into(),
-        }
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            description,
+        )
     }
 }
 
@@ -60,14 +85,8 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.status == StatusCode::UNAUTHORIZED {
-            let challenge = match self.error {
-                "missing_token" => "Bearer realm=\"zt-authz-admin\"".to_string(),
-                code => format!("Bearer realm=\"zt-authz-admin\", error=\"{code}\""),
-            };
-            if let Ok(v) = HeaderValue::from_str(&challenge) {
-                headers.insert(header::WWW_AUTHENTICATE, v);
-            }
+        if let Some(v) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, v);
         }
         response
     }

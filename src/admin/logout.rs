@@ -1,17 +1,23 @@
 //! OpenID Connect Back-Channel Logout 1.0 receiver: the identity provider
 //! POSTs a signed logout token; the session (`sid`) or, without one, every
-//! token of the subject (`sub`) issued until now is revoked.
+//! token of the subject (`sub`) issued before the logout token is revoked,
+//! for that issuer only. Each logout token is accepted once.
+
+use std::time::{Duration, Instant};
 
 use axum::Form;
 use axum::extract::State;
 use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use moka::Expiry;
+use moka::sync::Cache;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{AdminState, ApiError};
 use crate::revocation::NewRevocation;
+use crate::token::VerifiedClaims;
 
 const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
@@ -20,8 +26,60 @@ pub struct LogoutForm {
     logout_token: String,
 }
 
+/// The `(issuer, jti)` of every logout token accepted here, each kept until
+/// the token expires (plus leeway): a replay inside that window is refused,
+/// and after it the token itself is expired. Logout tokens are signed by the
+/// identity provider, so nobody else can grow this set.
+pub struct SeenLogouts {
+    seen: Cache<(String, String), Duration>,
+}
+
+struct UntilExpiry;
+
+impl Expiry<(String, String), Duration> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _: &(String, String),
+        keep_for: &Duration,
+        _: Instant,
+    ) -> Option<Duration> {
+        Some(*keep_for)
+    }
+}
+
+impl Default for SeenLogouts {
+    fn default() -> Self {
+        Self {
+            seen: Cache::builder().expire_after(UntilExpiry).build(),
+        }
+    }
+}
+
+impl SeenLogouts {
+    fn contains(&self, issuer: &str, jti: &str) -> bool {
+        self.seen.contains_key(&(issuer.to_owned(), jti.to_owned()))
+    }
+
+    fn remember(&self, issuer: &str, jti: &str, keep_for: Duration) {
+        self.seen
+            .insert((issuer.to_owned(), jti.to_owned()), keep_for);
+    }
+}
+
 pub async fn receive(
     State(state): State<AdminState>,
+    form: Result<Form<LogoutForm>, FormRejection>,
+) -> Result<Response, ApiError> {
+    let result = logout(&state, form).await;
+    if let Err(e) = &result {
+        // Never the token: only why it was refused.
+        tracing::info!(status = e.status.as_u16(), reason = %e.description, "back-channel logout refused");
+    }
+    result
+}
+
+async fn logout(
+    state: &AdminState,
     form: Result<Form<LogoutForm>, FormRejection>,
 ) -> Result<Response, ApiError> {
     let Form(form) =
@@ -32,6 +90,39 @@ pub async fn receive(
         .verify_logout_token(&form.logout_token)
         .await
         .map_err(|e| ApiError::bad_request(format!("logout_token: {e}")))?;
+    let jti = check_logout_claims(&claims)?;
+    let issuer = claims.issuer();
+    if state.logouts.contains(issuer, jti) {
+        return Err(ApiError::bad_request(
+            "logout_token: already received (a replay changes nothing)",
+        ));
+    }
+    let now = state.revocations.now();
+    let leeway = runtime
+        .verifier
+        .trust(issuer)
+        .map_or(0.0, |t| t.leeway.as_secs_f64());
+    let new = revocation_for(&claims, now + leeway)?;
+    state.revocations.revoke(new).await.map_err(|e| {
+        tracing::error!(error = %e, "back-channel logout not stored");
+        ApiError::internal("the logout could not be recorded")
+    })?;
+    // Remembered only once it took effect, so a retry after a failed store
+    // is not mistaken for a replay.
+    let keep_for = (claims.exp() + leeway - now).clamp(0.0, 7.0 * 86_400.0);
+    state
+        .logouts
+        .remember(issuer, jti, Duration::from_secs_f64(keep_for));
+    let mut response = StatusCode::OK.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The logout token's own rules (OIDC Back-Channel Logout §2.4); returns
+/// its `jti`.
+fn check_logout_claims(claims: &VerifiedClaims) -> Result<&str, ApiError> {
     let is_logout_event = claims
         .claim("events")
         .and_then(Value::as_object)
@@ -47,35 +138,38 @@ pub async fn receive(
             "logout_token: must not carry a nonce",
         ));
     }
-    if claims.iat().is_none() || claims.claim("jti").is_none() {
-        return Err(ApiError::bad_request(
+    match (claims.iat(), claims.jti()) {
+        (Some(_), Some(jti)) => Ok(jti),
+        _ => Err(ApiError::bad_request(
             "logout_token: iat and jti are required",
-        ));
+        )),
     }
-    let new = match (claims.sid(), claims.subject()) {
-        (Some(sid), _) => NewRevocation {
+}
+
+/// The session, or else every token of the subject issued before the
+/// logout token was: its `iat`, never later than `latest` (now plus
+/// leeway). Bound to the logout token's issuer, so one identity provider
+/// cannot log out another's users.
+fn revocation_for(claims: &VerifiedClaims, latest: f64) -> Result<NewRevocation, ApiError> {
+    let issuer = Some(claims.issuer().to_owned());
+    let reason = Some("back-channel logout".to_string());
+    match (claims.sid(), claims.subject(), claims.iat()) {
+        (Some(sid), _, _) => Ok(NewRevocation {
             kind: "sid".into(),
-            value: sid.to_string(),
+            value: sid.to_owned(),
+            issuer,
             issued_before: None,
             expires_at: None,
-            reason: Some("back-channel logout".into()),
-        },
-        (None, Some(sub)) => NewRevocation {
+            reason,
+        }),
+        (None, Some(sub), Some(iat)) => Ok(NewRevocation {
             kind: "sub".into(),
-            value: sub.to_string(),
-            issued_before: None,
+            value: sub.to_owned(),
+            issuer,
+            issued_before: Some(iat.min(latest)),
             expires_at: None,
-            reason: Some("back-channel logout".into()),
-        },
-        (None, None) => return Err(ApiError::bad_request("logout_token: needs sid or sub")),
-    };
-    state.revocations.revoke(new).await.map_err(|e| {
-        tracing::error!(error = %e, "back-channel logout not stored");
-        ApiError::internal("the logout could not be recorded")
-    })?;
-    let mut response = StatusCode::OK.into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+            reason,
+        }),
+        _ => Err(ApiError::bad_request("logout_token: needs sid or sub")),
+    }
 }

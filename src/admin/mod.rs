@@ -3,9 +3,11 @@
 
 mod api;
 mod error;
+mod guard;
 mod logout;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
@@ -22,12 +24,17 @@ use crate::revocation::Revocations;
 use crate::telemetry::metrics::Metrics;
 
 pub use error::ApiError;
+pub use logout::SeenLogouts;
 
 #[derive(Clone)]
 pub struct AdminState {
     pub authorizer: Arc<Authorizer>,
     pub revocations: Arc<Revocations>,
     pub metrics: Arc<Metrics>,
+    /// The address the admin listener is bound to (not the configured one,
+    /// which a reload may have changed).
+    pub bound: SocketAddr,
+    pub logouts: Arc<SeenLogouts>,
 }
 
 pub fn router(state: AdminState) -> Router {

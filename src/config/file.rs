@@ -57,6 +57,8 @@ pub struct IssuerFile {
     pub jwks_file: Option<PathBuf>,
     #[serde(default)]
     pub audiences: Vec<String>,
+    #[serde(default)]
+    pub logout_audiences: Vec<String>,
     pub algorithms: Option<Vec<String>>,
     pub leeway: Option<HumanDuration>,
     pub max_token_lifetime: Option<HumanDuration>,
@@ -160,6 +162,8 @@ pub struct RevocationsFile {
     pub path: Option<PathBuf>,
     pub redis_url: Option<String>,
     pub redis_prefix: Option<String>,
+    /// A file holding the key that authenticates Redis fan-out.
+    pub redis_hmac_key_file: Option<PathBuf>,
     pub max_token_lifetime: Option<HumanDuration>,
     pub leeway: Option<HumanDuration>,
 }

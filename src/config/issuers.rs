@@ -54,6 +54,12 @@ pub(super) fn issuer_settings(
             "list at least one non-empty audience",
         );
     }
+    if f.logout_audiences.iter().any(String::is_empty) {
+        errs.add(
+            format!("{path}.logout_audiences"),
+            "audiences must not be empty",
+        );
+    }
     let algorithms = match &f.algorithms {
         None => DEFAULT_ALGORITHMS.to_vec(),
         Some(names) => names
@@ -108,6 +114,7 @@ pub(super) fn issuer_settings(
     Some(IssuerSettings {
         issuer: f.issuer,
         audiences: f.audiences,
+        logout_audiences: f.logout_audiences,
         algorithms,
         leeway,
         max_token_lifetime: f.max_token_lifetime.map(|d| d.0),

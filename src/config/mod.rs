@@ -94,6 +94,8 @@ impl IdentityHeaders {
 pub struct IssuerSettings {
     pub issuer: String,
     pub audiences: Vec<String>,
+    /// Audiences of this issuer's back-channel logout tokens.
+    pub logout_audiences: Vec<String>,
     pub algorithms: Vec<Algorithm>,
     pub leeway: Duration,
     pub max_token_lifetime: Option<Duration>,
@@ -147,6 +149,23 @@ impl Config {
     /// The normalised form printed by `check-config`.
     pub fn summary(&self) -> String {
         summary::render(self)
+    }
+
+    /// Settings that are valid but probably not what was meant.
+    pub fn warnings(&self) -> Vec<String> {
+        let retention = self.revocations.max_token_lifetime;
+        self.issuers
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.max_token_lifetime.is_some_and(|max| max > retention))
+            .map(|(n, i)| {
+                format!(
+                    "issuers[{n}].max_token_lifetime is longer than revocations.max_token_lifetime ({}): tokens of {} that live longer are refused",
+                    humantime::format_duration(retention),
+                    i.issuer
+                )
+            })
+            .collect()
     }
 
     pub fn acr_rank(&self, acr: &str) -> Option<usize> {

@@ -13,7 +13,7 @@ use serde_yaml_ng::Value;
 use super::compile::{Errors, MAX_LEEWAY, is_quotable};
 use super::file::{AdminFile, IdentityHeadersFile, RevocationsFile, ServerFile};
 use super::{AdminAuth, IdentityHeaders, IssuerSettings, LogFormat, ServerSettings, tiers};
-use crate::revocation::{RevocationSettings, StoreSettings};
+use crate::revocation::{HmacKey, RevocationSettings, StoreSettings};
 
 /// Headers this service must never be told to set.
 const RESERVED_HEADERS: &[&str] = &[
@@ -147,7 +147,14 @@ pub(super) fn revocation_settings(
     errs: &mut Errors,
 ) -> Option<RevocationSettings> {
     let path = base_dir.join(f.path.unwrap_or_else(|| "zt-authz-revocations.redb".into()));
-    let store = match f.store.as_deref().unwrap_or("embedded") {
+    let store_kind = f.store.as_deref().unwrap_or("embedded");
+    if f.redis_hmac_key_file.is_some() && store_kind != "redis" {
+        errs.add(
+            "revocations.redis_hmac_key_file",
+            "applies only to store: redis",
+        );
+    }
+    let store = match store_kind {
         "memory" => StoreSettings::Memory,
         "embedded" => StoreSettings::Embedded { path },
         "redis" => match f.redis_url {
@@ -156,6 +163,9 @@ pub(super) fn revocation_settings(
                     path,
                     url,
                     prefix: f.redis_prefix.unwrap_or_else(|| "zt-authz".into()),
+                    hmac_key: f
+                        .redis_hmac_key_file
+                        .and_then(|file| hmac_key(&base_dir.join(file), errs)),
                 }
             }
             _ => {
@@ -185,6 +195,29 @@ pub(super) fn revocation_settings(
             .map_or(Duration::from_secs(24 * 3600), |d| d.0),
         leeway,
     })
+}
+
+/// The fan-out key: the file's bytes without trailing line breaks (as a
+/// Kubernetes Secret often ends). Never echoed in an error.
+fn hmac_key(file: &Path, errs: &mut Errors) -> Option<HmacKey> {
+    let at = "revocations.redis_hmac_key_file";
+    match std::fs::read(file) {
+        Err(e) => {
+            errs.add(at, format!("cannot read {}: {e}", file.display()));
+            None
+        }
+        Ok(bytes) => {
+            let secret = bytes.trim_ascii_end();
+            if secret.len() < HmacKey::MIN_BYTES {
+                errs.add(
+                    at,
+                    format!("the key must be at least {} bytes", HmacKey::MIN_BYTES),
+                );
+                return None;
+            }
+            Some(HmacKey::new(secret))
+        }
+    }
 }
 
 pub(super) fn admin_auth(

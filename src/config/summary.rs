@@ -61,8 +61,13 @@ pub fn render(c: &Config) -> String {
         );
         let _ = writeln!(
             out,
-            "      audiences: {}  algorithms: {}  leeway: {}  max lifetime: {}  typ: {}",
+            "      audiences: {}  logout audiences: {}  algorithms: {}  leeway: {}  max lifetime: {}  typ: {}",
             i.audiences.join(","),
+            if i.logout_audiences.is_empty() {
+                "-".to_string()
+            } else {
+                i.logout_audiences.join(",")
+            },
             algs.join(","),
             dur(i.leeway),
             opt(i.max_token_lifetime),

@@ -250,13 +250,24 @@ fn allow_response(allow: Allow) -> CheckResponse {
     }
 }
 
+/// The gRPC code carried in `CheckResponse.status`. Envoy ignores it for
+/// the HTTP status (that is `DeniedHttpResponse.status`), but logs and
+/// gRPC clients read it. Never INVALID_ARGUMENT: that is for broken calls.
+fn grpc_code(http_status: u16) -> tonic::Code {
+    match http_status {
+        400 | 401 => tonic::Code::Unauthenticated,
+        503 => tonic::Code::Unavailable,
+        _ => tonic::Code::PermissionDenied,
+    }
+}
+
 fn deny_response(deny: &Deny, realm: &str) -> CheckResponse {
-    let r = deny.reason.response(realm);
-    let body = r.body();
+    let reason = &deny.reason;
+    let http_status = reason.http_status();
     let mut headers = Vec::with_capacity(3);
     headers.push(overwrite("cache-control", "no-store"));
     headers.push(overwrite("content-type", "application/json"));
-    if let Some(challenge) = r.www_authenticate {
+    if let Some(challenge) = reason.challenge(realm) {
         headers.push(overwrite("www-authenticate", challenge));
     }
     let mut meta = Metadata::with_capacity(3);
@@ -267,17 +278,17 @@ fn deny_response(deny: &Deny, realm: &str) -> CheckResponse {
     }
     CheckResponse {
         status: Some(RpcStatus {
-            code: r.grpc_code,
-            message: r.description,
+            code: grpc_code(http_status) as i32,
+            message: reason.description().into_owned(),
             details: Vec::new(),
         }),
         http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
             // Without this Envoy answers 403 to every denial.
             status: Some(HttpStatus {
-                code: i32::from(r.http_status),
+                code: i32::from(http_status),
             }),
             headers,
-            body,
+            body: reason.body(),
         })),
         dynamic_metadata: Some(meta.0),
     }

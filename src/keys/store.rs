@@ -55,7 +55,12 @@ pub struct KeySettings {
 }
 
 pub enum KeyLookup {
-    Found(Arc<VerifyKey>),
+    /// The key, and the generation of the key set it was found in: a token
+    /// verified with it is cached under that generation, never a later one.
+    Found {
+        key: Arc<VerifyKey>,
+        generation: u64,
+    },
     NoKeys,
     UnknownKid,
     Ambiguous,
@@ -67,7 +72,7 @@ pub struct IssuerKeys {
     settings: KeySettings,
     client: reqwest::Client,
     clock: SharedClock,
-    current: ArcSwapOption<KeySet>,
+    current: ArcSwapOption<LoadedKeys>,
     status: watch::Sender<KeyStatus>,
     /// Held for the whole of every fetch, so fetches never overlap. Holds
     /// when the last unknown-`kid` refetch began, for the cool-down.
@@ -77,6 +82,13 @@ pub struct IssuerKeys {
     /// Bumped whenever a load brings a different key set; the token cache
     /// ignores entries verified under an older generation.
     generation: AtomicU64,
+}
+
+/// A key set and its generation, swapped in together so that a lookup
+/// can never pair a key from one set with the generation of another.
+struct LoadedKeys {
+    set: KeySet,
+    generation: u64,
 }
 
 impl std::fmt::Debug for IssuerKeys {
@@ -149,11 +161,14 @@ impl IssuerKeys {
 
     pub fn find(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup {
         let current = self.current.load();
-        let Some(set) = current.as_ref() else {
+        let Some(loaded) = current.as_ref() else {
             return KeyLookup::NoKeys;
         };
-        match set.find(kid, alg) {
-            Lookup::Found(key) => KeyLookup::Found(key.clone()),
+        match loaded.set.find(kid, alg) {
+            Lookup::Found(key) => KeyLookup::Found {
+                key: key.clone(),
+                generation: loaded.generation,
+            },
             Lookup::UnknownKid => KeyLookup::UnknownKid,
             Lookup::Ambiguous => KeyLookup::Ambiguous,
             Lookup::NoneFits => KeyLookup::NoneFits,
@@ -228,11 +243,18 @@ impl IssuerKeys {
                     .current
                     .load()
                     .as_ref()
-                    .is_none_or(|old| old.fingerprint() != fetched.set.fingerprint());
-                self.current.store(Some(Arc::new(fetched.set)));
-                if changed {
-                    self.generation.fetch_add(1, Ordering::AcqRel);
-                }
+                    .is_none_or(|old| old.set.fingerprint() != fetched.set.fingerprint());
+                // Fetches never overlap (fetch_lock), so this is the only
+                // writer of the counter.
+                let generation = if changed {
+                    self.generation.fetch_add(1, Ordering::AcqRel) + 1
+                } else {
+                    self.generation()
+                };
+                self.current.store(Some(Arc::new(LoadedKeys {
+                    set: fetched.set,
+                    generation,
+                })));
                 self.status.send_replace(KeyStatus::Ready {
                     keys,
                     fetched_at: now,

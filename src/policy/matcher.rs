@@ -1,5 +1,7 @@
 //! Route matching, compiled once at config load.
 
+use std::borrow::Cow;
+
 use globset::{Glob, GlobBuilder, GlobMatcher};
 use regex::Regex;
 
@@ -46,8 +48,8 @@ impl RouteMatch {
         })
     }
 
-    /// `host` as Envoy forwards it (`:authority`, maybe with a port); `path`
-    /// without its query string.
+    /// `host` as `normalize_host` returns it; `path` without its query
+    /// string.
     pub fn matches(&self, host: &str, path: &str, method: &str) -> bool {
         self.method_matches(method) && self.path.matches(path) && self.host_matches(host)
     }
@@ -57,11 +59,7 @@ impl RouteMatch {
     }
 
     fn host_matches(&self, host: &str) -> bool {
-        if self.hosts.is_empty() {
-            return true;
-        }
-        let host = strip_port(host);
-        self.hosts.iter().any(|p| p.matches(host))
+        self.hosts.is_empty() || self.hosts.iter().any(|p| p.matches(host))
     }
 
     pub fn describe(&self) -> String {
@@ -88,7 +86,10 @@ impl RouteMatch {
 
 impl HostPattern {
     fn parse(pattern: &str) -> Result<Self, String> {
+        // Configured like requests are normalised, so `example.com.` in a
+        // file means `example.com`.
         let lower = pattern.to_ascii_lowercase();
+        let lower = lower.strip_suffix('.').unwrap_or(&lower).to_string();
         if !lower.contains(['*', '?', '[', '{']) {
             return Ok(Self::Exact(lower));
         }
@@ -117,6 +118,9 @@ impl HostPattern {
 
 impl PathMatch {
     pub fn regex(pattern: &str) -> Result<Self, String> {
+        // Checked alone first: `/a)|(/b` only compiles once wrapped, and
+        // then escapes the anchors.
+        Regex::new(pattern).map_err(|e| format!("path regex is invalid: {e}"))?;
         Regex::new(&format!("^(?:{pattern})$"))
             .map(Self::Regex)
             .map_err(|e| format!("path regex is invalid: {e}"))
@@ -141,7 +145,25 @@ impl PathMatch {
     }
 }
 
-/// `example.com:8443` → `example.com`; `[::1]:80` → `[::1]`.
+/// One spelling per host, before any policy sees it: lower case, the port
+/// removed (an empty one too), one trailing dot removed. An IPv6 literal
+/// keeps its brackets. `Admin.Example.com.:443` → `admin.example.com`.
+pub fn normalize_host(host: &str) -> Cow<'_, str> {
+    let name = strip_port(host);
+    let name = if name.starts_with('[') {
+        name
+    } else {
+        name.strip_suffix('.').unwrap_or(name)
+    };
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+/// `example.com:8443` and `example.com:` → `example.com`; `[::1]:80` →
+/// `[::1]`. A bare IPv6 address (more than one colon) has no port to strip.
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         return match host.find(']') {
@@ -149,8 +171,8 @@ fn strip_port(host: &str) -> &str {
             None => host,
         };
     }
-    match host.rsplit_once(':') {
-        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+    match host.split_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
     }
 }
@@ -159,13 +181,24 @@ fn strip_port(host: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn route(hosts: &[&str], path: PathMatch, methods: &[&str]) -> RouteMatch {
-        RouteMatch::new(
-            hosts.iter().map(|s| s.to_string()).collect(),
-            path,
-            methods.iter().map(|s| s.to_string()).collect(),
+    struct Route(RouteMatch);
+
+    impl Route {
+        /// Matches as `PolicySet::select` does: the host normalised first.
+        fn matches(&self, host: &str, path: &str, method: &str) -> bool {
+            self.0.matches(&normalize_host(host), path, method)
+        }
+    }
+
+    fn route(hosts: &[&str], path: PathMatch, methods: &[&str]) -> Route {
+        Route(
+            RouteMatch::new(
+                hosts.iter().map(|s| s.to_string()).collect(),
+                path,
+                methods.iter().map(|s| s.to_string()).collect(),
+            )
+            .unwrap(),
         )
-        .unwrap()
     }
 
     #[test]
@@ -179,10 +212,61 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_hosts_keep_their_brackets() {
-        assert_eq!(strip_port("[::1]:8080"), "[::1]");
-        assert_eq!(strip_port("[::1]"), "[::1]");
-        assert_eq!(strip_port("host:"), "host:");
+    fn every_spelling_of_a_host_is_one_host() {
+        let exact = route(&["admin.example.com"], PathMatch::Any, &[]);
+        let glob = route(&["*.example.com"], PathMatch::Any, &[]);
+        let dotted = route(&["admin.example.com."], PathMatch::Any, &[]);
+        for spelling in [
+            "admin.example.com",
+            "admin.example.com.",
+            "admin.example.com:",
+            "admin.example.com.:",
+            "admin.example.com.:443",
+            "Admin.Example.COM.:443",
+            "ADMIN.EXAMPLE.COM:8443",
+        ] {
+            assert!(exact.matches(spelling, "/", "GET"), "{spelling}");
+            assert!(glob.matches(spelling, "/", "GET"), "{spelling}");
+            assert!(dotted.matches(spelling, "/", "GET"), "{spelling}");
+        }
+        // Only one trailing dot goes, and a non-numeric port is no port.
+        for other in [
+            "admin.example.com..",
+            "admin.example.com:x",
+            "admin.example.co",
+        ] {
+            assert!(!exact.matches(other, "/", "GET"), "{other}");
+        }
+    }
+
+    #[test]
+    fn normalized_hosts() {
+        for (raw, normal) in [
+            ("[::1]:8080", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("[::1]:", "[::1]"),
+            ("[FE80::1]:80", "[fe80::1]"),
+            ("::1", "::1"),
+            ("host:", "host"),
+            ("Host.:80", "host"),
+            ("host..", "host."),
+            ("", ""),
+        ] {
+            assert_eq!(normalize_host(raw), normal, "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_regex_cannot_escape_its_anchors() {
+        // Wrapped, this would compile as `^(?:/admin)|(/x)$` and match any
+        // path starting with /admin.
+        assert!(PathMatch::regex("/admin)|(/x").is_err());
+        assert!(PathMatch::regex("(/admin").is_err());
+        let r = route(&[], PathMatch::regex("/admin|/x").unwrap(), &[]);
+        assert!(r.matches("h", "/admin", "GET"));
+        assert!(r.matches("h", "/x", "GET"));
+        assert!(!r.matches("h", "/admin/anything", "GET"));
+        assert!(!r.matches("h", "/y/x", "GET"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use evaluate::{Unmet, check_requirements};
-pub use matcher::{PathMatch, RouteMatch};
+pub use matcher::{PathMatch, RouteMatch, normalize_host};
 
 use crate::token::TokenLimits;
 
@@ -70,11 +70,13 @@ impl PolicySet {
         self.policies.iter().find(|p| &*p.name == name)
     }
 
-    /// The first policy whose route fits.
+    /// The first policy whose route fits. `host` as Envoy forwards it; it
+    /// is normalised here, once, so every spelling of a host selects alike.
     pub fn select(&self, host: &str, path: &str, method: &str) -> Option<&Arc<Policy>> {
+        let host = normalize_host(host);
         self.policies
             .iter()
-            .find(|p| p.route.matches(host, path, method))
+            .find(|p| p.route.matches(&host, path, method))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Policy>> {

@@ -2,7 +2,7 @@
 //! 128-bit (kind, value) hash to the entry's cut-off and expiry.
 
 use super::RevocationCheck;
-use super::model::{Kind, Revocation, index_key};
+use super::model::{Kind, Revocation, index_key, later_cutoff, parse_id};
 use crate::clock::SharedClock;
 use crate::token::VerifiedClaims;
 
@@ -34,35 +34,34 @@ impl RevocationIndex {
         }
     }
 
-    /// Adds or widens an entry: a repeat keeps the later cut-off and expiry.
+    /// Adds or widens an entry: a repeat keeps the later cut-off and expiry
+    /// (`later_cutoff`, the rule the store applies too).
     pub fn apply(&self, r: &Revocation) {
         let entry = Entry {
             kind: r.target.kind(),
             issued_before: r.target.issued_before(),
             expires_at: r.expires_at,
         };
-        let key = index_key(entry.kind, r.target.value());
+        let key = index_key(entry.kind, r.issuer.as_deref(), r.target.value());
         self.map.pin().update_or_insert(
             key,
             |old| Entry {
                 kind: old.kind,
-                issued_before: match (old.issued_before, entry.issued_before) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                },
+                issued_before: later_cutoff(old.issued_before, entry.issued_before),
                 expires_at: old.expires_at.max(entry.expires_at),
             },
             entry,
         );
     }
 
-    /// Lifts a revocation by id. Returns whether it was present.
+    /// Lifts a revocation by id. Returns whether it was present. Only the
+    /// canonical spelling of an id names an entry.
     pub fn remove(&self, id: &str) -> bool {
-        u128::from_str_radix(id, 16).is_ok_and(|key| self.map.pin().remove(&key).is_some())
+        parse_id(id).is_some_and(|key| self.map.pin().remove(&key).is_some())
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        u128::from_str_radix(id, 16).is_ok_and(|key| self.map.pin().contains_key(&key))
+        parse_id(id).is_some_and(|key| self.map.pin().contains_key(&key))
     }
 
     /// Drops expired entries; returns how many.
@@ -97,16 +96,29 @@ impl RevocationIndex {
     }
 }
 
-/// One probe of a pinned map.
+type Pinned<'m, G> = papaya::HashMapRef<'m, u128, Entry, std::hash::RandomState, G>;
+
+/// The live entry for a claim value, bound to the token's issuer or to
+/// none: two O(1) probes.
 fn live<G: papaya::Guard>(
-    map: &papaya::HashMapRef<'_, u128, Entry, std::hash::RandomState, G>,
+    map: &Pinned<'_, G>,
     kind: Kind,
+    issuer: &str,
     value: Option<&str>,
     now: f64,
-) -> Option<Entry> {
-    map.get(&index_key(kind, value?))
-        .copied()
-        .filter(|e| e.expires_at > now)
+) -> impl Iterator<Item = Entry> {
+    let value = value.unwrap_or_default();
+    let keys = match value.is_empty() {
+        true => [None, None],
+        false => [
+            Some(index_key(kind, None, value)),
+            Some(index_key(kind, Some(issuer), value)),
+        ],
+    };
+    keys.into_iter()
+        .flatten()
+        .filter_map(|key| map.get(&key).copied())
+        .filter(move |e| e.expires_at > now)
 }
 
 impl RevocationCheck for RevocationIndex {
@@ -119,9 +131,13 @@ impl RevocationCheck for RevocationIndex {
                 .is_some_and(|cut| c.iat().is_none_or(|iat| iat < cut))
         };
         let map = self.map.pin();
-        live(&map, Kind::Jti, c.jti(), now).is_some()
-            || live(&map, Kind::Sid, c.sid(), now).is_some()
-            || live(&map, Kind::Sub, c.subject(), now).is_some_and(before)
-            || live(&map, Kind::Iss, Some(c.issuer()), now).is_some_and(before)
+        let iss = c.issuer();
+        live(&map, Kind::Jti, iss, c.jti(), now).next().is_some()
+            || live(&map, Kind::Sid, iss, c.sid(), now).next().is_some()
+            || live(&map, Kind::Sub, iss, c.subject(), now).any(before)
+            || map
+                .get(&index_key(Kind::Iss, None, iss))
+                .copied()
+                .is_some_and(|e| e.expires_at > now && before(e))
     }
 }

@@ -3,6 +3,7 @@
 
 mod index;
 mod model;
+mod seal;
 pub mod service;
 pub mod store;
 pub mod sync;
@@ -11,6 +12,7 @@ pub use index::RevocationIndex;
 pub use model::{
     ExpiryRules, Kind, NewRevocation, Revocation, RevocationError, Target, revocation_id,
 };
+pub use seal::HmacKey;
 pub use service::{
     NoEvents, RevocationEvents, RevocationSettings, Revocations, RevokeError, StoreSettings,
 };

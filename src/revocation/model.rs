@@ -1,7 +1,7 @@
 //! The revocation record, its identity and its lifetime rules.
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::Xxh3;
 
 /// What a revocation matches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,21 +74,51 @@ impl Target {
     }
 }
 
-/// The index key of a (kind, value) pair: a 128-bit hash, so a million
-/// entries cost a few dozen MiB. A collision could only deny a token that
-/// was not revoked: the safe side.
-pub fn index_key(kind: Kind, value: &str) -> u128 {
-    let mut buf = Vec::with_capacity(value.len() + 4);
-    buf.extend_from_slice(kind.as_str().as_bytes());
-    buf.push(0);
-    buf.extend_from_slice(value.as_bytes());
-    xxh3_128(&buf)
+/// The index key of a (kind, issuer, value) triple: a 128-bit hash, so a
+/// million entries cost a few dozen MiB. A collision could only deny a token
+/// that was not revoked: the safe side. An entry bound to an issuer hashes
+/// differently from an unbound one (`\x01` instead of `\0` after the
+/// kind), so the index probes both.
+pub fn index_key(kind: Kind, issuer: Option<&str>, value: &str) -> u128 {
+    // Streamed, so the hot path hashes without allocating.
+    let mut h = Xxh3::new();
+    h.update(kind.as_str().as_bytes());
+    match issuer {
+        None => h.update(&[0]),
+        Some(issuer) => {
+            h.update(&[1]);
+            h.update(issuer.as_bytes());
+            h.update(&[0]);
+        }
+    }
+    h.update(value.as_bytes());
+    h.digest128()
 }
 
 /// A revocation's id: the same target always gets the same id, so a repeat
 /// is an update, on every replica alike.
-pub fn revocation_id(kind: Kind, value: &str) -> String {
-    format!("{:032x}", index_key(kind, value))
+pub fn revocation_id(kind: Kind, issuer: Option<&str>, value: &str) -> String {
+    format!("{:032x}", index_key(kind, issuer, value))
+}
+
+/// An id as the API and the store spell it: exactly 32 lower-case hex
+/// digits. Any other spelling (`+…`, upper case, shorter) names nothing, so
+/// it can neither find nor lift an entry.
+pub fn parse_id(id: &str) -> Option<u128> {
+    let canonical = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    canonical
+        .then(|| u128::from_str_radix(id, 16).ok())
+        .flatten()
+}
+
+/// The one merge rule for a target revoked twice: the later cut-off and
+/// the later expiry win. Merging never narrows a revocation, and the order
+/// in which copies arrive does not matter.
+pub fn later_cutoff(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// A stored revocation.
@@ -97,6 +127,9 @@ pub struct Revocation {
     pub id: String,
     #[serde(flatten)]
     pub target: Target,
+    /// Only this issuer's tokens match; without one, every issuer's do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
     /// Unix seconds after which the entry is dropped: no token it matches
     /// can still be valid then.
     pub expires_at: f64,
@@ -114,6 +147,9 @@ pub struct Revocation {
 pub struct NewRevocation {
     pub kind: String,
     pub value: String,
+    /// For `jti`, `sid` and `sub`: match only this issuer's tokens.
+    #[serde(default)]
+    pub issuer: Option<String>,
     /// For `sub` and `iss`: the cut-off (default: now).
     pub issued_before: Option<f64>,
     /// For `jti`: the revoked token's `exp`; for `sid`: when the session
@@ -128,6 +164,14 @@ pub enum RevocationError {
     UnknownKind,
     #[error("value must be 1 to 1024 bytes")]
     BadValue,
+    #[error("issuer must be 1 to 1024 bytes")]
+    BadIssuer,
+    #[error(
+        "issuer applies only to jti, sid and sub (an iss revocation names its issuer as value)"
+    )]
+    IssuerNotApplicable,
+    #[error("the id does not belong to the revocation's target")]
+    WrongId,
     #[error("issued_before applies only to sub and iss")]
     CutoffNotApplicable,
     #[error("expires_at applies only to jti and sid")]
@@ -138,6 +182,8 @@ pub enum RevocationError {
     AlreadyExpired,
     #[error("issued_before is further in the future than the longest token lifetime")]
     CutoffTooLate,
+    #[error("expires_at is further ahead than the longest token lifetime allows")]
+    ExpiryTooLate,
     #[error("reason must be at most 256 bytes")]
     BadReason,
 }
@@ -150,6 +196,92 @@ pub struct ExpiryRules {
     pub leeway: f64,
 }
 
+/// The checks on what a revocation names, shared by API input and by
+/// entries that arrive from the shared store.
+fn check_fields(
+    kind: Kind,
+    value: &str,
+    issuer: Option<&str>,
+    reason: Option<&str>,
+) -> Result<(), RevocationError> {
+    if value.is_empty() || value.len() > 1024 {
+        return Err(RevocationError::BadValue);
+    }
+    if reason.is_some_and(|r| r.len() > 256) {
+        return Err(RevocationError::BadReason);
+    }
+    match issuer {
+        Some(_) if kind == Kind::Iss => Err(RevocationError::IssuerNotApplicable),
+        Some(i) if i.is_empty() || i.len() > 1024 => Err(RevocationError::BadIssuer),
+        _ => Ok(()),
+    }
+}
+
+impl Revocation {
+    /// The same target revoked again (here or on another replica): the
+    /// later cut-off and expiry win; the rest is the newer copy's.
+    pub fn merge(self, newer: Revocation) -> Revocation {
+        let cutoff = later_cutoff(self.target.issued_before(), newer.target.issued_before());
+        let target = match (newer.target, cutoff) {
+            (Target::Sub { value, .. }, Some(issued_before)) => Target::Sub {
+                value,
+                issued_before,
+            },
+            (Target::Iss { value, .. }, Some(issued_before)) => Target::Iss {
+                value,
+                issued_before,
+            },
+            (t, _) => t,
+        };
+        Revocation {
+            target,
+            expires_at: self.expires_at.max(newer.expires_at),
+            // The latest acceptance: a lift made before it does not apply.
+            created_at: self.created_at.max(newer.created_at),
+            ..newer
+        }
+    }
+
+    /// Checks an entry that did not come through this replica's API (the
+    /// shared store) as strictly as API input: the same field rules, an id
+    /// that belongs to the target, finite times, and no expiry or cut-off
+    /// further ahead than this replica would have allowed.
+    pub fn check(&self, now: f64, rules: &ExpiryRules) -> Result<(), RevocationError> {
+        let kind = self.target.kind();
+        check_fields(
+            kind,
+            self.target.value(),
+            self.issuer.as_deref(),
+            self.reason.as_deref(),
+        )?;
+        if self.id != revocation_id(kind, self.issuer.as_deref(), self.target.value()) {
+            return Err(RevocationError::WrongId);
+        }
+        for (name, t) in [
+            ("expires_at", Some(self.expires_at)),
+            ("created_at", Some(self.created_at)),
+            ("issued_before", self.target.issued_before()),
+        ] {
+            if t.is_some_and(|t| !t.is_finite()) {
+                return Err(RevocationError::BadTime(name));
+            }
+        }
+        // Another replica's clock may run a little ahead: allow the leeway
+        // once more than the API does.
+        let skew = rules.leeway;
+        let cap = now + rules.max_token_lifetime + skew;
+        let longest = match self.target.issued_before() {
+            Some(cutoff) if cutoff > cap => return Err(RevocationError::CutoffTooLate),
+            Some(cutoff) => cutoff + rules.max_token_lifetime + rules.leeway + skew,
+            None => cap + rules.leeway,
+        };
+        if self.expires_at > longest {
+            return Err(RevocationError::ExpiryTooLate);
+        }
+        Ok(())
+    }
+}
+
 impl NewRevocation {
     pub fn into_revocation(
         self,
@@ -158,12 +290,12 @@ impl NewRevocation {
         origin: &str,
     ) -> Result<Revocation, RevocationError> {
         let kind = Kind::parse(&self.kind).ok_or(RevocationError::UnknownKind)?;
-        if self.value.is_empty() || self.value.len() > 1024 {
-            return Err(RevocationError::BadValue);
-        }
-        if self.reason.as_ref().is_some_and(|r| r.len() > 256) {
-            return Err(RevocationError::BadReason);
-        }
+        check_fields(
+            kind,
+            &self.value,
+            self.issuer.as_deref(),
+            self.reason.as_deref(),
+        )?;
         let finite = |v: Option<f64>, name| match v {
             Some(t) if !t.is_finite() => Err(RevocationError::BadTime(name)),
             other => Ok(other),
@@ -213,8 +345,9 @@ impl NewRevocation {
             return Err(RevocationError::AlreadyExpired);
         }
         Ok(Revocation {
-            id: revocation_id(kind, target.value()),
+            id: revocation_id(kind, self.issuer.as_deref(), target.value()),
             target,
+            issuer: self.issuer,
             expires_at,
             created_at: now,
             origin: origin.to_string(),
@@ -236,10 +369,119 @@ mod tests {
         NewRevocation {
             kind: kind.into(),
             value: "v".into(),
+            issuer: None,
             issued_before,
             expires_at,
             reason: None,
         }
+    }
+
+    fn bound(kind: &str, issuer: &str) -> NewRevocation {
+        NewRevocation {
+            issuer: Some(issuer.into()),
+            ..new(kind, None, None)
+        }
+    }
+
+    #[test]
+    fn an_issuer_bound_entry_has_its_own_id() {
+        let now = 1000.0;
+        let unbound = new("sub", None, None)
+            .into_revocation(now, &RULES, "a")
+            .unwrap();
+        let a = bound("sub", "https://a")
+            .into_revocation(now, &RULES, "a")
+            .unwrap();
+        let b = bound("sub", "https://b")
+            .into_revocation(now, &RULES, "a")
+            .unwrap();
+        assert_eq!(a.issuer.as_deref(), Some("https://a"));
+        assert_ne!(a.id, unbound.id);
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.id, revocation_id(Kind::Sub, Some("https://a"), "v"));
+        // The unbound id is what it always was, so stored entries keep theirs.
+        assert_eq!(
+            unbound.id,
+            format!("{:032x}", xxhash_rust::xxh3::xxh3_128(b"sub\0v"))
+        );
+        let err = |r: NewRevocation| r.into_revocation(now, &RULES, "a").unwrap_err();
+        assert_eq!(
+            err(bound("iss", "https://a")),
+            RevocationError::IssuerNotApplicable
+        );
+        assert_eq!(err(bound("jti", "")), RevocationError::BadIssuer);
+    }
+
+    #[test]
+    fn only_canonical_ids_parse() {
+        let id = revocation_id(Kind::Jti, None, "v");
+        assert_eq!(parse_id(&id), u128::from_str_radix(&id, 16).ok());
+        for bad in [
+            format!("+{}", &id[1..]),
+            id.to_uppercase(),
+            id[1..].to_string(),
+            format!("{id}0"),
+            format!(" {}", &id[1..]),
+            String::new(),
+        ] {
+            assert_eq!(parse_id(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn merging_keeps_the_later_cutoff_and_expiry_in_any_order() {
+        let early = new("sub", Some(900.0), None)
+            .into_revocation(1000.0, &RULES, "a")
+            .unwrap();
+        let late = new("sub", Some(950.0), None)
+            .into_revocation(1000.0, &RULES, "b")
+            .unwrap();
+        let one = early.clone().merge(late.clone());
+        let other = late.clone().merge(early.clone());
+        assert_eq!(one.target.issued_before(), Some(950.0));
+        assert_eq!(other.target.issued_before(), Some(950.0));
+        assert_eq!(one.expires_at, late.expires_at);
+        assert_eq!(other.expires_at, late.expires_at);
+    }
+
+    #[test]
+    fn entries_from_elsewhere_are_checked_like_api_input() {
+        let now = 1000.0;
+        let good = new("jti", None, Some(1600.0))
+            .into_revocation(now, &RULES, "a")
+            .unwrap();
+        assert_eq!(good.check(now, &RULES), Ok(()));
+        let with = |f: &dyn Fn(&mut Revocation)| {
+            let mut r = good.clone();
+            f(&mut r);
+            r.check(now, &RULES).unwrap_err()
+        };
+        assert_eq!(
+            with(&|r| r.id = revocation_id(Kind::Jti, None, "w")),
+            RevocationError::WrongId
+        );
+        assert_eq!(
+            with(&|r| r.expires_at = f64::INFINITY),
+            RevocationError::BadTime("expires_at")
+        );
+        assert_eq!(
+            with(&|r| r.expires_at = now + 1e9),
+            RevocationError::ExpiryTooLate
+        );
+        assert_eq!(
+            with(&|r| r.issuer = Some(String::new())),
+            RevocationError::BadIssuer
+        );
+        let cutoff = new("sub", None, None)
+            .into_revocation(now, &RULES, "a")
+            .unwrap();
+        let mut far = cutoff.clone();
+        far.target = Target::Sub {
+            value: "v".into(),
+            issued_before: now + 1e9,
+        };
+        assert_eq!(far.check(now, &RULES), Err(RevocationError::CutoffTooLate));
+        assert_eq!(cutoff.check(now, &RULES), Ok(()));
     }
 
     #[test]
@@ -269,8 +511,8 @@ mod tests {
             .into_revocation(now, &RULES, "a")
             .unwrap();
         assert_eq!(iss.target.issued_before(), Some(now));
-        assert_eq!(jti.id, revocation_id(Kind::Jti, "v"));
-        assert_ne!(jti.id, revocation_id(Kind::Sid, "v"));
+        assert_eq!(jti.id, revocation_id(Kind::Jti, None, "v"));
+        assert_ne!(jti.id, revocation_id(Kind::Sid, None, "v"));
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! Accepting, lifting and listing revocations, and keeping the index, the
 //! local store and the shared store in step.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::index::RevocationIndex;
-use super::model::{ExpiryRules, Kind, NewRevocation, Revocation, RevocationError};
+use super::model::{ExpiryRules, Kind, NewRevocation, Revocation, RevocationError, parse_id};
+use super::seal::{HmacKey, Sealer};
 use super::store::{EmbeddedStore, Page, StoreError};
-use super::sync::{RedisLink, SyncOp};
+use super::sync::{RedisLink, SyncOp, Tombstone};
 use crate::clock::SharedClock;
 
 /// How often expired entries are dropped from memory and disk.
@@ -20,6 +21,9 @@ pub trait RevocationEvents: Send + Sync + 'static {
     /// A revocation accepted on another replica was applied here,
     /// `delay_secs` after it was accepted.
     fn propagated(&self, _delay_secs: f64) {}
+    /// Something read from the shared store was ignored: `unsealed` (no
+    /// valid HMAC tag) or `invalid` (failed the checks API input gets).
+    fn rejected_from_shared_store(&self, _why: &'static str) {}
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +42,8 @@ pub enum StoreSettings {
         path: PathBuf,
         url: String,
         prefix: String,
+        /// Authenticates what replicas exchange through Redis.
+        hmac_key: Option<HmacKey>,
     },
 }
 
@@ -77,9 +83,14 @@ impl Revocations {
         let (store, redis) = match &settings.store {
             StoreSettings::Memory => (EmbeddedStore::in_memory()?, None),
             StoreSettings::Embedded { path } => (EmbeddedStore::open(path)?, None),
-            StoreSettings::Redis { path, url, prefix } => {
-                let link = RedisLink::new(url, prefix)
-                    .map_err(|e| StoreError::from_message(format!("redis_url: {e}")))?;
+            StoreSettings::Redis {
+                path,
+                url,
+                prefix,
+                hmac_key,
+            } => {
+                let link = RedisLink::new(url, prefix, Sealer::new(hmac_key.clone()))
+                    .map_err(StoreError::RedisUrl)?;
                 (EmbeddedStore::open(path)?, Some(Arc::new(link)))
             }
         };
@@ -133,6 +144,11 @@ impl Revocations {
         &self.origin
     }
 
+    /// Now, by the clock revocations are judged with.
+    pub fn now(&self) -> f64 {
+        self.clock.now_unix()
+    }
+
     /// Whether the shared store is reachable (always true without one).
     pub fn shared_store_connected(&self) -> bool {
         self.redis.as_ref().is_none_or(|l| l.is_connected())
@@ -145,15 +161,7 @@ impl Revocations {
         let fresh = new.into_revocation(now, &self.rules, &self.origin)?;
         let store = self.store.clone();
         let outbox = self.redis.is_some();
-        let stored = blocking(move || {
-            let merged = match store.get(&fresh.id)? {
-                Some(old) => widen(old, fresh),
-                None => fresh,
-            };
-            store.put(&merged, outbox)?;
-            Ok(merged)
-        })
-        .await?;
+        let stored = blocking(move || store.put_merged(fresh, outbox)).await?;
         self.index.apply(&stored);
         self.push(SyncOp::Put {
             revocation: stored.clone(),
@@ -162,8 +170,12 @@ impl Revocations {
         Ok(stored)
     }
 
-    /// Lifts a revocation. Returns whether it existed.
+    /// Lifts a revocation. Returns whether it existed. An id that is not
+    /// spelled canonically names nothing and changes nothing.
     pub async fn lift(&self, id: &str) -> Result<bool, StoreError> {
+        if parse_id(id).is_none() {
+            return Ok(false);
+        }
         let store = self.store.clone();
         let outbox = self.redis.is_some();
         let owned = id.to_string();
@@ -176,10 +188,10 @@ impl Revocations {
         let in_index = self.index.remove(id);
         let existed = removed.is_some() || in_index;
         if existed {
-            let expires_at = removed.map(|r| r.expires_at);
             self.push(SyncOp::Delete {
                 id: id.to_string(),
-                expires_at,
+                expires_at: removed.as_ref().map(|r| r.expires_at),
+                revoked_at: removed.as_ref().map(|r| r.created_at),
             })
             .await;
         }
@@ -197,6 +209,9 @@ impl Revocations {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Revocation>, StoreError> {
+        if parse_id(id).is_none() {
+            return Ok(None);
+        }
         let store = self.store.clone();
         let id = id.to_string();
         blocking(move || store.get(&id)).await
@@ -216,34 +231,73 @@ impl Revocations {
         }
     }
 
+    /// Something read from the shared store that is ignored: counted and
+    /// logged, never applied.
+    pub fn rejected(&self, why: &'static str, what: &str) {
+        self.events.rejected_from_shared_store(why);
+        tracing::warn!(why, "revocation fan-out: ignored {what}");
+    }
+
+    /// Checks a revocation from the shared store like API input.
+    fn acceptable(&self, r: &Revocation) -> bool {
+        match r.check(self.clock.now_unix(), &self.rules) {
+            Ok(()) => true,
+            Err(error) => {
+                self.rejected(
+                    "invalid",
+                    &format!("a revocation that fails validation: {error}"),
+                );
+                false
+            }
+        }
+    }
+
     /// A change heard on the channel. The index is updated first: that is
     /// what makes it effective.
     pub async fn apply_remote(&self, op: SyncOp) {
         match op {
             SyncOp::Put { revocation } => {
+                if !self.acceptable(&revocation) {
+                    return;
+                }
                 self.index.apply(&revocation);
                 if revocation.origin != self.origin {
                     self.events
                         .propagated((self.clock.now_unix() - revocation.created_at).max(0.0));
                 }
                 let store = self.store.clone();
-                let result = blocking(move || {
-                    let merged = match store.get(&revocation.id)? {
-                        Some(old) => widen(old, revocation),
-                        None => revocation,
-                    };
-                    store.put(&merged, false)
-                })
-                .await;
+                let result = blocking(move || store.put_merged(revocation, false)).await;
                 if let Err(error) = result {
                     tracing::warn!(%error, "could not persist a revocation from Redis");
                 }
             }
-            SyncOp::Delete { id, .. } => {
-                self.index.remove(&id);
+            SyncOp::Delete { id, revoked_at, .. } => {
                 let store = self.store.clone();
-                if let Err(error) = blocking(move || store.delete(&id, false)).await {
-                    tracing::warn!(%error, "could not persist a lifted revocation from Redis");
+                let owned = id.clone();
+                // A lift drops only the revocation it was for, not a later
+                // one of the same target (a replayed old message).
+                let dropped = blocking(move || {
+                    let newer = store
+                        .get(&owned)?
+                        .is_some_and(|r| !lift_applies(revoked_at, r.created_at));
+                    if newer {
+                        return Ok(false);
+                    }
+                    store.delete(&owned, false)?;
+                    Ok(true)
+                })
+                .await;
+                match dropped {
+                    Ok(true) => {
+                        self.index.remove(&id);
+                    }
+                    Ok(false) => {
+                        self.rejected("stale", "a lift older than the revocation it names")
+                    }
+                    Err(error) => {
+                        // Fail closed: the entry stays in force here.
+                        tracing::warn!(%error, "could not persist a lifted revocation from Redis");
+                    }
                 }
             }
         }
@@ -255,8 +309,9 @@ impl Revocations {
     pub async fn catch_up(
         &self,
         remote: Vec<Revocation>,
-        lifted: &HashSet<String>,
+        lifted: &HashMap<String, Tombstone>,
     ) -> Result<Vec<Revocation>, StoreError> {
+        let remote: Vec<Revocation> = remote.into_iter().filter(|r| self.acceptable(r)).collect();
         for r in &remote {
             self.index.apply(r);
         }
@@ -271,19 +326,16 @@ impl Revocations {
                 if known.contains(r.id.as_str()) {
                     continue;
                 }
-                if lifted_owned.contains(&r.id) {
+                let lift = lifted_owned.get(&r.id);
+                if lift.is_some_and(|t| lift_applies(t.revoked_at, r.created_at)) {
                     store.delete(&r.id, false)?;
                     dropped.push(r.id);
                 } else {
                     only_local.push(r);
                 }
             }
-            for r in &remote {
-                let merged = match store.get(&r.id)? {
-                    Some(old) => widen(old, r.clone()),
-                    None => r.clone(),
-                };
-                store.put(&merged, false)?;
+            for r in remote {
+                store.put_merged(r, false)?;
             }
             Ok((only_local, dropped))
         })
@@ -295,41 +347,11 @@ impl Revocations {
     }
 }
 
-/// The same target revoked again: keep the later cut-off and expiry.
-fn widen(old: Revocation, new: Revocation) -> Revocation {
-    use super::model::Target;
-    let target = match (old.target, new.target) {
-        (
-            Target::Sub {
-                value,
-                issued_before: a,
-            },
-            Target::Sub {
-                issued_before: b, ..
-            },
-        ) => Target::Sub {
-            value,
-            issued_before: a.max(b),
-        },
-        (
-            Target::Iss {
-                value,
-                issued_before: a,
-            },
-            Target::Iss {
-                issued_before: b, ..
-            },
-        ) => Target::Iss {
-            value,
-            issued_before: a.max(b),
-        },
-        (_, t) => t,
-    };
-    Revocation {
-        target,
-        expires_at: old.expires_at.max(new.expires_at),
-        ..new
-    }
+/// Whether a lift of the revocation accepted at `revoked_at` drops the
+/// local entry accepted at `created_at`: not when the entry is newer. A
+/// lift that does not say (older replicas) applies.
+fn lift_applies(revoked_at: Option<f64>, created_at: f64) -> bool {
+    revoked_at.is_none_or(|lifted| created_at <= lifted)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -337,7 +359,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StoreError::from_message(e.to_string()))?
+        .map_err(StoreError::Task)?
 }
 
 /// `HOSTNAME` (the pod name under Kubernetes) plus a random suffix, so two

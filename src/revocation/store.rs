@@ -14,19 +14,30 @@ const REVOCATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("revocati
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
 
+/// Why the revocation store failed.
 #[derive(Debug, thiserror::Error)]
-#[error("revocation store: {0}")]
-pub struct StoreError(String);
-
-impl StoreError {
-    pub fn from_message(message: String) -> Self {
-        StoreError(message)
-    }
+pub enum StoreError {
+    #[error("revocation store: {0}")]
+    Database(#[source] redb::Error),
+    #[error("revocation store: cannot create {path}: {source}")]
+    Directory {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("revocation store: cannot encode a record: {0}")]
+    Encoding(#[source] serde_json::Error),
+    #[error("revocation store: a background task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+    #[error("revocations.redis_url: {0}")]
+    RedisUrl(#[source] redis::RedisError),
 }
 
+// redb has one error type per operation, all convertible into `redb::Error`;
+// `?` on any of them lands here.
 impl<E: Into<redb::Error>> From<E> for StoreError {
     fn from(e: E) -> Self {
-        StoreError(e.into().to_string())
+        StoreError::Database(e.into())
     }
 }
 
@@ -46,8 +57,10 @@ pub struct Page {
 impl EmbeddedStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         }
         // redb's default page cache is 1 GiB; the index in memory is what
         // the hot path reads, so the file only needs a modest cache.
@@ -85,41 +98,50 @@ impl EmbeddedStore {
         Ok(out)
     }
 
-    /// Stores (or replaces) a revocation; with `outbox`, also remembers to
-    /// push it to the shared store.
-    pub fn put(&self, r: &Revocation, outbox: bool) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(r).map_err(|e| StoreError(e.to_string()))?;
-        let op = outbox.then(|| {
-            SyncOp::Put {
-                revocation: r.clone(),
-            }
-            .to_json()
-        });
+    /// Stores a revocation merged (`Revocation::merge`) with the copy
+    /// already there, read and written in one transaction so that two
+    /// concurrent revocations of one target cannot leave the narrower one
+    /// on disk. With `outbox`, also remembers to push the result to the
+    /// shared store. Returns what was stored.
+    pub fn put_merged(&self, r: Revocation, outbox: bool) -> Result<Revocation, StoreError> {
         self.with_write(|tx| {
-            tx.open_table(REVOCATIONS)?
-                .insert(r.id.as_str(), json.as_slice())?;
-            if let Some(op) = &op {
+            let mut table = tx.open_table(REVOCATIONS)?;
+            let old = table
+                .get(r.id.as_str())?
+                .and_then(|v| serde_json::from_slice::<Revocation>(v.value()).ok());
+            let merged = match old {
+                Some(old) => old.merge(r),
+                None => r,
+            };
+            let json = serde_json::to_vec(&merged).map_err(StoreError::Encoding)?;
+            table.insert(merged.id.as_str(), json.as_slice())?;
+            if outbox {
+                let op = SyncOp::Put {
+                    revocation: merged.clone(),
+                }
+                .to_json()
+                .map_err(StoreError::Encoding)?;
                 tx.open_table(OUTBOX)?
-                    .insert(r.id.as_str(), op.as_bytes())?;
+                    .insert(merged.id.as_str(), op.as_bytes())?;
             }
-            Ok(())
+            Ok(merged)
         })
     }
 
     /// Removes a revocation; returns whether it existed.
     pub fn delete(&self, id: &str, outbox: bool) -> Result<bool, StoreError> {
-        let expires_at = if outbox {
-            self.get(id)?.map(|r| r.expires_at)
-        } else {
-            None
-        };
-        let op = outbox.then(|| {
-            SyncOp::Delete {
-                id: id.to_string(),
-                expires_at,
-            }
-            .to_json()
-        });
+        let lifted = if outbox { self.get(id)? } else { None };
+        let op = outbox
+            .then(|| {
+                SyncOp::Delete {
+                    id: id.to_string(),
+                    expires_at: lifted.as_ref().map(|r| r.expires_at),
+                    revoked_at: lifted.as_ref().map(|r| r.created_at),
+                }
+                .to_json()
+            })
+            .transpose()
+            .map_err(StoreError::Encoding)?;
         self.with_write(|tx| {
             let existed = tx.open_table(REVOCATIONS)?.remove(id)?.is_some();
             if let Some(op) = &op {
@@ -173,7 +195,7 @@ impl EmbeddedStore {
         self.with_write(|tx| {
             let mut table = tx.open_table(REVOCATIONS)?;
             for r in revocations {
-                let json = serde_json::to_vec(r).map_err(|e| StoreError(e.to_string()))?;
+                let json = serde_json::to_vec(r).map_err(StoreError::Encoding)?;
                 table.insert(r.id.as_str(), json.as_slice())?;
             }
             Ok(())
@@ -244,7 +266,7 @@ impl EmbeddedStore {
     /// Forgets a pushed operation, unless a newer one for the same id
     /// replaced it meanwhile.
     pub fn clear_outbox(&self, op: &SyncOp) -> Result<(), StoreError> {
-        let json = op.to_json();
+        let json = op.to_json().map_err(StoreError::Encoding)?;
         self.with_write(|tx| {
             let mut table = tx.open_table(OUTBOX)?;
             let same = table

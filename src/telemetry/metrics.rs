@@ -40,6 +40,7 @@ pub struct Metrics {
     decisions: IntCounterVec,
     check_seconds: Histogram,
     propagation_seconds: Histogram,
+    sync_rejected: IntCounterVec,
     jwks_fetches: IntCounterVec,
     jwks_keys: IntGaugeVec,
     jwks_last_success: IntGaugeVec,
@@ -83,6 +84,13 @@ impl Metrics {
                     "From a revocation's acceptance on one replica to its application here.",
                 )
                 .buckets(PROPAGATION_BUCKETS.to_vec()),
+            )?;
+            let sync_rejected = IntCounterVec::new(
+                opts(
+                    "zt_authz_revocation_sync_rejected_total",
+                    "Revocation messages and entries from Redis that were ignored, by why: no valid HMAC tag, or invalid content.",
+                ),
+                &["why"],
             )?;
             let jwks_fetches = IntCounterVec::new(
                 opts(
@@ -135,6 +143,7 @@ impl Metrics {
                 Box::new(decisions.clone()) as Box<dyn prometheus::core::Collector>,
                 Box::new(check_seconds.clone()),
                 Box::new(propagation_seconds.clone()),
+                Box::new(sync_rejected.clone()),
                 Box::new(jwks_fetches.clone()),
                 Box::new(jwks_keys.clone()),
                 Box::new(jwks_last_success.clone()),
@@ -151,6 +160,7 @@ impl Metrics {
                 decisions,
                 check_seconds,
                 propagation_seconds,
+                sync_rejected,
                 jwks_fetches,
                 jwks_keys,
                 jwks_last_success,
@@ -260,5 +270,10 @@ impl RevocationEvents for MetricsEvents {
     fn propagated(&self, delay_secs: f64) {
         self.metrics.propagation_seconds.observe(delay_secs);
         self.next.propagated(delay_secs);
+    }
+
+    fn rejected_from_shared_store(&self, why: &'static str) {
+        self.metrics.sync_rejected.with_label_values(&[why]).inc();
+        self.next.rejected_from_shared_store(why);
     }
 }

@@ -81,11 +81,15 @@ impl TokenCache {
         hit.map(|e| (e.claims, e.trust))
     }
 
+    /// Remembers a verified token. `generation` is that of the key set the
+    /// signature was checked against: if the keys changed meanwhile, the
+    /// entry is never used.
     pub(super) fn insert(
         &self,
         key: TokenDigest,
         claims: &Arc<VerifiedClaims>,
         trust: &Arc<IssuerTrust>,
+        generation: u64,
         now: f64,
     ) {
         let Some(entries) = &self.entries else { return };
@@ -93,13 +97,16 @@ impl TokenCache {
         if left <= 0.0 {
             return;
         }
+        // Clamped as a float first: a far-future `exp` would overflow a
+        // Duration and panic.
+        let ttl = Duration::from_secs_f64(left.min(MAX_TTL.as_secs_f64()));
         entries.insert(
             key,
             Entry {
                 claims: claims.clone(),
                 trust: trust.clone(),
-                generation: trust.keys.generation(),
-                ttl: Duration::from_secs_f64(left).min(MAX_TTL),
+                generation,
+                ttl,
             },
         );
     }

@@ -45,8 +45,18 @@ pub enum TokenError {
     NotYetValid,
     #[error("the token was issued in the future (iat)")]
     IssuedInFuture,
+    #[error("the token's authentication time is in the future (auth_time)")]
+    AuthTimeInFuture,
+    #[error(
+        "the token expires more than {max_secs} seconds from now, longer than revocations are kept"
+    )]
+    ExpiresTooLate { max_secs: u64 },
+    #[error("the token is typed as {typ}, not as an access token")]
+    NotAnAccessToken { typ: &'static str },
     #[error("the token's audience is not accepted")]
     WrongAudience,
+    #[error("the issuer does not send back-channel logout tokens here (no logout_audiences)")]
+    LogoutNotConfigured,
     #[error("the token's lifetime exceeds the allowed {max_secs} seconds")]
     LifetimeTooLong { max_secs: u64 },
     #[error("the token is older than the allowed {max_secs} seconds")]

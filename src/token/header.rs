@@ -48,14 +48,35 @@ impl JoseHeader {
 
 /// `at+jwt` equals `application/at+jwt`, case-insensitively (RFC 7515 §4.1.9).
 pub fn typ_matches(actual: &str, expected: &str) -> bool {
-    fn bare(t: &str) -> &str {
-        let prefix = "application/";
-        match t.get(..prefix.len()) {
-            Some(p) if p.eq_ignore_ascii_case(prefix) => &t[prefix.len()..],
-            _ => t,
-        }
-    }
     bare(actual).eq_ignore_ascii_case(bare(expected))
+}
+
+fn bare(t: &str) -> &str {
+    let prefix = "application/";
+    match t.get(..prefix.len()) {
+        Some(p) if p.eq_ignore_ascii_case(prefix) => &t[prefix.len()..],
+        _ => t,
+    }
+}
+
+/// JWT types that are never access tokens, whatever an issuer's
+/// `required_typ` says (RFC 8725 §3.11: explicit typing exists so that one
+/// kind of JWT cannot be substituted for another).
+const NEVER_ACCESS: &[&str] = &["logout+jwt", "secevent+jwt", "dpop+jwt", "id_token+jwt"];
+
+/// Whether a `typ` says the JWT is something other than an access token.
+/// Besides the types above, any other `…+jwt` media type names a different
+/// kind of JWT, unless it is exactly the issuer's `required_typ`. Returns
+/// a fixed label, safe to show the caller.
+pub fn other_jwt_type(typ: &str, required: Option<&str>) -> Option<&'static str> {
+    if let Some(known) = NEVER_ACCESS.iter().find(|t| typ_matches(typ, t)) {
+        return Some(known);
+    }
+    let typed_jwt = bare(typ)
+        .get(bare(typ).len().saturating_sub(4)..)
+        .is_some_and(|end| end.eq_ignore_ascii_case("+jwt"));
+    let allowed = typ_matches(typ, "at+jwt") || required.is_some_and(|r| typ_matches(typ, r));
+    (typed_jwt && !allowed).then_some("another kind of JWT")
 }
 
 #[cfg(test)]
@@ -69,6 +90,32 @@ mod tests {
         assert!(typ_matches("at+jwt", "application/at+jwt"));
         assert!(!typ_matches("JWT", "at+jwt"));
         assert!(!typ_matches("application/jwt", "at+jwt"));
+    }
+
+    #[test]
+    fn other_jwt_types_are_never_access_tokens() {
+        for (typ, required, refused) in [
+            ("logout+jwt", None, true),
+            ("application/Logout+JWT", None, true),
+            ("secevent+jwt", None, true),
+            ("dpop+jwt", None, true),
+            ("id_token+jwt", None, true),
+            // required_typ cannot let the four explicit types in.
+            ("logout+jwt", Some("logout+jwt"), true),
+            ("token-introspection+jwt", None, true),
+            ("custom+jwt", Some("custom+jwt"), false),
+            ("at+jwt", None, false),
+            ("application/at+jwt", None, false),
+            ("JWT", None, false),
+            ("jwt", Some("at+jwt"), false),
+            ("+jwt", None, true),
+        ] {
+            assert_eq!(
+                other_jwt_type(typ, required).is_some(),
+                refused,
+                "{typ} with required {required:?}"
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::cache::TokenCache;
 use super::claims::TypedClaims;
-use super::header::{JoseHeader, typ_matches};
+use super::header::{JoseHeader, other_jwt_type, typ_matches};
 use super::{TokenError, TokenLimits, VerifiedClaims};
 use crate::clock::SharedClock;
 use crate::keys::{IssuerKeys, KeyLookup};
@@ -21,6 +21,9 @@ use crate::keys::{IssuerKeys, KeyLookup};
 pub struct IssuerTrust {
     pub issuer: Arc<str>,
     pub audiences: Vec<String>,
+    /// Audiences of back-channel logout tokens (the relying parties'
+    /// client ids); empty means this issuer's logout tokens are refused.
+    pub logout_audiences: Vec<String>,
     pub algorithms: Vec<Algorithm>,
     pub leeway: Duration,
     pub max_token_lifetime: Option<Duration>,
@@ -82,6 +85,9 @@ pub struct Verifier {
     issuers: HashMap<Arc<str>, Arc<IssuerTrust>>,
     cache: TokenCache,
     clock: SharedClock,
+    /// How long revocations are kept. No token may live longer, or a
+    /// revocation could expire while a token it matches is still valid.
+    retention: Duration,
 }
 
 impl Verifier {
@@ -89,11 +95,13 @@ impl Verifier {
         issuers: impl IntoIterator<Item = Arc<IssuerTrust>>,
         cache: TokenCache,
         clock: SharedClock,
+        retention: Duration,
     ) -> Self {
         Self {
             issuers: issuers.into_iter().map(|t| (t.issuer.clone(), t)).collect(),
             cache,
             clock,
+            retention,
         }
     }
 
@@ -119,11 +127,16 @@ impl Verifier {
         let (claims, trust) = match self.cache.get(&digest) {
             Some(hit) => hit,
             None => {
-                let (claims, trust) = self.verify_fresh(token, TokenUse::Access).await?;
-                let claims = Arc::new(claims);
-                self.cache
-                    .insert(digest, &claims, &trust, self.clock.now_unix());
-                (claims, trust)
+                let fresh = self.verify_fresh(token, TokenUse::Access).await?;
+                let claims = Arc::new(fresh.claims);
+                self.cache.insert(
+                    digest,
+                    &claims,
+                    &fresh.trust,
+                    fresh.key_generation,
+                    self.clock.now_unix(),
+                );
+                (claims, fresh.trust)
             }
         };
         self.check_times(&trust, &claims, limits)
@@ -135,17 +148,13 @@ impl Verifier {
     /// except that `typ`, when present, must be `logout+jwt` (the issuer's
     /// `required_typ` is for access tokens). Never cached.
     pub async fn verify_logout_token(&self, token: &str) -> Result<VerifiedClaims, Rejection> {
-        let (claims, trust) = self.verify_fresh(token, TokenUse::Logout).await?;
-        self.check_times(&trust, &claims, TokenLimits::default())
-            .map_err(|error| Rejection::about(error, &claims))?;
-        Ok(claims)
+        let fresh = self.verify_fresh(token, TokenUse::Logout).await?;
+        self.check_times(&fresh.trust, &fresh.claims, TokenLimits::default())
+            .map_err(|error| Rejection::about(error, &fresh.claims))?;
+        Ok(fresh.claims)
     }
 
-    async fn verify_fresh(
-        &self,
-        token: &str,
-        usage: TokenUse,
-    ) -> Result<(VerifiedClaims, Arc<IssuerTrust>), Rejection> {
+    async fn verify_fresh(&self, token: &str, usage: TokenUse) -> Result<Fresh, Rejection> {
         let mut seen = Rejection::default();
         match self.verify_uncached(token, usage, &mut seen).await {
             Ok(ok) => Ok(ok),
@@ -164,7 +173,7 @@ impl Verifier {
         token: &str,
         usage: TokenUse,
         seen: &mut Rejection,
-    ) -> Result<(VerifiedClaims, Arc<IssuerTrust>), TokenError> {
+    ) -> Result<Fresh, TokenError> {
         let parts = CompactJws::split(token)?;
         let header = JoseHeader::parse(&b64(parts.header).ok_or(TokenError::BadHeader)?)?;
         seen.kid = header.kid.as_deref().map(printable);
@@ -183,6 +192,19 @@ impl Verifier {
         if !trust.algorithms.contains(&header.alg) {
             return Err(TokenError::AlgNotAllowed);
         }
+        if usage == TokenUse::Access
+            && let Some(typ) = header.typ.as_deref()
+            && let Some(other) = other_jwt_type(typ, trust.required_typ.as_deref())
+        {
+            return Err(TokenError::NotAnAccessToken { typ: other });
+        }
+        let audiences = match usage {
+            TokenUse::Access => &trust.audiences,
+            TokenUse::Logout if trust.logout_audiences.is_empty() => {
+                return Err(TokenError::LogoutNotConfigured);
+            }
+            TokenUse::Logout => &trust.logout_audiences,
+        };
         let expected_typ = match usage {
             TokenUse::Access => trust.required_typ.as_deref(),
             TokenUse::Logout => Some("logout+jwt"),
@@ -201,22 +223,27 @@ impl Verifier {
             }
         }
 
-        self.check_signature(trust, &header, &parts).await?;
+        let key_generation = self.check_signature(trust, &header, &parts).await?;
 
         let typed = TypedClaims::read(&claims)?;
-        if !typed.audiences.iter().any(|a| trust.audiences.contains(a)) {
+        if !typed.audiences.iter().any(|a| audiences.contains(a)) {
             return Err(TokenError::WrongAudience);
         }
-        let verified = VerifiedClaims::new(trust.issuer.clone(), header.kid, typed, claims);
-        Ok((verified, trust.clone()))
+        Ok(Fresh {
+            claims: VerifiedClaims::new(trust.issuer.clone(), header.kid, typed, claims),
+            trust: trust.clone(),
+            key_generation,
+        })
     }
 
+    /// Checks the signature; returns the generation of the key set whose
+    /// key verified it.
     async fn check_signature(
         &self,
         trust: &IssuerTrust,
         header: &JoseHeader,
         parts: &CompactJws<'_>,
-    ) -> Result<(), TokenError> {
+    ) -> Result<u64, TokenError> {
         let kid = header.kid.as_deref();
         let mut lookup = trust.keys.find(kid, header.alg);
         if matches!(lookup, KeyLookup::UnknownKid) {
@@ -224,8 +251,8 @@ impl Verifier {
             trust.keys.refetch_for_unknown_kid().await;
             lookup = trust.keys.find(kid, header.alg);
         }
-        let key = match lookup {
-            KeyLookup::Found(key) => key,
+        let (key, generation) = match lookup {
+            KeyLookup::Found { key, generation } => (key, generation),
             KeyLookup::NoKeys => return Err(TokenError::KeysUnavailable),
             KeyLookup::UnknownKid => return Err(TokenError::UnknownKey),
             KeyLookup::Ambiguous => return Err(TokenError::AmbiguousKey),
@@ -237,7 +264,7 @@ impl Verifier {
             key.decoding(),
             header.alg,
         ) {
-            Ok(true) => Ok(()),
+            Ok(true) => Ok(generation),
             Ok(false) | Err(_) => Err(TokenError::BadSignature),
         }
     }
@@ -259,13 +286,27 @@ impl Verifier {
         if c.iat().is_some_and(|iat| iat > now + leeway) {
             return Err(TokenError::IssuedInFuture);
         }
-        let limits = limits.tightest(TokenLimits {
-            max_lifetime: trust.max_token_lifetime,
-            max_age: None,
-        });
-        if limits.max_lifetime.is_none() && limits.max_age.is_none() {
-            return Ok(());
+        if c.auth_time().is_some_and(|t| t > now + leeway) {
+            return Err(TokenError::AuthTimeInFuture);
         }
+        // A token must not outlive the revocations that could match it:
+        // neither from now (a `jti` or `sid` entry is kept that long) nor
+        // from its issue time (a `sub` or `iss` cut-off is kept that long
+        // after the cut-off).
+        if c.exp() - now > self.retention.as_secs_f64() {
+            return Err(TokenError::ExpiresTooLate {
+                max_secs: self.retention.as_secs(),
+            });
+        }
+        let limits = limits
+            .tightest(TokenLimits {
+                max_lifetime: trust.max_token_lifetime,
+                max_age: None,
+            })
+            .tightest(TokenLimits {
+                max_lifetime: Some(self.retention),
+                max_age: None,
+            });
         // A lifetime or age limit cannot be judged without iat.
         let iat = c.iat().ok_or(TokenError::MissingClaim("iat"))?;
         if let Some(max) = limits.max_lifetime
@@ -284,6 +325,14 @@ impl Verifier {
         }
         Ok(())
     }
+}
+
+/// A token verified just now, before the time checks.
+struct Fresh {
+    claims: VerifiedClaims,
+    trust: Arc<IssuerTrust>,
+    /// The issuer's key generation the signature was checked against.
+    key_generation: u64,
 }
 
 /// The three parts of a compact JWS, still encoded.

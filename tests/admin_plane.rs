@@ -1,0 +1,407 @@
+//! What an attacker tries against the admin port: a revoked admin token,
+//! a cross-issuer or replayed logout token, a reload that opens the API,
+//! a browser on the operator's laptop, and ids spelled another way.
+
+// Tests and their fixtures may panic on broken set-up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::app::check_request;
+use common::{KeyServer, TestApp, now, standard_config};
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+use serde_json::{Value, json};
+use zt_authz::dev::DevAlg;
+
+/// Each issuer sends back-channel logout tokens to the client `shop-web`.
+fn logout_config(ks: &KeyServer, other: &KeyServer, admin: &str) -> String {
+    standard_config(ks, other)
+        .replace(
+            "    audiences: [orders-api, admin-api]\n",
+            "    audiences: [orders-api, admin-api]\n    logout_audiences: [shop-web]\n",
+        )
+        .replace(
+            "    audiences: [orders-api]\n",
+            "    audiences: [orders-api]\n    logout_audiences: [shop-web]\n",
+        )
+        + admin
+}
+
+fn jwt_admin(ks: &KeyServer) -> String {
+    format!(
+        "\nadmin:\n  issuer: {}\n  scope: zt-authz:admin\n",
+        ks.issuer()
+    )
+}
+
+const OPEN_ADMIN: &str = "\nadmin:\n  unauthenticated: true\n";
+
+/// (status, body error) of a Check of `/orders`: 200 for allow.
+async fn decide(app: &TestApp, token: &str) -> (i32, String) {
+    match app
+        .check(&check_request("/orders", Some(token)))
+        .await
+        .http_response
+    {
+        Some(HttpResponse::OkResponse(_)) => (200, String::new()),
+        Some(HttpResponse::DeniedResponse(d)) => (d.status.unwrap().code, d.body),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// An admin API call: (status, JSON body or Null).
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, format!("{}{path}", app.admin_url()));
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_revoked_admin_token_cannot_use_the_admin_api() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&(standard_config(&ks, &other) + &jwt_admin(&ks))).await;
+    let t = now();
+    for (name, admin, revocation) in [
+        (
+            "by jti",
+            ks.token(json!({"scope": "zt-authz:admin", "jti": "admin-1"})),
+            json!({"kind": "jti", "value": "admin-1", "expires_at": t + 300}),
+        ),
+        (
+            "by sub",
+            ks.token(json!({"scope": "zt-authz:admin", "sub": "ops", "iat": t - 5})),
+            json!({"kind": "sub", "value": "ops", "issued_before": t}),
+        ),
+        (
+            "by issuer",
+            ks.token(json!({"scope": "zt-authz:admin", "sub": "ops2", "iat": t - 5})),
+            json!({"kind": "iss", "value": ks.issuer(), "issued_before": t}),
+        ),
+    ] {
+        let post = reqwest::Method::POST;
+        let (status, created) = call(
+            &app,
+            post,
+            "/v1/revocations",
+            Some(&admin),
+            Some(revocation),
+        )
+        .await;
+        assert_eq!(status, 201, "{name}: {created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        // Check denies it, and so must the admin API: it cannot even read,
+        // let alone lift, its own revocation.
+        assert_eq!(decide(&app, &admin).await.0, 401, "{name}");
+        let (status, err) = call(
+            &app,
+            reqwest::Method::GET,
+            "/v1/revocations",
+            Some(&admin),
+            None,
+        )
+        .await;
+        assert_eq!(status, 401, "{name}: {err}");
+        assert_eq!(err["error_description"], "token revoked", "{name}");
+        let path = format!("/v1/revocations/{id}");
+        let (status, _) = call(&app, reqwest::Method::DELETE, &path, Some(&admin), None).await;
+        assert_eq!(status, 401, "{name}");
+        assert!(
+            app.running.revocations.index().contains(&id),
+            "{name}: still in force"
+        );
+        // Clean up for the next case, as the operator would: directly.
+        assert!(app.running.revocations.lift(&id).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn admin_keys_unavailable_is_503_like_check() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    ks.set(common::Serve::Error500);
+    let yaml = (standard_config(&ks, &other) + &jwt_admin(&ks)).replace(
+        "  reload_interval: 0s\n",
+        "  reload_interval: 0s\n  start_without_keys: true\n",
+    );
+    let app = TestApp::start(&yaml).await;
+    let admin = ks.token(json!({"scope": "zt-authz:admin"}));
+    let (status, err) = call(
+        &app,
+        reqwest::Method::GET,
+        "/v1/revocations",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
+    );
+}
+
+async fn send_logout(app: &TestApp, token: String) -> (u16, String) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/backchannel-logout", app.admin_url()))
+        .form(&[("logout_token", token)])
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+fn logout_token(ks: &KeyServer, claims: Value) -> String {
+    let t = now();
+    let mut c = json!({
+        "iss": ks.issuer(), "aud": "shop-web", "iat": t, "exp": t + 120,
+        "jti": format!("lo-{t}"),
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}}
+    });
+    for (k, v) in claims.as_object().unwrap() {
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(k);
+        } else {
+            c[k] = v.clone();
+        }
+    }
+    let header = json!({"alg": "RS256", "kid": ks.keys.kid(DevAlg::RS256), "typ": "logout+jwt"});
+    ks.keys.sign_raw(DevAlg::RS256, &header, &c)
+}
+
+#[tokio::test]
+async fn a_logout_token_revokes_only_its_own_issuers_users() {
+    let a = KeyServer::start("primary").await;
+    let b = KeyServer::start("other").await;
+    let app = TestApp::start(&logout_config(&a, &b, "")).await;
+    let alice_at_a = a.token(json!({"sub": "alice", "iat": now() - 10}));
+    let mut c = b.claims(json!({"sub": "alice", "iat": now() - 10}));
+    c["iss"] = json!(b.issuer());
+    let alice_at_b = b.keys.mint(DevAlg::RS256, &c);
+    assert_eq!(decide(&app, &alice_at_b).await.0, 200);
+    let (status, body) = send_logout(&app, logout_token(&b, json!({"sub": "alice"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        decide(&app, &alice_at_b).await.0,
+        401,
+        "B's alice is logged out"
+    );
+    assert_eq!(
+        decide(&app, &alice_at_a).await.0,
+        200,
+        "A's alice is not B's to log out"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_logout_token_changes_nothing() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&logout_config(&ks, &other, OPEN_ADMIN)).await;
+    let t = now();
+    let logout = logout_token(&ks, json!({"sub": "bob", "iat": t - 60, "jti": "once"}));
+    assert_eq!(send_logout(&app, logout.clone()).await.0, 200);
+    // The cut-off is the logout token's iat, not the time it arrived: a
+    // session begun after the logout stays valid...
+    let before = ks.token(json!({"sub": "bob", "iat": t - 90}));
+    let after = ks.token(json!({"sub": "bob", "iat": t - 30}));
+    assert_eq!(decide(&app, &before).await.0, 401);
+    assert_eq!(decide(&app, &after).await.0, 200);
+    // ...and replaying the captured logout token cannot end it.
+    let (status, body) = send_logout(&app, logout).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("already received"), "{body}");
+    assert_eq!(decide(&app, &after).await.0, 200);
+    let (_, listed) = call(
+        &app,
+        reqwest::Method::GET,
+        "/v1/revocations?kind=sub",
+        None,
+        None,
+    )
+    .await;
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["issued_before"].as_f64(), Some((t - 60) as f64));
+    assert_eq!(items[0]["issuer"], json!(ks.issuer()));
+}
+
+#[tokio::test]
+async fn logout_tokens_answer_to_their_own_audience() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&logout_config(&ks, &other, "")).await;
+    // An access-token audience is not a logout audience.
+    let (status, body) = send_logout(
+        &app,
+        logout_token(&ks, json!({"sid": "s1", "aud": "orders-api"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("audience"), "{body}");
+    // A logout token is never an access token, whatever its audience.
+    let as_access = logout_token(
+        &ks,
+        json!({"sid": "s2", "aud": "orders-api", "scope": "orders:read"}),
+    );
+    assert_eq!(decide(&app, &as_access).await.0, 401);
+    // An issuer without logout_audiences sends no logout tokens here.
+    let plain = TestApp::start(&standard_config(&ks, &other)).await;
+    let (status, body) = send_logout(&plain, logout_token(&ks, json!({"sid": "s3"}))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("logout_audiences"), "{body}");
+}
+
+#[tokio::test]
+async fn a_reload_cannot_open_the_admin_api_to_the_network() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let exposed = (standard_config(&ks, &other) + &jwt_admin(&ks))
+        .replace("  admin_addr: 127.0.0.1:0\n", "  admin_addr: 0.0.0.0:0\n");
+    let app = TestApp::start(&exposed).await;
+    // The file now claims loopback and no authentication; the listener is
+    // still on every interface.
+    let open = standard_config(&ks, &other) + OPEN_ADMIN;
+    std::fs::write(&app.config_path, open).unwrap();
+    let err = app.running.reloader.reload().unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+    let body = json!({"kind": "jti", "value": "x"});
+    let (status, _) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/revocations",
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 401, "the API still wants a token");
+    assert!(matches!(
+        app.running.authorizer.runtime().config.admin,
+        zt_authz::config::AdminAuth::Jwt { .. }
+    ));
+}
+
+/// A raw request, as a browser or a rebinding page would send it.
+async fn raw_post(app: &TestApp, headers: &[(&str, &str)], body: &str) -> u16 {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/v1/revocations", app.admin_url()))
+        .body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_browser_cannot_drive_the_loopback_admin_api() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&(standard_config(&ks, &other) + OPEN_ADMIN)).await;
+    let body = json!({"kind": "iss", "value": ks.issuer()}).to_string();
+    let json_ct = ("content-type", "application/json");
+    for (name, headers, status) in [
+        (
+            "CSRF with a simple content type",
+            vec![("content-type", "text/plain")],
+            415,
+        ),
+        (
+            "form post",
+            vec![("content-type", "application/x-www-form-urlencoded")],
+            415,
+        ),
+        (
+            "cross-origin fetch",
+            vec![json_ct, ("origin", "https://attacker.example")],
+            403,
+        ),
+        (
+            "DNS rebinding",
+            vec![json_ct, ("host", "attacker.example")],
+            403,
+        ),
+    ] {
+        assert_eq!(raw_post(&app, &headers, &body).await, status, "{name}");
+    }
+    assert_eq!(
+        app.running.revocations.index().len(),
+        0,
+        "nothing was revoked"
+    );
+    assert_eq!(
+        raw_post(&app, &[json_ct], &body).await,
+        201,
+        "the operator's own call"
+    );
+    let localhost = format!("localhost:{}", app.running.admin_addr.port());
+    let jti = json!({"kind": "jti", "value": "j"}).to_string();
+    assert_eq!(
+        raw_post(&app, &[json_ct, ("host", &localhost)], &jti).await,
+        201
+    );
+}
+
+#[tokio::test]
+async fn ids_spelled_another_way_neither_find_nor_lift() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&(standard_config(&ks, &other) + OPEN_ADMIN)).await;
+    let token = ks.token(json!({"jti": "kept"}));
+    let body = json!({"kind": "jti", "value": "kept", "expires_at": now() + 300});
+    let (_, created) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/revocations",
+        None,
+        Some(body),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    for spelling in [
+        format!("+{}", &id[1..]),
+        id.to_uppercase(),
+        format!("0{id}"),
+    ] {
+        let path = format!("/v1/revocations/{spelling}");
+        assert_eq!(
+            call(&app, reqwest::Method::GET, &path, None, None).await.0,
+            404,
+            "{spelling}"
+        );
+        assert_eq!(
+            call(&app, reqwest::Method::DELETE, &path, None, None)
+                .await
+                .0,
+            404,
+            "{spelling}"
+        );
+        assert_eq!(
+            decide(&app, &token).await.0,
+            401,
+            "{spelling} lifted nothing"
+        );
+    }
+    let app = app.restart().await;
+    assert_eq!(
+        decide(&app, &token).await.0,
+        401,
+        "still revoked after a restart"
+    );
+    let path = format!("/v1/revocations/{id}");
+    assert_eq!(
+        call(&app, reqwest::Method::GET, &path, None, None).await.0,
+        200
+    );
+}

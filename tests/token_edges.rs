@@ -1,0 +1,272 @@
+//! Tokens and requests at the edges an attacker probes: other JWT types,
+//! times far ahead, extreme numbers, hosts spelled another way, and keys
+//! rotated while checks run.
+
+// Tests and their fixtures may panic on broken set-up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::app::{check_request, http_mut};
+use common::{KeyServer, Serve, TestApp, now, standard_config};
+use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use zt_authz::dev::{DevAlg, DevKeys};
+
+/// (status, body) of a Check: 200 for allow.
+async fn outcome(app: &TestApp, request: &CheckRequest) -> (i32, String) {
+    let response = app.check(request).await;
+    assert!(response.status.is_some(), "status is always set");
+    match response.http_response {
+        Some(HttpResponse::OkResponse(_)) => (200, String::new()),
+        Some(HttpResponse::DeniedResponse(d)) => (d.status.unwrap().code, d.body),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn decide(app: &TestApp, path: &str, token: &str) -> (i32, String) {
+    outcome(app, &check_request(path, Some(token))).await
+}
+
+#[tokio::test]
+async fn jwts_typed_as_something_else_are_never_access_tokens() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    // The second issuer requires no typ: explicit typing still counts.
+    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    let claims = other.claims(json!({}));
+    for typ in [
+        "logout+jwt",
+        "secevent+jwt",
+        "dpop+jwt",
+        "id_token+jwt",
+        "application/logout+jwt",
+        "token-introspection+jwt",
+    ] {
+        let header = json!({"alg": "RS256", "kid": other.keys.kid(DevAlg::RS256), "typ": typ});
+        let token = other.keys.sign_raw(DevAlg::RS256, &header, &claims);
+        let (status, body) = decide(&app, "/orders", &token).await;
+        assert_eq!(status, 401, "{typ}: {body}");
+        assert!(body.contains("not as an access token"), "{typ}: {body}");
+    }
+    for typ in ["JWT", "at+jwt", "application/at+jwt"] {
+        let header = json!({"alg": "RS256", "kid": other.keys.kid(DevAlg::RS256), "typ": typ});
+        let token = other.keys.sign_raw(DevAlg::RS256, &header, &claims);
+        assert_eq!(decide(&app, "/orders", &token).await.0, 200, "{typ}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_that_outlive_revocations_are_refused() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml = standard_config(&ks, &other)
+        + "\nrevocations:\n  store: memory\n  max_token_lifetime: 1h\n";
+    let app = TestApp::start(&yaml).await;
+    let t = now();
+    // /profile has no lifetime limit of its own.
+    let week = ks.token(json!({"iat": t, "exp": t + 7 * 86_400}));
+    let (status, body) = decide(&app, "/profile", &week).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("longer than revocations are kept"), "{body}");
+    // Issued long ago and expiring soon, but minted to live longer than a
+    // sub cut-off is kept.
+    let long = ks.token(json!({"iat": t - 7200, "exp": t + 60}));
+    let (status, body) = decide(&app, "/profile", &long).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("lifetime"), "{body}");
+    // Without iat no lifetime can be judged.
+    let no_iat = ks.token(json!({"iat": null}));
+    assert_eq!(decide(&app, "/profile", &no_iat).await.0, 401);
+    let fine = ks.token(json!({"iat": t, "exp": t + 3000}));
+    assert_eq!(decide(&app, "/profile", &fine).await.0, 200);
+}
+
+#[test]
+fn check_config_warns_when_an_issuer_allows_longer_tokens_than_revocations_keep() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jwks.json"), r#"{"keys":[]}"#).unwrap();
+    let yaml = "issuers:\n  - issuer: https://i\n    jwks_file: jwks.json\n    audiences: [a]\n    max_token_lifetime: 48h\nrevocations:\n  store: memory\n  max_token_lifetime: 24h\n";
+    let path = dir.path().join("z.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zt-authz"))
+        .args(["check-config", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: issuers[0].max_token_lifetime is longer than revocations.max_token_lifetime"
+        ),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn an_auth_time_in_the_future_is_an_invalid_token() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    let t = now();
+    let admin = |auth_time: u64| {
+        ks.token(
+            json!({"aud": "admin-api", "scope": "admin", "acr": "phr", "auth_time": auth_time}),
+        )
+    };
+    let (status, body) = decide(&app, "/admin/x", &admin(t + 3600)).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("auth_time"), "{body}");
+    // Within the leeway (30 s) it still counts as now.
+    assert_eq!(decide(&app, "/admin/x", &admin(t + 10)).await.0, 200);
+}
+
+#[tokio::test]
+async fn every_spelling_of_a_host_selects_the_same_policy() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    // The protected host first; anything else falls through to an
+    // anonymous catch-all, the worst place for a bypass to land.
+    let yaml = standard_config(&ks, &other).replace(
+        "policies:\n",
+        "policies:\n  - name: admin-host\n    match: { hosts: [admin.example.com] }\n    scopes: [admin]\n  - name: open\n    match: { hosts: [\"*\"] }\n    anonymous: true\n",
+    );
+    let app = TestApp::start(&yaml).await;
+    for host in [
+        "admin.example.com",
+        "admin.example.com.",
+        "admin.example.com:",
+        "Admin.Example.com.:443",
+        "ADMIN.EXAMPLE.COM:8443",
+    ] {
+        let mut req = check_request("/anything", None);
+        let http = http_mut(&mut req);
+        http.host = host.into();
+        http.headers.insert(":authority".into(), host.into());
+        let (status, body) = outcome(&app, &req).await;
+        assert_eq!(status, 401, "{host}: {body}");
+    }
+}
+
+/// Fixture for the property: an app and a key to sign claims with.
+struct Fixture {
+    rt: tokio::runtime::Runtime,
+    app: TestApp,
+    ks: KeyServer,
+    _other: KeyServer,
+}
+
+fn fixture() -> Fixture {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (ks, other, app) = rt.block_on(async {
+        let ks = KeyServer::start("primary").await;
+        let other = KeyServer::start("other").await;
+        let app = TestApp::start(&standard_config(&ks, &other)).await;
+        (ks, other, app)
+    });
+    Fixture {
+        rt,
+        app,
+        ks,
+        _other: other,
+    }
+}
+
+fn extreme() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!(1e20)),
+        Just(json!(1e308)),
+        Just(json!(-1e308)),
+        Just(json!(-0.0)),
+        Just(json!(0)),
+        Just(json!(5e-324)),
+        Just(json!(u64::MAX)),
+        Just(json!(i64::MIN)),
+        Just(json!(9_007_199_254_740_993u64)),
+        Just(json!(-1)),
+        (-1e12f64..1e12).prop_map(|f| json!(f)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// No validly signed numeric claim, however extreme, panics a Check;
+    /// each gets a decision, and a far-future exp is never allowed.
+    #[test]
+    fn extreme_numeric_claims_never_panic_a_check(
+        exp in extreme(), iat in extreme(), nbf in extreme(), auth_time in extreme(),
+    ) {
+        thread_local!(static F: Fixture = fixture());
+        F.with(|f| {
+            let far = exp.as_f64().is_some_and(|e| e > now() as f64 + 86_400.0 * 2.0);
+            let token = f.ks.token(json!({"exp": exp, "iat": iat, "nbf": nbf, "auth_time": auth_time}));
+            let (status, _) = f.rt.block_on(decide(&f.app, "/orders", &token));
+            prop_assert!(!(far && status == 200), "a far-future exp was allowed");
+            // Again, now possibly from the cache.
+            let (again, _) = f.rt.block_on(decide(&f.app, "/orders", &token));
+            prop_assert_eq!(status, again);
+            Ok(())
+        })?;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_removed_while_checks_run_is_never_accepted_afterwards() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = Arc::new(TestApp::start(&standard_config(&ks, &other)).await);
+    for round in 0..20 {
+        ks.set(Serve::Keys);
+        app.running
+            .authorizer
+            .runtime()
+            .verifier
+            .trust(&ks.issuer())
+            .unwrap()
+            .keys
+            .refresh()
+            .await;
+        // A fresh token each round, so no earlier round cached it.
+        let old = ks.token(json!({"jti": format!("round-{round}")}));
+        assert_eq!(decide(&app, "/orders", &old).await.0, 200, "round {round}");
+        // Checks of the old token run while the issuer drops its key.
+        let checks: Vec<_> = (0..8)
+            .map(|_| {
+                let (app, token) = (app.clone(), old.clone());
+                tokio::spawn(async move {
+                    for _ in 0..50 {
+                        decide(&app, "/orders", &token).await;
+                    }
+                })
+            })
+            .collect();
+        let rotated = DevKeys::generate("rotated").unwrap();
+        ks.set(Serve::Document(rotated.jwks()));
+        app.running
+            .authorizer
+            .runtime()
+            .verifier
+            .trust(&ks.issuer())
+            .unwrap()
+            .keys
+            .refresh()
+            .await;
+        for c in checks {
+            c.await.unwrap();
+        }
+        let (status, body) = decide(&app, "/orders", &old).await;
+        assert_eq!(
+            status, 401,
+            "round {round}: a removed key still verifies: {body}"
+        );
+    }
+}
