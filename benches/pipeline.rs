@@ -35,7 +35,7 @@ fn revocations(c: &mut Criterion) {
         let token = p.token(DevAlg::ES256, "bench-jti");
         let request = support::request(&token);
         group.bench_function(name, |b| {
-            b.to_async(&rt).iter(|| p.service.decide(&request))
+            b.to_async(&rt).iter(|| p.service.answer(&request))
         });
     }
     group.finish();
@@ -47,7 +47,7 @@ fn revocation_lookup(c: &mut Criterion) {
     let rt = runtime();
     let p = rt.block_on(support::pipeline(1));
     let token = p.token(DevAlg::ES256, "bench-jti");
-    let runtime = p.authorizer.runtime();
+    let runtime = p.authorizer.snapshot();
     let claims = rt
         .block_on(runtime.verifier.verify(&token, Default::default()))
         .unwrap();
@@ -66,7 +66,7 @@ fn cached_allow(c: &mut Criterion) {
     let p = rt.block_on(support::pipeline(1));
     let request = support::request(&p.token(DevAlg::RS256, "cached"));
     c.bench_function("cached_allow", |b| {
-        b.to_async(&rt).iter(|| p.service.decide(&request))
+        b.to_async(&rt).iter(|| p.service.answer(&request))
     });
 }
 
@@ -79,7 +79,7 @@ fn uncached_and_raw(c: &mut Criterion) {
     for alg in DevAlg::ALL {
         let request = support::request(&p.token(alg, "uncached"));
         uncached.bench_function(alg.name(), |b| {
-            b.to_async(&rt).iter(|| p.service.decide(&request))
+            b.to_async(&rt).iter(|| p.service.answer(&request))
         });
     }
     uncached.finish();
@@ -108,7 +108,7 @@ fn bad_signature(c: &mut Criterion) {
     let forged = format!("{input}.{}", "A".repeat(342));
     let request = support::request(&forged);
     c.bench_function("bad_signature", |b| {
-        b.to_async(&rt).iter(|| p.service.decide(&request))
+        b.to_async(&rt).iter(|| p.service.answer(&request))
     });
 }
 
@@ -120,7 +120,7 @@ fn policy_choice(c: &mut Criterion) {
         let p = rt.block_on(support::pipeline(n));
         let request = support::request(&p.token(DevAlg::RS256, "policies"));
         group.bench_function(n.to_string(), |b| {
-            b.to_async(&rt).iter(|| p.service.decide(&request))
+            b.to_async(&rt).iter(|| p.service.answer(&request))
         });
     }
     group.finish();

@@ -17,7 +17,7 @@ use crate::grpc::{self, CheckService, Health};
 use crate::keys::{IssuerKeys, http_client};
 use crate::reload::{Reloader, check_admin_exposure};
 use crate::revocation::{NoEvents, RevocationEvents, Revocations};
-use crate::runtime::Runtime;
+use crate::snapshot::Snapshot;
 use crate::telemetry::metrics::{Metrics, MetricsEvents, MetricsRecorder, Sources};
 
 /// What can be swapped for tests or other deployments.
@@ -77,9 +77,9 @@ impl App {
         let revocations = Revocations::open(&config.revocations, options.clock.clone(), events)
             .map_err(std::io::Error::other)?;
         let client = http_client();
-        let (runtime, initial_keys) = Runtime::build(config, None, &client, &options.clock);
+        let (snapshot, initial_keys) = Snapshot::build(config, None, &client, &options.clock);
         let authorizer = Arc::new(Authorizer::new(
-            runtime,
+            snapshot,
             revocations.index(),
             Arc::new(MetricsRecorder {
                 metrics: metrics.clone(),
@@ -94,9 +94,9 @@ impl App {
             client,
             options.clock,
         ));
-        let runtime_source = Arc::downgrade(&authorizer);
+        let snapshot_source = Arc::downgrade(&authorizer);
         metrics.set_sources(Sources {
-            runtime: Box::new(move || runtime_source.upgrade().map(|a| a.runtime())),
+            snapshot: Box::new(move || snapshot_source.upgrade().map(|a| a.snapshot())),
             revocations: Arc::downgrade(&revocations),
             reloader: Arc::downgrade(&reloader),
         });
@@ -155,7 +155,7 @@ impl App {
             tokio::spawn(IssuerKeys::run(Arc::downgrade(keys)));
         }
         self.revocations.start();
-        let grace = self.authorizer.runtime().config.server.shutdown_grace;
+        let grace = self.authorizer.snapshot().config.server.shutdown_grace;
         let readiness = tokio::spawn(track_readiness(
             self.authorizer.clone(),
             self.reloader.clone(),
@@ -219,14 +219,14 @@ impl RunningApp {
 async fn track_readiness(authorizer: Arc<Authorizer>, reloader: Arc<Reloader>, health: Health) {
     let mut reloads = reloader.subscribe();
     loop {
-        let runtime = authorizer.runtime();
-        health.set_ready(runtime.is_ready()).await;
-        let mut watches: Vec<_> = runtime
+        let snapshot = authorizer.snapshot();
+        health.set_ready(snapshot.is_ready()).await;
+        let mut watches: Vec<_> = snapshot
             .verifier
             .issuers()
             .map(|t| t.keys.watch_status())
             .collect();
-        drop(runtime);
+        drop(snapshot);
         let key_change = async {
             if watches.is_empty() {
                 return std::future::pending().await;

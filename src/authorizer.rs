@@ -1,4 +1,5 @@
-//! The decision pipeline of BEHAVIOR §1, independent of any protocol.
+//! The decision pipeline (README, "How a request is decided"), independent
+//! of any protocol.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use crate::config::DefaultAction;
 use crate::decision::{Allow, Decision, Deny, DenyReason};
 use crate::policy::{Policy, check_requirements};
 use crate::revocation::RevocationCheck;
-use crate::runtime::Runtime;
+use crate::snapshot::Snapshot;
 use crate::token::{TokenLimits, VerifiedClaims, extract_bearer};
 
 /// Name reported for requests let through by `default_action: allow`.
@@ -82,7 +83,7 @@ impl std::fmt::Display for DisplayReason<'_> {
 }
 
 pub struct Authorizer {
-    runtime: ArcSwap<Runtime>,
+    snapshot: ArcSwap<Snapshot>,
     revocations: Arc<dyn RevocationCheck>,
     recorder: Arc<dyn DecisionRecorder>,
     clock: SharedClock,
@@ -90,25 +91,25 @@ pub struct Authorizer {
 
 impl Authorizer {
     pub fn new(
-        runtime: Runtime,
+        snapshot: Snapshot,
         revocations: Arc<dyn RevocationCheck>,
         recorder: Arc<dyn DecisionRecorder>,
         clock: SharedClock,
     ) -> Self {
         Self {
-            runtime: ArcSwap::from_pointee(runtime),
+            snapshot: ArcSwap::from_pointee(snapshot),
             revocations,
             recorder,
             clock,
         }
     }
 
-    pub fn runtime(&self) -> Arc<Runtime> {
-        self.runtime.load_full()
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
     }
 
-    pub fn swap_runtime(&self, runtime: Runtime) {
-        self.runtime.store(Arc::new(runtime));
+    pub fn swap_snapshot(&self, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
     }
 
     /// Decides and records the decision.
@@ -129,7 +130,7 @@ impl Authorizer {
     }
 
     async fn decide(&self, input: &CheckInput<'_>) -> Decision {
-        let rt = self.runtime.load_full();
+        let rt = self.snapshot.load_full();
         // 1. Policy selection.
         let policy = match input.policy_name {
             Some(name) => rt.config.policies.by_name(name),
@@ -161,7 +162,7 @@ impl Authorizer {
     /// Steps 2–11, once the policy is chosen.
     async fn decide_on(
         &self,
-        rt: &Runtime,
+        rt: &Snapshot,
         policy: &Policy,
         input: &CheckInput<'_>,
     ) -> Result<Allow, Deny> {
@@ -201,7 +202,7 @@ impl Authorizer {
     /// skip a step the other takes.
     pub async fn authenticate(
         &self,
-        rt: &Runtime,
+        rt: &Snapshot,
         authorization: Option<&str>,
         limits: TokenLimits,
     ) -> Result<Arc<VerifiedClaims>, Deny> {
@@ -224,13 +225,13 @@ impl Authorizer {
     }
 }
 
-fn anonymous_allow(rt: &Runtime, policy: Arc<str>, remove_authorization: bool) -> Allow {
+fn anonymous_allow(rt: &Snapshot, policy: Arc<str>, remove_authorization: bool) -> Allow {
     let mut set_headers = Vec::with_capacity(1);
     if let Some(h) = &rt.config.identity.policy {
         set_headers.push((h.clone(), policy.to_string()));
     }
     Allow {
-        remove_headers: unset(&rt.identity_headers, &set_headers),
+        remove_headers: not_set(&rt.identity_headers, &set_headers),
         policy,
         claims: None,
         set_headers,
@@ -238,7 +239,7 @@ fn anonymous_allow(rt: &Runtime, policy: Arc<str>, remove_authorization: bool) -
     }
 }
 
-fn identified_allow(rt: &Runtime, policy: &Policy, claims: Arc<VerifiedClaims>) -> Allow {
+fn identified_allow(rt: &Snapshot, policy: &Policy, claims: Arc<VerifiedClaims>) -> Allow {
     let identity = &rt.config.identity;
     let mut set_headers = Vec::with_capacity(identity.claims.len() + 1);
     for (claim, header) in &identity.claims {
@@ -250,7 +251,7 @@ fn identified_allow(rt: &Runtime, policy: &Policy, claims: Arc<VerifiedClaims>) 
         set_headers.push((h.clone(), policy.name.to_string()));
     }
     Allow {
-        remove_headers: unset(&rt.identity_headers, &set_headers),
+        remove_headers: not_set(&rt.identity_headers, &set_headers),
         policy: policy.name.clone(),
         claims: Some(claims),
         set_headers,
@@ -258,7 +259,9 @@ fn identified_allow(rt: &Runtime, policy: &Policy, claims: Arc<VerifiedClaims>) 
     }
 }
 
-fn unset(all: &[HeaderName], set: &[(HeaderName, String)]) -> Vec<HeaderName> {
+/// The identity headers this allow does not set: stripped, so the client's
+/// copies never reach the workload.
+fn not_set(all: &[HeaderName], set: &[(HeaderName, String)]) -> Vec<HeaderName> {
     all.iter()
         .filter(|h| !set.iter().any(|(s, _)| s == *h))
         .cloned()

@@ -17,7 +17,7 @@ pub mod keys;
 pub mod policy;
 pub mod reload;
 pub mod revocation;
-pub mod runtime;
+pub mod snapshot;
 pub mod telemetry;
 pub mod token;
 

@@ -13,7 +13,7 @@ use crate::authorizer::Authorizer;
 use crate::clock::SharedClock;
 use crate::config::{AdminAuth, Config, ConfigErrors};
 use crate::keys::IssuerKeys;
-use crate::runtime::Runtime;
+use crate::snapshot::Snapshot;
 
 pub struct Reloader {
     path: Option<PathBuf>,
@@ -118,16 +118,16 @@ impl Reloader {
     }
 
     fn apply(&self, config: Config) {
-        let current = self.authorizer.runtime();
+        let current = self.authorizer.snapshot();
         let old = &current.config.server;
         if (old.grpc_addr, old.admin_addr) != (config.server.grpc_addr, config.server.admin_addr) {
             tracing::warn!("listen addresses changed; they take effect only after a restart");
         }
-        let (runtime, fresh) = Runtime::build(config, Some(&current), &self.client, &self.clock);
+        let (snapshot, fresh) = Snapshot::build(config, Some(&current), &self.client, &self.clock);
         for keys in &fresh {
             tokio::spawn(IssuerKeys::run(Arc::downgrade(keys)));
         }
-        self.authorizer.swap_runtime(runtime);
+        self.authorizer.swap_snapshot(snapshot);
         self.applied.send_modify(|n| *n += 1);
     }
 
@@ -139,7 +139,7 @@ impl Reloader {
             return;
         };
         loop {
-            let interval = self.authorizer.runtime().config.server.reload_interval;
+            let interval = self.authorizer.snapshot().config.server.reload_interval;
             if interval.is_zero() {
                 return;
             }

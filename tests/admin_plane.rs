@@ -288,7 +288,7 @@ async fn a_reload_cannot_open_the_admin_api_to_the_network() {
     .await;
     assert_eq!(status, 401, "the API still wants a token");
     assert!(matches!(
-        app.running.authorizer.runtime().config.admin,
+        app.running.authorizer.snapshot().config.admin,
         zt_authz::config::AdminAuth::Jwt { .. }
     ));
 }

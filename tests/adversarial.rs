@@ -111,7 +111,7 @@ async fn huge_and_crowded_key_sets_are_refused_and_the_old_keys_kept() {
     let keys = app
         .running
         .authorizer
-        .runtime()
+        .snapshot()
         .verifier
         .trust(&ks.issuer())
         .unwrap()
@@ -192,7 +192,7 @@ async fn slow_drip_and_reset_key_endpoints_hit_the_timeout() {
         let keys = app
             .running
             .authorizer
-            .runtime()
+            .snapshot()
             .verifier
             .trust(&other.issuer())
             .unwrap()

@@ -286,7 +286,7 @@ async fn issuer_without_keys_is_a_503_denial() {
     other.stop().await;
     let app = TestApp::start(&yaml).await;
     assert!(
-        app.running.authorizer.runtime().is_ready(),
+        app.running.authorizer.snapshot().is_ready(),
         "start_without_keys reports ready"
     );
     let mut c = ks.claims(json!({}));
@@ -342,7 +342,7 @@ async fn raw_header_maps_are_read_and_repeats_refused() {
 #[tokio::test]
 async fn the_token_cache_holds_only_verified_tokens() {
     let (ks, _o, app) = fixture().await;
-    let runtime = app.running.authorizer.runtime();
+    let runtime = app.running.authorizer.snapshot();
     let cache = runtime.verifier.cache();
     let token = ks.token(json!({}));
     for _ in 0..3 {
@@ -365,7 +365,7 @@ async fn the_token_cache_holds_only_verified_tokens() {
             401
         );
     }
-    let cache = app.running.authorizer.runtime();
+    let cache = app.running.authorizer.snapshot();
     let cache = cache.verifier.cache();
     assert_eq!(cache.misses(), 501);
     assert!(cache.entry_count() <= 1, "{} entries", cache.entry_count());

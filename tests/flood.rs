@@ -23,7 +23,7 @@ async fn a_flood_of_unique_invalid_tokens_leaves_no_trace_in_memory() {
     let app = TestApp::start(&standard_config(&ks, &other)).await;
     let good = ks.token(json!({}));
     let (input, _) = good.rsplit_once('.').unwrap();
-    let runtime = app.running.authorizer.runtime();
+    let runtime = app.running.authorizer.snapshot();
     let before = rss();
     for i in 0..20_000u32 {
         let forged = format!(

@@ -29,7 +29,7 @@ async fn fixture(extra_issuer_settings: &str) -> (KeyServer, KeyServer, TestApp)
 fn keys_of(app: &TestApp, issuer: &str) -> Arc<IssuerKeys> {
     app.running
         .authorizer
-        .runtime()
+        .snapshot()
         .verifier
         .trust(issuer)
         .unwrap()
@@ -166,7 +166,7 @@ async fn discovery_naming_another_issuer_is_refused() {
         matches!(&status, KeyStatus::Failed { error } if error.contains("names issuer")),
         "{status:?}"
     );
-    assert!(!app.running.authorizer.runtime().is_ready());
+    assert!(!app.running.authorizer.snapshot().is_ready());
 }
 
 #[tokio::test]

@@ -44,7 +44,7 @@ async fn explicit_reload_applies_good_and_refuses_bad_configs() {
     assert_eq!(app.running.reloader.applied(), 1);
     assert!(!allowed(&app, "/orders", &token).await);
     // Keys of unchanged issuers were kept, not refetched from scratch.
-    assert!(app.running.authorizer.runtime().is_ready());
+    assert!(app.running.authorizer.snapshot().is_ready());
 
     // Bad changes are refused; the last good config keeps deciding.
     for bad in [

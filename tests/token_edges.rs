@@ -228,7 +228,7 @@ async fn a_key_removed_while_checks_run_is_never_accepted_afterwards() {
         ks.set(Serve::Keys);
         app.running
             .authorizer
-            .runtime()
+            .snapshot()
             .verifier
             .trust(&ks.issuer())
             .unwrap()
@@ -253,7 +253,7 @@ async fn a_key_removed_while_checks_run_is_never_accepted_afterwards() {
         ks.set(Serve::Document(rotated.jwks()));
         app.running
             .authorizer
-            .runtime()
+            .snapshot()
             .verifier
             .trust(&ks.issuer())
             .unwrap()

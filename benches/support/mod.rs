@@ -18,7 +18,7 @@ use zt_authz::revocation::{
     Kind, NoEvents, Revocation, RevocationIndex, RevocationSettings, Revocations, StoreSettings,
     Target, revocation_id,
 };
-use zt_authz::runtime::Runtime;
+use zt_authz::snapshot::Snapshot;
 
 pub const ISSUER: &str = "https://bench.example";
 
@@ -66,7 +66,7 @@ pub async fn pipeline_with(policies: usize, cache: bool) -> Pipeline {
     let clock: SharedClock = Arc::new(SystemClock);
     let revocations =
         Revocations::open(&config.revocations, clock.clone(), Arc::new(NoEvents)).unwrap();
-    let (runtime, fresh) = Runtime::build(config, None, &http_client(), &clock);
+    let (runtime, fresh) = Snapshot::build(config, None, &http_client(), &clock);
     for k in fresh {
         k.refresh().await;
     }

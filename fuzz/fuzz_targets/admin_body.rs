@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // As a logout token of its own: refused, never a panic.
-    let verifier = &p.authorizer.runtime().verifier;
+    let verifier = &p.authorizer.snapshot().verifier;
     let _ = p.rt.block_on(verifier.verify_logout_token(text));
     // As the claims of a validly signed logout token.
     let Ok(Value::Object(mut claims)) = serde_json::from_str::<Value>(text) else {

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(request) = CheckRequest::decode(data) else {
         return;
     };
-    let response = p.rt.block_on(p.service.decide(&request));
+    let response = p.rt.block_on(p.service.answer(&request));
     assert!(response.status.is_some());
     assert!(response.http_response.is_some());
 });

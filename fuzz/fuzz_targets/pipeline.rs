@@ -13,7 +13,7 @@ use zt_authz::dev::DevKeys;
 use zt_authz::grpc::CheckService;
 use zt_authz::keys::http_client;
 use zt_authz::revocation::{NoEvents, Revocations};
-use zt_authz::runtime::Runtime;
+use zt_authz::snapshot::Snapshot;
 use zt_authz::telemetry::metrics::Metrics;
 
 pub const ISSUER: &str = "https://fuzz.example";
@@ -55,7 +55,7 @@ pub fn pipeline() -> &'static Pipeline {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let clock: SharedClock = Arc::new(SystemClock);
         let revocations = Revocations::open(&config.revocations, clock.clone(), Arc::new(NoEvents)).expect("store");
-        let (runtime, fresh) = Runtime::build(config, None, &http_client(), &clock);
+        let (runtime, fresh) = Snapshot::build(config, None, &http_client(), &clock);
         rt.block_on(async {
             for k in fresh {
                 k.refresh().await;

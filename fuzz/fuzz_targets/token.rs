@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(token) = extract_bearer(Some(&header), 8192) else {
         return;
     };
-    let verifier = &p.authorizer.runtime().verifier;
+    let verifier = &p.authorizer.snapshot().verifier;
     if let Ok(claims) =
         p.rt.block_on(verifier.verify(token, TokenLimits::default()))
     {

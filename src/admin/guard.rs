@@ -21,8 +21,8 @@ pub(super) async fn admit(state: &AdminState, headers: &HeaderMap) -> Result<(),
             "requests from a browser (with an Origin header) are refused",
         ));
     }
-    let runtime = state.authorizer.runtime();
-    let (issuer, scope) = match &runtime.config.admin {
+    let snapshot = state.authorizer.snapshot();
+    let (issuer, scope) = match &snapshot.config.admin {
         AdminAuth::Disabled => {
             return Err(ApiError::forbidden(
                 "access_denied",
@@ -35,7 +35,7 @@ pub(super) async fn admit(state: &AdminState, headers: &HeaderMap) -> Result<(),
     let authorization = joined_authorization(headers);
     let claims = state
         .authorizer
-        .authenticate(&runtime, authorization.as_deref(), TokenLimits::default())
+        .authenticate(&snapshot, authorization.as_deref(), TokenLimits::default())
         .await
         .map_err(|deny| ApiError::denied(&deny.reason))?;
     if claims.issuer() != issuer.as_str() {

@@ -84,8 +84,8 @@ async fn logout(
 ) -> Result<Response, ApiError> {
     let Form(form) =
         form.map_err(|_| ApiError::bad_request("expected a form-encoded logout_token"))?;
-    let runtime = state.authorizer.runtime();
-    let claims = runtime
+    let snapshot = state.authorizer.snapshot();
+    let claims = snapshot
         .verifier
         .verify_logout_token(&form.logout_token)
         .await
@@ -98,7 +98,7 @@ async fn logout(
         ));
     }
     let now = state.revocations.now();
-    let leeway = runtime
+    let leeway = snapshot
         .verifier
         .trust(issuer)
         .map_or(0.0, |t| t.leeway.as_secs_f64());

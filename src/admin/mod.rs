@@ -70,8 +70,8 @@ pub async fn serve(
 }
 
 async fn readyz(State(state): State<AdminState>) -> (StatusCode, Json<Value>) {
-    let runtime = state.authorizer.runtime();
-    let issuers: Vec<Value> = runtime
+    let snapshot = state.authorizer.snapshot();
+    let issuers: Vec<Value> = snapshot
         .key_status()
         .into_iter()
         .map(|(issuer, status)| {
@@ -95,7 +95,7 @@ async fn readyz(State(state): State<AdminState>) -> (StatusCode, Json<Value>) {
         "shared_store_connected".into(),
         json!(state.revocations.shared_store_connected()),
     );
-    let ready = runtime.is_ready();
+    let ready = snapshot.is_ready();
     let code = if ready {
         StatusCode::OK
     } else {

@@ -14,7 +14,7 @@ use super::{
     Config, ConfigError, ConfigErrors, DefaultAction, IssuerSettings, issuers, policies, sections,
     tiers,
 };
-use crate::policy::PolicySet;
+use crate::policy::{Policy, PolicySet};
 
 pub(super) const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
@@ -49,46 +49,14 @@ impl Errors {
 
 pub fn compile(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
     let mut errs = Errors::default();
-    let root: Value = serde_yaml_ng::from_str(text).map_err(|e| {
-        ConfigErrors(vec![ConfigError {
-            path: "(file)".into(),
-            message: format!("not valid YAML: {e}"),
-        }])
-    })?;
-    let Value::Mapping(root) = root else {
-        return Err(ConfigErrors(vec![ConfigError {
-            path: "(file)".into(),
-            message: "the top level must be a mapping".into(),
-        }]));
-    };
-
-    let mut sections: BTreeMap<String, Value> = BTreeMap::new();
-    for (key, value) in root {
-        match key.as_str() {
-            Some(k @ ("server" | "acr_levels" | "default_action" | "identity_headers" | "tiers" | "issuers" | "policies" | "revocations" | "admin")) => {
-                sections.insert(k.to_string(), value);
-            }
-            Some(other) => errs.add(other, "unknown key; expected one of server, acr_levels, default_action, identity_headers, tiers, issuers, policies, revocations, admin"),
-            None => errs.add("(file)", "top-level keys must be strings"),
-        }
-    }
+    let mut sections = top_level_sections(text, &mut errs)?;
     let mut take = |name: &str| sections.remove(name).filter(|v| !v.is_null());
 
     let server = take("server")
         .map_or(Some(ServerFile::default()), |v| errs.parse("server", v))
         .and_then(|s| sections::server_settings(s, &mut errs));
     let acr_levels = sections::acr_levels(take("acr_levels"), &mut errs);
-    let default_action =
-        match take("default_action").map(|v| errs.parse::<String>("default_action", v)) {
-            None => DefaultAction::Deny,
-            Some(Some(s)) if s == "deny" => DefaultAction::Deny,
-            Some(Some(s)) if s == "allow" => DefaultAction::Allow,
-            Some(Some(_)) => {
-                errs.add("default_action", "must be `deny` or `allow`");
-                DefaultAction::Deny
-            }
-            Some(None) => DefaultAction::Deny,
-        };
+    let default_action = default_action(take("default_action"), &mut errs);
     let identity = take("identity_headers")
         .map_or(Some(IdentityHeadersFile::default()), |v| {
             errs.parse("identity_headers", v)
@@ -100,39 +68,8 @@ pub fn compile(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
     {
         tier_table.extend(custom);
     }
-    let issuers: Vec<IssuerSettings> = list(take("issuers"), "issuers", &mut errs)
-        .into_iter()
-        .filter_map(|(path, v)| {
-            let file = errs.parse::<IssuerFile>(&path, v)?;
-            issuers::issuer_settings(&path, file, base_dir, &mut errs)
-        })
-        .collect();
-    let mut seen = HashSet::new();
-    for (i, iss) in issuers.iter().enumerate() {
-        if !seen.insert(iss.issuer.clone()) {
-            errs.add(
-                format!("issuers[{i}].issuer"),
-                format!("issuer {} is configured twice", iss.issuer),
-            );
-        }
-    }
-
-    let mut policies = Vec::new();
-    let mut names = HashSet::new();
-    for (path, v) in list(take("policies"), "policies", &mut errs) {
-        let Some(file) = errs.parse::<PolicyFile>(&path, v) else {
-            continue;
-        };
-        if !names.insert(file.name.clone()) {
-            errs.add(
-                format!("{path}.name"),
-                format!("policy name `{}` is used twice", file.name),
-            );
-        }
-        if let Some(p) = policies::policy(&path, file, &tier_table, &acr_levels, &mut errs) {
-            policies.push(p);
-        }
-    }
+    let issuers = issuer_list(take("issuers"), base_dir, &mut errs);
+    let policies = policy_list(take("policies"), &tier_table, &acr_levels, &mut errs);
     if issuers.is_empty() && policies.iter().any(|p| !p.anonymous) {
         errs.add(
             "issuers",
@@ -162,6 +99,91 @@ pub fn compile(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
         }),
         _ => Err(ConfigErrors(errs.0)),
     }
+}
+
+/// The file's top-level mapping, split into its known sections.
+fn top_level_sections(
+    text: &str,
+    errs: &mut Errors,
+) -> Result<BTreeMap<String, Value>, ConfigErrors> {
+    let whole_file = |message: String| {
+        ConfigErrors(vec![ConfigError {
+            path: "(file)".into(),
+            message,
+        }])
+    };
+    let root: Value =
+        serde_yaml_ng::from_str(text).map_err(|e| whole_file(format!("not valid YAML: {e}")))?;
+    let Value::Mapping(root) = root else {
+        return Err(whole_file("the top level must be a mapping".into()));
+    };
+    let mut sections = BTreeMap::new();
+    for (key, value) in root {
+        match key.as_str() {
+            Some(k @ ("server" | "acr_levels" | "default_action" | "identity_headers" | "tiers" | "issuers" | "policies" | "revocations" | "admin")) => {
+                sections.insert(k.to_string(), value);
+            }
+            Some(other) => errs.add(other, "unknown key; expected one of server, acr_levels, default_action, identity_headers, tiers, issuers, policies, revocations, admin"),
+            None => errs.add("(file)", "top-level keys must be strings"),
+        }
+    }
+    Ok(sections)
+}
+
+fn default_action(value: Option<Value>, errs: &mut Errors) -> DefaultAction {
+    match value.map(|v| errs.parse::<String>("default_action", v)) {
+        Some(Some(s)) if s == "allow" => DefaultAction::Allow,
+        Some(Some(s)) if s != "deny" => {
+            errs.add("default_action", "must be `deny` or `allow`");
+            DefaultAction::Deny
+        }
+        _ => DefaultAction::Deny,
+    }
+}
+
+fn issuer_list(value: Option<Value>, base_dir: &Path, errs: &mut Errors) -> Vec<IssuerSettings> {
+    let issuers: Vec<IssuerSettings> = list(value, "issuers", errs)
+        .into_iter()
+        .filter_map(|(path, v)| {
+            let file = errs.parse::<IssuerFile>(&path, v)?;
+            issuers::issuer_settings(&path, file, base_dir, errs)
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for (i, iss) in issuers.iter().enumerate() {
+        if !seen.insert(iss.issuer.clone()) {
+            errs.add(
+                format!("issuers[{i}].issuer"),
+                format!("issuer {} is configured twice", iss.issuer),
+            );
+        }
+    }
+    issuers
+}
+
+fn policy_list(
+    value: Option<Value>,
+    tiers: &BTreeMap<String, TierFile>,
+    acr_levels: &[String],
+    errs: &mut Errors,
+) -> Vec<Policy> {
+    let mut policies = Vec::new();
+    let mut names = HashSet::new();
+    for (path, v) in list(value, "policies", errs) {
+        let Some(file) = errs.parse::<PolicyFile>(&path, v) else {
+            continue;
+        };
+        if !names.insert(file.name.clone()) {
+            errs.add(
+                format!("{path}.name"),
+                format!("policy name `{}` is used twice", file.name),
+            );
+        }
+        if let Some(p) = policies::policy(&path, file, tiers, acr_levels, errs) {
+            policies.push(p);
+        }
+    }
+    policies
 }
 
 fn list(value: Option<Value>, name: &str, errs: &mut Errors) -> Vec<(String, Value)> {

@@ -24,66 +24,9 @@ pub(super) fn issuer_settings(
     if f.issuer.is_empty() {
         errs.add(format!("{path}.issuer"), "must not be empty");
     }
-    let url = |key: &str, s: &str, errs: &mut Errors| -> Option<Url> {
-        let at = format!("{path}.{key}");
-        match Url::parse(s) {
-            Err(e) => errs.add(at, format!("not a URL: {e}")),
-            Ok(u) if !url_allowed(&u, f.allow_insecure_http) => errs.add(
-                at,
-                "must be https (plain http only for loopback, or with allow_insecure_http: true)",
-            ),
-            Ok(u) => return Some(u),
-        }
-        None
-    };
-    let source = match (&f.jwks_uri, &f.discovery_url, &f.jwks_file) {
-        (Some(u), None, None) => url("jwks_uri", u, errs).map(KeySource::JwksUri),
-        (None, Some(u), None) => url("discovery_url", u, errs).map(KeySource::Discovery),
-        (None, None, Some(p)) => Some(KeySource::File(base_dir.join(p))),
-        _ => {
-            errs.add(
-                path,
-                "needs exactly one of jwks_uri, discovery_url, jwks_file",
-            );
-            None
-        }
-    };
-    if f.audiences.is_empty() || f.audiences.iter().any(String::is_empty) {
-        errs.add(
-            format!("{path}.audiences"),
-            "list at least one non-empty audience",
-        );
-    }
-    if f.logout_audiences.iter().any(String::is_empty) {
-        errs.add(
-            format!("{path}.logout_audiences"),
-            "audiences must not be empty",
-        );
-    }
-    let algorithms = match &f.algorithms {
-        None => DEFAULT_ALGORITHMS.to_vec(),
-        Some(names) => names
-            .iter()
-            .enumerate()
-            .filter_map(|(i, name)| {
-                let at = format!("{path}.algorithms[{i}]");
-                match Algorithm::from_str(name) {
-                    Ok(Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) => {
-                        errs.add(at, "HMAC algorithms are not accepted: issuers publish public keys");
-                        None
-                    }
-                    Ok(a) => Some(a),
-                    Err(_) => {
-                        errs.add(at, format!("`{name}` is not a supported JWS algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)"));
-                        None
-                    }
-                }
-            })
-            .collect(),
-    };
-    if f.algorithms.as_ref().is_some_and(Vec::is_empty) {
-        errs.add(format!("{path}.algorithms"), "list at least one algorithm");
-    }
+    let source = key_source(path, &f, base_dir, errs);
+    check_audiences(path, &f, errs);
+    let algorithms = algorithms(path, f.algorithms.as_deref(), errs);
     let leeway = f.leeway.map_or(Duration::from_secs(30), |d| d.0);
     if leeway > MAX_LEEWAY {
         errs.add(format!("{path}.leeway"), "must be at most 5m");
@@ -129,4 +72,76 @@ pub(super) fn issuer_settings(
             refetch_cooldown,
         },
     })
+}
+
+/// Exactly one of `jwks_uri`, `discovery_url`, `jwks_file`; URLs https
+/// unless loopback or explicitly allowed.
+fn key_source(path: &str, f: &IssuerFile, base_dir: &Path, errs: &mut Errors) -> Option<KeySource> {
+    let url = |key: &str, s: &str, errs: &mut Errors| -> Option<Url> {
+        let at = format!("{path}.{key}");
+        match Url::parse(s) {
+            Err(e) => errs.add(at, format!("not a URL: {e}")),
+            Ok(u) if !url_allowed(&u, f.allow_insecure_http) => errs.add(
+                at,
+                "must be https (plain http only for loopback, or with allow_insecure_http: true)",
+            ),
+            Ok(u) => return Some(u),
+        }
+        None
+    };
+    match (&f.jwks_uri, &f.discovery_url, &f.jwks_file) {
+        (Some(u), None, None) => url("jwks_uri", u, errs).map(KeySource::JwksUri),
+        (None, Some(u), None) => url("discovery_url", u, errs).map(KeySource::Discovery),
+        (None, None, Some(p)) => Some(KeySource::File(base_dir.join(p))),
+        _ => {
+            errs.add(
+                path,
+                "needs exactly one of jwks_uri, discovery_url, jwks_file",
+            );
+            None
+        }
+    }
+}
+
+fn check_audiences(path: &str, f: &IssuerFile, errs: &mut Errors) {
+    if f.audiences.is_empty() || f.audiences.iter().any(String::is_empty) {
+        errs.add(
+            format!("{path}.audiences"),
+            "list at least one non-empty audience",
+        );
+    }
+    if f.logout_audiences.iter().any(String::is_empty) {
+        errs.add(
+            format!("{path}.logout_audiences"),
+            "audiences must not be empty",
+        );
+    }
+}
+
+/// The allow-list: named JWS algorithms, never HMAC.
+fn algorithms(path: &str, names: Option<&[String]>, errs: &mut Errors) -> Vec<Algorithm> {
+    let Some(names) = names else {
+        return DEFAULT_ALGORITHMS.to_vec();
+    };
+    if names.is_empty() {
+        errs.add(format!("{path}.algorithms"), "list at least one algorithm");
+    }
+    names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| {
+            let at = format!("{path}.algorithms[{i}]");
+            match Algorithm::from_str(name) {
+                Ok(Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) => {
+                    errs.add(at, "HMAC algorithms are not accepted: issuers publish public keys");
+                    None
+                }
+                Ok(a) => Some(a),
+                Err(_) => {
+                    errs.add(at, format!("`{name}` is not a supported JWS algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)"));
+                    None
+                }
+            }
+        })
+        .collect()
 }

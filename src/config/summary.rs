@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::{Config, DefaultAction};
+use crate::policy::Policy;
 
 fn dur(d: Duration) -> String {
     humantime::format_duration(d).to_string()
@@ -16,6 +17,13 @@ fn opt(d: Option<Duration>) -> String {
 
 pub fn render(c: &Config) -> String {
     let mut out = String::new();
+    general(&mut out, c);
+    issuers(&mut out, c);
+    policies(&mut out, c);
+    out
+}
+
+fn general(out: &mut String, c: &Config) {
     let s = &c.server;
     // Writing to a String cannot fail.
     let _ = writeln!(
@@ -48,6 +56,9 @@ pub fn render(c: &Config) -> String {
         headers.join(" "),
         c.identity.policy.as_ref().map_or("-", |h| h.as_str())
     );
+}
+
+fn issuers(out: &mut String, c: &Config) {
     let _ = writeln!(out, "issuers ({}):", c.issuers.len());
     for i in &c.issuers {
         let algs: Vec<String> = i.algorithms.iter().map(|a| format!("{a:?}")).collect();
@@ -74,6 +85,9 @@ pub fn render(c: &Config) -> String {
             i.required_typ.as_deref().unwrap_or("-")
         );
     }
+}
+
+fn policies(out: &mut String, c: &Config) {
     let _ = writeln!(out, "policies in match order ({}):", c.policies.len());
     for (n, p) in c.policies.iter().enumerate() {
         let _ = writeln!(
@@ -87,31 +101,7 @@ pub fn render(c: &Config) -> String {
         if p.anonymous {
             let _ = writeln!(out, "       anonymous");
         } else {
-            let claims: Vec<String> = p
-                .claims
-                .iter()
-                .map(|c| format!("{}∈{{{}}}", c.claim, c.allowed.join(",")))
-                .collect();
-            let _ = writeln!(
-                out,
-                "       scopes: {}  claims: {}  min acr: {}  max auth age: {}  max lifetime: {}  max age: {}",
-                if p.scopes.is_empty() {
-                    "-".into()
-                } else {
-                    p.scopes.join(" ")
-                },
-                if claims.is_empty() {
-                    "-".into()
-                } else {
-                    claims.join(" ")
-                },
-                p.min_acr
-                    .as_ref()
-                    .map_or("-", |a| a.acr_values.split(' ').next().unwrap_or("-")),
-                opt(p.max_auth_age),
-                opt(p.token_limits.max_lifetime),
-                opt(p.token_limits.max_age),
-            );
+            requirements(out, p);
         }
         if !p.principals.is_empty() {
             let _ = writeln!(out, "       principals: {}", p.principals.join(", "));
@@ -120,5 +110,31 @@ pub fn render(c: &Config) -> String {
             let _ = writeln!(out, "       removes Authorization before the workload");
         }
     }
-    out
+}
+
+fn requirements(out: &mut String, p: &Policy) {
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "-".to_string()
+        } else {
+            items.join(" ")
+        }
+    };
+    let claims: Vec<String> = p
+        .claims
+        .iter()
+        .map(|c| format!("{}∈{{{}}}", c.claim, c.allowed.join(",")))
+        .collect();
+    let _ = writeln!(
+        out,
+        "       scopes: {}  claims: {}  min acr: {}  max auth age: {}  max lifetime: {}  max age: {}",
+        list(p.scopes.clone()),
+        list(claims),
+        p.min_acr
+            .as_ref()
+            .map_or("-", |a| a.acr_values.split(' ').next().unwrap_or("-")),
+        opt(p.max_auth_age),
+        opt(p.token_limits.max_lifetime),
+        opt(p.token_limits.max_age),
+    );
 }

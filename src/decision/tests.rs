@@ -9,9 +9,10 @@ fn step_up(acr: Option<&str>, max_age: Option<u64>) -> DenyReason {
     })
 }
 
-#[test]
-fn every_reason_has_its_status_and_code() {
-    let table: Vec<(DenyReason, u16, &str, &str)> = vec![
+/// (reason, HTTP status, error code, label): the rows before a token is
+/// verified.
+fn request_rows() -> Vec<(DenyReason, u16, &'static str, &'static str)> {
+    vec![
         (
             DenyReason::NoHttpAttributes,
             403,
@@ -54,6 +55,12 @@ fn every_reason_has_its_status_and_code() {
             "invalid_request",
             "token_too_large",
         ),
+    ]
+}
+
+/// The token and policy rows of the status table.
+fn token_rows() -> Vec<(DenyReason, u16, &'static str, &'static str)> {
+    vec![
         (
             DenyReason::Token(TokenError::KeysUnavailable),
             503,
@@ -101,17 +108,21 @@ fn every_reason_has_its_status_and_code() {
             "insufficient_user_authentication",
             "step_up_required",
         ),
-    ];
-    for (reason, status, code, label) in table {
+    ]
+}
+
+#[test]
+fn every_reason_has_its_status_and_code() {
+    for (reason, status, code, label) in request_rows().into_iter().chain(token_rows()) {
         assert_eq!(reason.http_status(), status, "{reason:?}");
         assert_eq!(reason.error_code(), code, "{reason:?}");
         assert_eq!(reason.label(), label, "{reason:?}");
     }
 }
 
-#[test]
-fn challenges() {
-    let table: Vec<(DenyReason, Option<&str>)> = vec![
+/// (reason, exact `WWW-Authenticate` or none)
+fn challenge_table() -> Vec<(DenyReason, Option<&'static str>)> {
+    vec![
         (
             DenyReason::Bearer(BearerError::Missing),
             Some(r#"Bearer realm="r""#),
@@ -148,8 +159,12 @@ fn challenges() {
             }),
             None,
         ),
-    ];
-    for (reason, challenge) in table {
+    ]
+}
+
+#[test]
+fn challenges() {
+    for (reason, challenge) in challenge_table() {
         assert_eq!(reason.challenge("r").as_deref(), challenge, "{reason:?}");
     }
 }

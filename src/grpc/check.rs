@@ -34,33 +34,35 @@ impl CheckService {
         Self { authorizer }
     }
 
-    /// Decides one request. Never fails: a request that cannot be read is
-    /// a denial, not an error (an error would hand the decision to Envoy's
-    /// `failure_mode_allow`).
-    pub async fn decide(&self, request: &CheckRequest) -> CheckResponse {
-        let decision = self.decision(request).await;
-        self.respond(decision)
+    /// Decides one request and answers it. Never fails: a request that
+    /// cannot be read is a denial, not an error (an error would hand the
+    /// decision to Envoy's `failure_mode_allow`).
+    pub async fn answer(&self, request: &CheckRequest) -> CheckResponse {
+        let decision = self.decide(request).await;
+        self.encode(decision)
     }
 
-    async fn decision(&self, request: &CheckRequest) -> Decision {
+    /// The domain decision for a request.
+    async fn decide(&self, request: &CheckRequest) -> Decision {
         match RequestView::of(request) {
             Some(view) => self.authorizer.check(&view.input()).await,
             None => self.authorizer.record_denial(DenyReason::NoHttpAttributes),
         }
     }
 
-    fn respond(&self, decision: Decision) -> CheckResponse {
+    /// The decision as Envoy's `CheckResponse`.
+    fn encode(&self, decision: Decision) -> CheckResponse {
         // Only denials read the realm; allows skip the snapshot load.
         match decision {
             Decision::Allow(_) => to_response(decision, ""),
             Decision::Deny(_) => {
-                to_response(decision, &self.authorizer.runtime().config.server.realm)
+                to_response(decision, &self.authorizer.snapshot().config.server.realm)
             }
         }
     }
 
-    /// `decide`, inside a span that continues the caller's trace.
-    async fn decide_traced(&self, request: &Request<CheckRequest>) -> CheckResponse {
+    /// `answer`, inside a span that continues the caller's trace.
+    async fn answer_traced(&self, request: &Request<CheckRequest>) -> CheckResponse {
         let headers = request
             .get_ref()
             .attributes
@@ -78,7 +80,7 @@ impl CheckService {
         );
         let _ = span.set_parent(trace::parent(request.metadata(), headers));
         let decision = self
-            .decision(request.get_ref())
+            .decide(request.get_ref())
             .instrument(span.clone())
             .await;
         match &decision {
@@ -100,7 +102,7 @@ impl CheckService {
                 }
             }
         }
-        self.respond(decision)
+        self.encode(decision)
     }
 }
 
@@ -111,9 +113,9 @@ impl Authorization for CheckService {
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
         let response = if trace::enabled() {
-            self.decide_traced(&request).await
+            self.answer_traced(&request).await
         } else {
-            self.decide(request.get_ref()).await
+            self.answer(request.get_ref()).await
         };
         Ok(Response::new(response))
     }

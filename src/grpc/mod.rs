@@ -12,7 +12,7 @@ use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
 
-pub use check::{CheckService, RequestView, to_response};
+pub use check::CheckService;
 
 /// The ext_authz service and every file it imports, filtered at build time
 /// from envoy-types' descriptors.

@@ -208,7 +208,7 @@ impl IssuerKeys {
 
     /// The refresh loop: the first fetch, retried with backoff while it
     /// fails, then a refresh every interval. It holds the store only weakly
-    /// and ends once no runtime uses the store any more.
+    /// and ends once no snapshot uses the store any more.
     pub async fn run(keys: Weak<Self>) {
         let mut retry = FIRST_RETRY;
         loop {

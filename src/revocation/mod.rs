@@ -1,12 +1,12 @@
-//! Revocations (BEHAVIOR §3): what they are, how long they live, and the
+//! Revocations (README, "Revocation"): what they are, how long they live, and the
 //! in-memory index step 9 of the pipeline reads on every request.
 
 mod index;
 mod model;
 mod seal;
-pub mod service;
-pub mod store;
-pub mod sync;
+mod service;
+mod store;
+mod sync;
 
 pub use index::RevocationIndex;
 pub use model::{
@@ -16,6 +16,7 @@ pub use seal::HmacKey;
 pub use service::{
     NoEvents, RevocationEvents, RevocationSettings, Revocations, RevokeError, StoreSettings,
 };
+pub use store::{Page, StoreError};
 
 use crate::token::VerifiedClaims;
 

@@ -188,7 +188,7 @@ pub enum RevocationError {
     BadReason,
 }
 
-/// Lifetime rules of BEHAVIOR §3.
+/// Lifetime rules: the README's "Revocation" table.
 pub struct ExpiryRules {
     /// The longest token lifetime this deployment allows.
     pub max_token_lifetime: f64,

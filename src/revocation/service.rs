@@ -136,7 +136,7 @@ impl Revocations {
         self.index.clone()
     }
 
-    pub fn store(&self) -> &EmbeddedStore {
+    pub(crate) fn store(&self) -> &EmbeddedStore {
         &self.store
     }
 
@@ -233,7 +233,7 @@ impl Revocations {
 
     /// Something read from the shared store that is ignored: counted and
     /// logged, never applied.
-    pub fn rejected(&self, why: &'static str, what: &str) {
+    pub(crate) fn rejected(&self, why: &'static str, what: &str) {
         self.events.rejected_from_shared_store(why);
         tracing::warn!(why, "revocation fan-out: ignored {what}");
     }
@@ -254,7 +254,7 @@ impl Revocations {
 
     /// A change heard on the channel. The index is updated first: that is
     /// what makes it effective.
-    pub async fn apply_remote(&self, op: SyncOp) {
+    pub(crate) async fn apply_remote(&self, op: SyncOp) {
         match op {
             SyncOp::Put { revocation } => {
                 if !self.acceptable(&revocation) {
@@ -306,7 +306,7 @@ impl Revocations {
     /// After (re)connecting, with the shared store's revocations and the
     /// ids lifted there: take theirs, drop what they lifted, and return what
     /// only we have, for the caller to push back.
-    pub async fn catch_up(
+    pub(crate) async fn catch_up(
         &self,
         remote: Vec<Revocation>,
         lifted: &HashMap<String, Tombstone>,

@@ -15,7 +15,7 @@ use crate::authorizer::{CheckInput, DecisionRecorder};
 use crate::decision::Decision;
 use crate::reload::Reloader;
 use crate::revocation::{RevocationEvents, Revocations};
-use crate::runtime::Runtime;
+use crate::snapshot::Snapshot;
 
 /// Buckets from 10 µs: the cached path takes a few µs in process.
 const CHECK_BUCKETS: &[f64] = &[
@@ -30,7 +30,7 @@ const PROPAGATION_BUCKETS: &[f64] = &[
 /// the authorizer holds the metrics (through its recorder): strong
 /// references here would keep a stopped app alive.
 pub struct Sources {
-    pub runtime: Box<dyn Fn() -> Option<Arc<Runtime>> + Send + Sync>,
+    pub snapshot: Box<dyn Fn() -> Option<Arc<Snapshot>> + Send + Sync>,
     pub revocations: Weak<Revocations>,
     pub reloader: Weak<Reloader>,
 }
@@ -53,8 +53,41 @@ pub struct Metrics {
     scrape: Mutex<()>,
 }
 
-fn opts(name: &str, help: &str) -> Opts {
-    Opts::new(name, help)
+/// Creates metrics and registers them in one step, so none is forgotten.
+struct Register(Registry);
+
+impl Register {
+    fn add<C: prometheus::core::Collector + Clone + 'static>(
+        &self,
+        c: prometheus::Result<C>,
+    ) -> prometheus::Result<C> {
+        let c = c?;
+        self.0.register(Box::new(c.clone()))?;
+        Ok(c)
+    }
+
+    fn counters(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> prometheus::Result<IntCounterVec> {
+        self.add(IntCounterVec::new(Opts::new(name, help), labels))
+    }
+
+    fn gauges(&self, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
+        self.add(IntGaugeVec::new(Opts::new(name, help), labels))
+    }
+
+    fn counter(&self, name: &str, help: &str) -> prometheus::Result<IntCounter> {
+        self.add(IntCounter::with_opts(Opts::new(name, help)))
+    }
+
+    fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> prometheus::Result<Histogram> {
+        self.add(Histogram::with_opts(
+            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        ))
+    }
 }
 
 impl Metrics {
@@ -62,118 +95,70 @@ impl Metrics {
         // Metric definitions are constants; registering them cannot fail
         // except through a programming error caught by the tests.
         #[allow(clippy::expect_used)]
-        let m = (|| -> prometheus::Result<Metrics> {
-            let registry = Registry::new();
-            let decisions = IntCounterVec::new(
-                opts(
-                    "zt_authz_decisions_total",
-                    "Check decisions by result, reason and policy.",
-                ),
+        let m = Self::define(Register(Registry::new())).expect("metric definitions are valid");
+        Arc::new(m)
+    }
+
+    fn define(r: Register) -> prometheus::Result<Metrics> {
+        let build = r.gauges(
+            "zt_authz_build_info",
+            "Build information; always 1.",
+            &["version"],
+        )?;
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        Ok(Metrics {
+            decisions: r.counters(
+                "zt_authz_decisions_total",
+                "Check decisions by result, reason and policy.",
                 &["result", "reason", "policy"],
-            )?;
-            let check_seconds = Histogram::with_opts(
-                HistogramOpts::new(
-                    "zt_authz_check_duration_seconds",
-                    "Time to decide one Check.",
-                )
-                .buckets(CHECK_BUCKETS.to_vec()),
-            )?;
-            let propagation_seconds = Histogram::with_opts(
-                HistogramOpts::new(
-                    "zt_authz_revocation_propagation_seconds",
-                    "From a revocation's acceptance on one replica to its application here.",
-                )
-                .buckets(PROPAGATION_BUCKETS.to_vec()),
-            )?;
-            let sync_rejected = IntCounterVec::new(
-                opts(
-                    "zt_authz_revocation_sync_rejected_total",
-                    "Revocation messages and entries from Redis that were ignored, by why: no valid HMAC tag, or invalid content.",
-                ),
+            )?,
+            check_seconds: r.histogram(
+                "zt_authz_check_duration_seconds",
+                "Time to decide one Check.",
+                CHECK_BUCKETS,
+            )?,
+            propagation_seconds: r.histogram(
+                "zt_authz_revocation_propagation_seconds",
+                "From a revocation's acceptance on one replica to its application here.",
+                PROPAGATION_BUCKETS,
+            )?,
+            sync_rejected: r.counters(
+                "zt_authz_revocation_sync_rejected_total",
+                "Revocation messages and entries from Redis that were ignored, by why: unsealed (no valid HMAC tag), invalid, or stale (a lift older than the revocation it names).",
                 &["why"],
-            )?;
-            let jwks_fetches = IntCounterVec::new(
-                opts(
-                    "zt_authz_jwks_fetch_total",
-                    "Key set fetches by issuer and outcome.",
-                ),
+            )?,
+            jwks_fetches: r.counters(
+                "zt_authz_jwks_fetch_total",
+                "Key set fetches by issuer and outcome.",
                 &["issuer", "outcome"],
-            )?;
-            let jwks_keys = IntGaugeVec::new(
-                opts("zt_authz_jwks_keys", "Signing keys in use per issuer."),
+            )?,
+            jwks_keys: r.gauges("zt_authz_jwks_keys", "Signing keys in use per issuer.", &["issuer"])?,
+            jwks_last_success: r.gauges(
+                "zt_authz_jwks_last_success_timestamp_seconds",
+                "When each issuer's keys were last fetched successfully.",
                 &["issuer"],
-            )?;
-            let jwks_last_success = IntGaugeVec::new(
-                opts(
-                    "zt_authz_jwks_last_success_timestamp_seconds",
-                    "When each issuer's keys were last fetched successfully.",
-                ),
-                &["issuer"],
-            )?;
+            )?,
             // Kept by the cache itself and copied at scrape; a config reload
             // starts a new cache, which Prometheus sees as a counter reset.
-            let cache_hits = IntCounter::with_opts(opts(
-                "zt_authz_token_cache_hits_total",
-                "Verified-token cache hits.",
-            ))?;
-            let cache_misses = IntCounter::with_opts(opts(
+            cache_hits: r.counter("zt_authz_token_cache_hits_total", "Verified-token cache hits.")?,
+            cache_misses: r.counter(
                 "zt_authz_token_cache_misses_total",
                 "Verified-token cache misses.",
-            ))?;
-            let revocations_active = IntGaugeVec::new(
-                opts(
-                    "zt_authz_revocations_active",
-                    "Unexpired revocations by kind.",
-                ),
+            )?,
+            revocations_active: r.gauges(
+                "zt_authz_revocations_active",
+                "Unexpired revocations by kind.",
                 &["kind"],
-            )?;
-            let reloads = IntCounterVec::new(
-                opts(
-                    "zt_authz_config_reloads_total",
-                    "Config reloads by outcome.",
-                ),
+            )?,
+            reloads: r.counters(
+                "zt_authz_config_reloads_total",
+                "Config reloads by outcome.",
                 &["outcome"],
-            )?;
-            let build = IntGaugeVec::new(
-                opts("zt_authz_build_info", "Build information; always 1."),
-                &["version"],
-            )?;
-            build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-            for c in [
-                Box::new(decisions.clone()) as Box<dyn prometheus::core::Collector>,
-                Box::new(check_seconds.clone()),
-                Box::new(propagation_seconds.clone()),
-                Box::new(sync_rejected.clone()),
-                Box::new(jwks_fetches.clone()),
-                Box::new(jwks_keys.clone()),
-                Box::new(jwks_last_success.clone()),
-                Box::new(cache_hits.clone()),
-                Box::new(cache_misses.clone()),
-                Box::new(revocations_active.clone()),
-                Box::new(reloads.clone()),
-                Box::new(build),
-            ] {
-                registry.register(c)?;
-            }
-            Ok(Metrics {
-                registry,
-                decisions,
-                check_seconds,
-                propagation_seconds,
-                sync_rejected,
-                jwks_fetches,
-                jwks_keys,
-                jwks_last_success,
-                cache_hits,
-                cache_misses,
-                revocations_active,
-                reloads,
-                sources: OnceLock::new(),
-                scrape: Mutex::new(()),
-            })
-        })()
-        .expect("metric definitions are valid");
-        Arc::new(m)
+            )?,
+            registry: r.0,
+            sources: OnceLock::new(),
+            scrape: Mutex::new(()),
+        })
     }
 
     pub fn set_sources(&self, sources: Sources) {
@@ -192,15 +177,17 @@ impl Metrics {
     }
 
     fn copy_state(&self, s: &Sources) {
-        let (Some(runtime), Some(revocations), Some(reloader)) =
-            ((s.runtime)(), s.revocations.upgrade(), s.reloader.upgrade())
-        else {
+        let (Some(snapshot), Some(revocations), Some(reloader)) = (
+            (s.snapshot)(),
+            s.revocations.upgrade(),
+            s.reloader.upgrade(),
+        ) else {
             return;
         };
         self.jwks_fetches.reset();
         self.jwks_keys.reset();
         self.jwks_last_success.reset();
-        for trust in runtime.verifier.issuers() {
+        for trust in snapshot.verifier.issuers() {
             let issuer = &*trust.issuer;
             let (attempts, failures) = (trust.keys.fetch_attempts(), trust.keys.fetch_failures());
             self.jwks_fetches
@@ -215,7 +202,7 @@ impl Metrics {
                 .with_label_values(&[issuer])
                 .set(fetched_at as i64);
         }
-        let cache = runtime.verifier.cache();
+        let cache = snapshot.verifier.cache();
         self.cache_hits.reset();
         self.cache_hits.inc_by(cache.hits());
         self.cache_misses.reset();

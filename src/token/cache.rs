@@ -61,7 +61,7 @@ impl TokenCache {
         }
     }
 
-    pub fn digest(token: &str) -> TokenDigest {
+    pub(crate) fn digest(token: &str) -> TokenDigest {
         let mut out = [0u8; 32];
         out.copy_from_slice(digest(&SHA256, token.as_bytes()).as_ref());
         out

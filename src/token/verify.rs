@@ -41,16 +41,6 @@ pub struct Rejection {
     pub kid: Option<String>,
 }
 
-impl Default for Rejection {
-    fn default() -> Self {
-        Self {
-            error: TokenError::NotCompactJws,
-            issuer: None,
-            kid: None,
-        }
-    }
-}
-
 impl Rejection {
     fn about(error: TokenError, claims: &VerifiedClaims) -> Self {
         Self {
@@ -154,41 +144,57 @@ impl Verifier {
         Ok(fresh.claims)
     }
 
+    /// Everything that does not depend on the time: header, issuer, key,
+    /// signature, audience and claim types. A refusal carries what was
+    /// learned before it: the header's `kid`, the issuer once trusted.
     async fn verify_fresh(&self, token: &str, usage: TokenUse) -> Result<Fresh, Rejection> {
-        let mut seen = Rejection::default();
-        match self.verify_uncached(token, usage, &mut seen).await {
-            Ok(ok) => Ok(ok),
-            Err(error) => Err(Rejection { error, ..seen }),
-        }
+        let unsigned = Unverified::parse(token).map_err(|error| Rejection {
+            error,
+            issuer: None,
+            kid: None,
+        })?;
+        let kid = unsigned.header.kid.as_deref().map(printable);
+        let refuse = |error, issuer| Rejection {
+            error,
+            issuer,
+            kid: kid.clone(),
+        };
+        let trust = self
+            .issuer_of(&unsigned)
+            .map_err(|error| refuse(error, None))?;
+        self.verify_for(trust, unsigned, usage)
+            .await
+            .map_err(|error| refuse(error, Some(trust.issuer.clone())))
+    }
+
+    /// The configured issuer the unverified `iss` names: read only to
+    /// choose whose keys to check with.
+    fn issuer_of(&self, unsigned: &Unverified<'_>) -> Result<&Arc<IssuerTrust>, TokenError> {
+        let issuer = match unsigned.claims.get("iss") {
+            None => return Err(TokenError::MissingIssuer),
+            Some(Value::String(s)) => s.as_str(),
+            Some(_) => return Err(TokenError::ClaimType("iss")),
+        };
+        self.issuers.get(issuer).ok_or(TokenError::UnknownIssuer)
     }
 
     pub fn cache(&self) -> &TokenCache {
         &self.cache
     }
 
-    /// Everything that does not depend on the time: header, issuer, key,
-    /// signature, audience and claim types.
-    async fn verify_uncached(
+    /// The issuer's rules for this use of a token, then its key and
+    /// signature, then the audience and claim types.
+    async fn verify_for(
         &self,
-        token: &str,
+        trust: &Arc<IssuerTrust>,
+        unsigned: Unverified<'_>,
         usage: TokenUse,
-        seen: &mut Rejection,
     ) -> Result<Fresh, TokenError> {
-        let parts = CompactJws::split(token)?;
-        let header = JoseHeader::parse(&b64(parts.header).ok_or(TokenError::BadHeader)?)?;
-        seen.kid = header.kid.as_deref().map(printable);
-        let payload = b64(parts.payload).ok_or(TokenError::BadPayload)?;
-        let claims: Map<String, Value> =
-            serde_json::from_slice(&payload).map_err(|_| TokenError::BadPayload)?;
-
-        // `iss` is read unverified only to choose whose keys to check with.
-        let issuer = match claims.get("iss") {
-            None => return Err(TokenError::MissingIssuer),
-            Some(Value::String(s)) => s.as_str(),
-            Some(_) => return Err(TokenError::ClaimType("iss")),
-        };
-        let trust = self.issuers.get(issuer).ok_or(TokenError::UnknownIssuer)?;
-        seen.issuer = Some(trust.issuer.clone());
+        let Unverified {
+            parts,
+            header,
+            claims,
+        } = unsigned;
         if !trust.algorithms.contains(&header.alg) {
             return Err(TokenError::AlgNotAllowed);
         }
@@ -324,6 +330,27 @@ impl Verifier {
             });
         }
         Ok(())
+    }
+}
+
+/// A token split and decoded, nothing verified yet.
+struct Unverified<'a> {
+    parts: CompactJws<'a>,
+    header: JoseHeader,
+    claims: Map<String, Value>,
+}
+
+impl<'a> Unverified<'a> {
+    fn parse(token: &'a str) -> Result<Self, TokenError> {
+        let parts = CompactJws::split(token)?;
+        let header = JoseHeader::parse(&b64(parts.header).ok_or(TokenError::BadHeader)?)?;
+        let payload = b64(parts.payload).ok_or(TokenError::BadPayload)?;
+        let claims = serde_json::from_slice(&payload).map_err(|_| TokenError::BadPayload)?;
+        Ok(Self {
+            parts,
+            header,
+            claims,
+        })
     }
 }
 

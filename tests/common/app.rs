@@ -91,7 +91,7 @@ impl TestApp {
 
     /// Waits (event-driven, bounded) until no issuer's first fetch is pending.
     pub async fn keys_settled(&self) {
-        let runtime = self.running.authorizer.runtime();
+        let runtime = self.running.authorizer.snapshot();
         for trust in runtime.verifier.issuers() {
             let mut rx = trust.keys.watch_status();
             tokio::time::timeout(
@@ -107,7 +107,7 @@ impl TestApp {
     /// Calls the Check handler directly, without a socket.
     pub async fn check(&self, request: &CheckRequest) -> CheckResponse {
         CheckService::new(self.running.authorizer.clone())
-            .decide(request)
+            .answer(request)
             .await
     }
 

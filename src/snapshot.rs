@@ -10,26 +10,26 @@ use crate::config::Config;
 use crate::keys::{IssuerKeys, KeyStatus};
 use crate::token::{IssuerTrust, TokenCache, Verifier};
 
-pub struct Runtime {
+pub struct Snapshot {
     pub config: Arc<Config>,
     pub verifier: Verifier,
     /// Every identity header, stripped whenever this request does not set it.
     pub identity_headers: Vec<HeaderName>,
 }
 
-/// Key stores that a new runtime created and that still need their refresh
+/// Key stores that a new snapshot created and that still need their refresh
 /// task started.
 pub type NewKeyStores = Vec<Arc<IssuerKeys>>;
 
-impl Runtime {
-    /// Builds a runtime. Issuers whose key settings did not change keep
+impl Snapshot {
+    /// Builds a snapshot. Issuers whose key settings did not change keep
     /// their key store (and its keys) from `previous`.
     pub fn build(
         config: Config,
-        previous: Option<&Runtime>,
+        previous: Option<&Snapshot>,
         client: &reqwest::Client,
         clock: &SharedClock,
-    ) -> (Runtime, NewKeyStores) {
+    ) -> (Snapshot, NewKeyStores) {
         let mut fresh = Vec::new();
         let trusts = config.issuers.iter().map(|settings| {
             let reused = previous
@@ -66,12 +66,12 @@ impl Runtime {
             config.revocations.max_token_lifetime,
         );
         let identity_headers = config.identity.all().cloned().collect();
-        let runtime = Runtime {
+        let snapshot = Snapshot {
             config: Arc::new(config),
             verifier,
             identity_headers,
         };
-        (runtime, fresh)
+        (snapshot, fresh)
     }
 
     /// Each issuer and the state of its keys.
