@@ -82,6 +82,7 @@ async fn propagation(n: usize) -> (Duration, Duration, Duration) {
         },
         max_token_lifetime: Duration::from_secs(3600),
         leeway: Duration::from_secs(30),
+        catch_up_timeout: Duration::from_secs(30),
     };
     let a = Revocations::open(&replica("a"), clock.clone(), Arc::new(NoEvents)).unwrap();
     let b = Revocations::open(&replica("b"), clock.clone(), Arc::new(NoEvents)).unwrap();

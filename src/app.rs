@@ -158,6 +158,7 @@ impl App {
         let grace = self.authorizer.snapshot().config.server.shutdown_grace;
         let readiness = tokio::spawn(track_readiness(
             self.authorizer.clone(),
+            self.revocations.clone(),
             self.reloader.clone(),
             self.health.clone(),
         ));
@@ -215,12 +216,21 @@ impl RunningApp {
     }
 }
 
-/// Keeps gRPC health in step with key availability and config reloads.
-async fn track_readiness(authorizer: Arc<Authorizer>, reloader: Arc<Reloader>, health: Health) {
+/// Keeps gRPC health in step with key availability, the first revocation
+/// catch-up and config reloads.
+async fn track_readiness(
+    authorizer: Arc<Authorizer>,
+    revocations: Arc<Revocations>,
+    reloader: Arc<Reloader>,
+    health: Health,
+) {
     let mut reloads = reloader.subscribe();
+    let mut synced = revocations.watch_ready();
     loop {
         let snapshot = authorizer.snapshot();
-        health.set_ready(snapshot.is_ready()).await;
+        health
+            .set_ready(snapshot.is_ready() && revocations.is_ready())
+            .await;
         let mut watches: Vec<_> = snapshot
             .verifier
             .issuers()
@@ -234,8 +244,19 @@ async fn track_readiness(authorizer: Arc<Authorizer>, reloader: Arc<Reloader>, h
             let changes = watches.iter_mut().map(|w| w.changed().boxed());
             let _ = select_all(changes).await;
         };
+        let sync_change = async {
+            match synced.as_mut() {
+                Some(rx) => {
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = key_change => {}
+            _ = sync_change => {}
             changed = reloads.changed() => if changed.is_err() { return },
         }
     }

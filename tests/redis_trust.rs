@@ -267,6 +267,7 @@ async fn concurrent_revocations_of_one_target_keep_the_widest_on_disk() {
         },
         max_token_lifetime: Duration::from_secs(3600),
         leeway: Duration::from_secs(30),
+        catch_up_timeout: Duration::from_secs(30),
     };
     let clock: SharedClock = Arc::new(SystemClock);
     let svc = Revocations::open(&settings, clock, Arc::new(NoEvents)).unwrap();

@@ -538,6 +538,7 @@ async fn propagation_delay_is_reported_by_the_receiving_replica() {
         },
         max_token_lifetime: Duration::from_secs(3600),
         leeway: Duration::from_secs(30),
+        catch_up_timeout: Duration::from_secs(30),
     };
     let clock: zt_authz::clock::SharedClock = Arc::new(zt_authz::clock::SystemClock);
     let (on_a, on_b) = (Arc::new(Delays::default()), Arc::new(Delays::default()));

@@ -146,6 +146,7 @@ pub fn memory_settings() -> RevocationSettings {
         store: StoreSettings::Memory,
         max_token_lifetime: std::time::Duration::from_secs(3600),
         leeway: std::time::Duration::from_secs(30),
+        catch_up_timeout: std::time::Duration::from_secs(30),
     }
 }
 

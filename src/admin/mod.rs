@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -51,6 +51,10 @@ pub fn router(state: AdminState) -> Router {
             }),
         )
         .route("/v1/revocations", post(api::create).get(api::list))
+        .route(
+            "/v1/revocations/batch",
+            post(api::create_many).layer(DefaultBodyLimit::max(api::MAX_BATCH_BYTES)),
+        )
         .route(
             "/v1/revocations/{id}",
             get(api::get_one).delete(api::delete),
@@ -92,10 +96,15 @@ async fn readyz(State(state): State<AdminState>) -> (StatusCode, Json<Value>) {
         revocations.insert(kind.as_str().into(), json!(n));
     }
     revocations.insert(
+        "shared_store".into(),
+        json!(state.revocations.shared_store_state()),
+    );
+    revocations.insert(
         "shared_store_connected".into(),
         json!(state.revocations.shared_store_connected()),
     );
-    let ready = snapshot.is_ready();
+    // Keys for every issuer, and every revocation this replica missed.
+    let ready = snapshot.is_ready() && state.revocations.is_ready();
     let code = if ready {
         StatusCode::OK
     } else {

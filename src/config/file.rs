@@ -164,6 +164,8 @@ pub struct RevocationsFile {
     pub redis_prefix: Option<String>,
     /// A file holding the key that authenticates Redis fan-out.
     pub redis_hmac_key_file: Option<PathBuf>,
+    /// How long the first catch-up may keep a replica unready.
+    pub catch_up_timeout: Option<HumanDuration>,
     pub max_token_lifetime: Option<HumanDuration>,
     pub leeway: Option<HumanDuration>,
 }

@@ -1,8 +1,10 @@
 //! Revocations (README, "Revocation"): what they are, how long they live, and the
 //! in-memory index step 9 of the pipeline reads on every request.
 
+mod catch_up;
 mod index;
 mod model;
+mod remote;
 mod seal;
 mod service;
 mod store;

@@ -1,16 +1,17 @@
 //! Accepting, lifting and listing revocations, and keeping the index, the
 //! local store and the shared store in step.
 
-use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use tokio::sync::mpsc;
 
 use super::index::RevocationIndex;
 use super::model::{ExpiryRules, Kind, NewRevocation, Revocation, RevocationError, parse_id};
 use super::seal::{HmacKey, Sealer};
 use super::store::{EmbeddedStore, Page, StoreError};
-use super::sync::{RedisLink, SyncOp, Tombstone};
+use super::sync::{RedisLink, SyncOp};
 use crate::clock::SharedClock;
 
 /// How often expired entries are dropped from memory and disk.
@@ -53,6 +54,9 @@ pub struct RevocationSettings {
     /// The longest token lifetime allowed: caps how long entries live.
     pub max_token_lifetime: Duration,
     pub leeway: Duration,
+    /// How long a replica that reached Redis at start may stay unready
+    /// while it catches up, before it serves anyway (`stale`).
+    pub catch_up_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,13 +68,17 @@ pub enum RevokeError {
 }
 
 pub struct Revocations {
-    index: Arc<RevocationIndex>,
-    store: Arc<EmbeddedStore>,
+    pub(super) index: Arc<RevocationIndex>,
+    pub(super) store: Arc<EmbeddedStore>,
     redis: Option<Arc<RedisLink>>,
-    rules: ExpiryRules,
+    pub(super) rules: ExpiryRules,
     origin: String,
-    clock: SharedClock,
-    events: Arc<dyn RevocationEvents>,
+    pub(super) clock: SharedClock,
+    pub(super) events: Arc<dyn RevocationEvents>,
+    catch_up_timeout: Duration,
+    /// Entries heard from other replicas, waiting to be written to the
+    /// local file in batches (set by `start`).
+    pub(super) persist: OnceLock<mpsc::Sender<SyncOp>>,
 }
 
 impl Revocations {
@@ -107,6 +115,8 @@ impl Revocations {
             origin: replica_id(),
             clock,
             events,
+            catch_up_timeout: settings.catch_up_timeout,
+            persist: OnceLock::new(),
         }))
     }
 
@@ -128,16 +138,16 @@ impl Revocations {
             }
         });
         if let Some(link) = &self.redis {
-            tokio::spawn(link.clone().run(Arc::downgrade(self)));
+            self.start_persister();
+            tokio::spawn(
+                link.clone()
+                    .run(Arc::downgrade(self), self.catch_up_timeout),
+            );
         }
     }
 
     pub fn index(&self) -> Arc<RevocationIndex> {
         self.index.clone()
-    }
-
-    pub(crate) fn store(&self) -> &EmbeddedStore {
-        &self.store
     }
 
     pub fn origin(&self) -> &str {
@@ -149,9 +159,35 @@ impl Revocations {
         self.clock.now_unix()
     }
 
-    /// Whether the shared store is reachable (always true without one).
+    /// Whether the shared store is connected and caught up (false without
+    /// one: nothing is shared).
     pub fn shared_store_connected(&self) -> bool {
-        self.redis.as_ref().is_none_or(|l| l.is_connected())
+        self.redis.as_ref().is_some_and(|l| l.is_connected())
+    }
+
+    /// The shared store's state as `/readyz` reports it: `none` without
+    /// one, else `connecting`, `catching_up`, `connected`, `unreachable` or
+    /// `stale`.
+    pub fn shared_store_state(&self) -> &'static str {
+        self.redis.as_ref().map_or("none", |l| l.state().as_str())
+    }
+
+    /// Ready to decide: false only while the first catch-up with a
+    /// reachable shared store is still running (bounded by
+    /// `catch_up_timeout`), so no replica serves while it knows it is
+    /// behind.
+    pub fn is_ready(&self) -> bool {
+        self.redis.as_ref().is_none_or(|l| l.initially_synced())
+    }
+
+    /// Changes of `is_ready`, for the gRPC health service.
+    pub fn watch_ready(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        self.redis.as_ref().map(|l| l.watch_initial_sync())
+    }
+
+    /// Write transactions the local store has committed.
+    pub fn store_writes(&self) -> u64 {
+        self.store.writes()
     }
 
     /// Accepts a revocation: durable locally and effective here before this
@@ -163,11 +199,46 @@ impl Revocations {
         let outbox = self.redis.is_some();
         let stored = blocking(move || store.put_merged(fresh, outbox)).await?;
         self.index.apply(&stored);
-        self.push(SyncOp::Put {
+        self.push(vec![SyncOp::Put {
             revocation: stored.clone(),
-        })
+        }])
         .await;
         Ok(stored)
+    }
+
+    /// Accepts many revocations at once: each is validated on its own and
+    /// answered on its own; the valid ones are stored in one transaction
+    /// (one fsync), applied here, and pushed to the shared store in one
+    /// pipeline. A store failure fails the whole batch, and nothing of it
+    /// was stored.
+    pub async fn revoke_many(
+        &self,
+        batch: Vec<NewRevocation>,
+    ) -> Result<Vec<Result<Revocation, RevocationError>>, StoreError> {
+        let now = self.clock.now_unix();
+        let checked: Vec<Result<Revocation, RevocationError>> = batch
+            .into_iter()
+            .map(|new| new.into_revocation(now, &self.rules, &self.origin))
+            .collect();
+        let valid: Vec<Revocation> = checked.iter().filter_map(|r| r.clone().ok()).collect();
+        let store = self.store.clone();
+        let outbox = self.redis.is_some();
+        let stored = blocking(move || store.put_merged_many(valid, outbox)).await?;
+        for r in &stored {
+            self.index.apply(r);
+        }
+        let ops = stored
+            .iter()
+            .map(|r| SyncOp::Put {
+                revocation: r.clone(),
+            })
+            .collect();
+        self.push(ops).await;
+        let mut stored = stored.into_iter();
+        Ok(checked
+            .into_iter()
+            .map(|r| r.and_then(|_| stored.next().ok_or(RevocationError::BadValue)))
+            .collect())
     }
 
     /// Lifts a revocation. Returns whether it existed. An id that is not
@@ -188,11 +259,11 @@ impl Revocations {
         let in_index = self.index.remove(id);
         let existed = removed.is_some() || in_index;
         if existed {
-            self.push(SyncOp::Delete {
+            self.push(vec![SyncOp::Delete {
                 id: id.to_string(),
                 expires_at: removed.as_ref().map(|r| r.expires_at),
                 revoked_at: removed.as_ref().map(|r| r.created_at),
-            })
+            }])
             .await;
         }
         Ok(existed)
@@ -217,144 +288,23 @@ impl Revocations {
         blocking(move || store.get(&id)).await
     }
 
-    async fn push(&self, op: SyncOp) {
+    /// Pushes changes to the shared store now; if that fails they stay in
+    /// the outbox for the next flush.
+    async fn push(&self, ops: Vec<SyncOp>) {
         let Some(link) = &self.redis else { return };
-        match link.push(&op).await {
+        match link.push(&ops).await {
             Ok(()) => {
                 let store = self.store.clone();
-                let _ = blocking(move || store.clear_outbox(&op)).await;
+                let _ = blocking(move || store.clear_outbox(&ops)).await;
             }
-            // Still in the outbox: flushed when Redis is back.
             Err(error) => {
-                tracing::warn!(%error, id = op.id(), "revocation kept for a later push to Redis")
+                tracing::warn!(%error, changes = ops.len(), "revocations kept for a later push to Redis")
             }
         }
-    }
-
-    /// Something read from the shared store that is ignored: counted and
-    /// logged, never applied.
-    pub(crate) fn rejected(&self, why: &'static str, what: &str) {
-        self.events.rejected_from_shared_store(why);
-        tracing::warn!(why, "revocation fan-out: ignored {what}");
-    }
-
-    /// Checks a revocation from the shared store like API input.
-    fn acceptable(&self, r: &Revocation) -> bool {
-        match r.check(self.clock.now_unix(), &self.rules) {
-            Ok(()) => true,
-            Err(error) => {
-                self.rejected(
-                    "invalid",
-                    &format!("a revocation that fails validation: {error}"),
-                );
-                false
-            }
-        }
-    }
-
-    /// A change heard on the channel. The index is updated first: that is
-    /// what makes it effective.
-    pub(crate) async fn apply_remote(&self, op: SyncOp) {
-        match op {
-            SyncOp::Put { revocation } => {
-                if !self.acceptable(&revocation) {
-                    return;
-                }
-                self.index.apply(&revocation);
-                if revocation.origin != self.origin {
-                    self.events
-                        .propagated((self.clock.now_unix() - revocation.created_at).max(0.0));
-                }
-                let store = self.store.clone();
-                let result = blocking(move || store.put_merged(revocation, false)).await;
-                if let Err(error) = result {
-                    tracing::warn!(%error, "could not persist a revocation from Redis");
-                }
-            }
-            SyncOp::Delete { id, revoked_at, .. } => {
-                let store = self.store.clone();
-                let owned = id.clone();
-                // A lift drops only the revocation it was for, not a later
-                // one of the same target (a replayed old message).
-                let dropped = blocking(move || {
-                    let newer = store
-                        .get(&owned)?
-                        .is_some_and(|r| !lift_applies(revoked_at, r.created_at));
-                    if newer {
-                        return Ok(false);
-                    }
-                    store.delete(&owned, false)?;
-                    Ok(true)
-                })
-                .await;
-                match dropped {
-                    Ok(true) => {
-                        self.index.remove(&id);
-                    }
-                    Ok(false) => {
-                        self.rejected("stale", "a lift older than the revocation it names")
-                    }
-                    Err(error) => {
-                        // Fail closed: the entry stays in force here.
-                        tracing::warn!(%error, "could not persist a lifted revocation from Redis");
-                    }
-                }
-            }
-        }
-    }
-
-    /// After (re)connecting, with the shared store's revocations and the
-    /// ids lifted there: take theirs, drop what they lifted, and return what
-    /// only we have, for the caller to push back.
-    pub(crate) async fn catch_up(
-        &self,
-        remote: Vec<Revocation>,
-        lifted: &HashMap<String, Tombstone>,
-    ) -> Result<Vec<Revocation>, StoreError> {
-        let remote: Vec<Revocation> = remote.into_iter().filter(|r| self.acceptable(r)).collect();
-        for r in &remote {
-            self.index.apply(r);
-        }
-        let store = self.store.clone();
-        let now = self.clock.now_unix();
-        let lifted_owned = lifted.clone();
-        let (only_local, dropped) = blocking(move || {
-            let known: HashSet<&str> = remote.iter().map(|r| r.id.as_str()).collect();
-            let mut only_local = Vec::new();
-            let mut dropped = Vec::new();
-            for r in store.load_all(now)? {
-                if known.contains(r.id.as_str()) {
-                    continue;
-                }
-                let lift = lifted_owned.get(&r.id);
-                if lift.is_some_and(|t| lift_applies(t.revoked_at, r.created_at)) {
-                    store.delete(&r.id, false)?;
-                    dropped.push(r.id);
-                } else {
-                    only_local.push(r);
-                }
-            }
-            for r in remote {
-                store.put_merged(r, false)?;
-            }
-            Ok((only_local, dropped))
-        })
-        .await?;
-        for id in dropped {
-            self.index.remove(&id);
-        }
-        Ok(only_local)
     }
 }
 
-/// Whether a lift of the revocation accepted at `revoked_at` drops the
-/// local entry accepted at `created_at`: not when the entry is newer. A
-/// lift that does not say (older replicas) applies.
-fn lift_applies(revoked_at: Option<f64>, created_at: f64) -> bool {
-    revoked_at.is_none_or(|lifted| created_at <= lifted)
-}
-
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)

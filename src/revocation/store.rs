@@ -4,14 +4,19 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::model::{Kind, Revocation};
 use super::sync::SyncOp;
 
 const REVOCATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("revocations");
-const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// redb's page cache. The hot path reads the in-memory index, never the
+/// file, so a small cache only slows bulk writes a little; a large one is
+/// resident memory that grows with the file (32 MiB was most of the memory
+/// of a replica holding 50,000 entries).
+const CACHE_BYTES: usize = 4 * 1024 * 1024;
 const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
 
 /// Why the revocation store failed.
@@ -31,6 +36,8 @@ pub enum StoreError {
     Task(#[source] tokio::task::JoinError),
     #[error("revocations.redis_url: {0}")]
     RedisUrl(#[source] redis::RedisError),
+    #[error("revocation store: a write stored nothing")]
+    Empty,
 }
 
 // redb has one error type per operation, all convertible into `redb::Error`;
@@ -45,6 +52,16 @@ pub struct EmbeddedStore {
     db: Database,
     /// redb allows one writer at a time; this keeps the wait in our code.
     write: Mutex<()>,
+    writes: AtomicU64,
+}
+
+/// What `drop_lifted` did.
+#[derive(Debug, Default)]
+pub struct Lifted {
+    /// Ids no longer revoked here.
+    pub dropped: Vec<String>,
+    /// Lifts refused: the local entry is newer than the lift.
+    pub newer: usize,
 }
 
 /// One page of a listing.
@@ -84,6 +101,7 @@ impl EmbeddedStore {
         Ok(Self {
             db,
             write: Mutex::new(()),
+            writes: AtomicU64::new(0),
         })
     }
 
@@ -95,36 +113,82 @@ impl EmbeddedStore {
         let tx = self.db.begin_write()?;
         let out = f(&tx)?;
         tx.commit()?;
+        self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(out)
     }
 
     /// Stores a revocation merged (`Revocation::merge`) with the copy
-    /// already there, read and written in one transaction so that two
-    /// concurrent revocations of one target cannot leave the narrower one
-    /// on disk. With `outbox`, also remembers to push the result to the
-    /// shared store. Returns what was stored.
+    /// already there; see `put_merged_many`. Returns what was stored.
     pub fn put_merged(&self, r: Revocation, outbox: bool) -> Result<Revocation, StoreError> {
+        let mut stored = self.put_merged_many(vec![r], outbox)?;
+        stored.pop().ok_or(StoreError::Empty)
+    }
+
+    /// Stores revocations, each merged with the copy already there, read
+    /// and written in one transaction (one fsync for the lot), so that two
+    /// concurrent revocations of one target cannot leave the narrower one on
+    /// disk. With `outbox`, also remembers to push each result to the shared
+    /// store. Returns what was stored, in order.
+    pub fn put_merged_many(
+        &self,
+        batch: Vec<Revocation>,
+        outbox: bool,
+    ) -> Result<Vec<Revocation>, StoreError> {
         self.with_write(|tx| {
             let mut table = tx.open_table(REVOCATIONS)?;
-            let old = table
-                .get(r.id.as_str())?
-                .and_then(|v| serde_json::from_slice::<Revocation>(v.value()).ok());
-            let merged = match old {
-                Some(old) => old.merge(r),
-                None => r,
-            };
-            let json = serde_json::to_vec(&merged).map_err(StoreError::Encoding)?;
-            table.insert(merged.id.as_str(), json.as_slice())?;
-            if outbox {
-                let op = SyncOp::Put {
-                    revocation: merged.clone(),
+            let mut pending = tx.open_table(OUTBOX)?;
+            let mut stored = Vec::with_capacity(batch.len());
+            for r in batch {
+                let old = table
+                    .get(r.id.as_str())?
+                    .and_then(|v| serde_json::from_slice::<Revocation>(v.value()).ok());
+                let merged = match old {
+                    Some(old) => old.merge(r),
+                    None => r,
+                };
+                let json = serde_json::to_vec(&merged).map_err(StoreError::Encoding)?;
+                table.insert(merged.id.as_str(), json.as_slice())?;
+                if outbox {
+                    let op = SyncOp::Put {
+                        revocation: merged.clone(),
+                    }
+                    .to_json()
+                    .map_err(StoreError::Encoding)?;
+                    pending.insert(merged.id.as_str(), op.as_bytes())?;
                 }
-                .to_json()
-                .map_err(StoreError::Encoding)?;
-                tx.open_table(OUTBOX)?
-                    .insert(merged.id.as_str(), op.as_bytes())?;
+                stored.push(merged);
             }
-            Ok(merged)
+            Ok(stored)
+        })
+    }
+
+    /// Drops the entries lifted elsewhere, in one transaction: each id with
+    /// the acceptance time of the revocation its lift was for; `applies`
+    /// says whether a lift drops an entry accepted at a given time.
+    pub fn drop_lifted(
+        &self,
+        lifts: &[(String, Option<f64>)],
+        applies: impl Fn(Option<f64>, f64) -> bool,
+    ) -> Result<Lifted, StoreError> {
+        self.with_write(|tx| {
+            let mut table = tx.open_table(REVOCATIONS)?;
+            let mut outcome = Lifted::default();
+            for (id, revoked_at) in lifts {
+                let local = table
+                    .get(id.as_str())?
+                    .and_then(|v| serde_json::from_slice::<Revocation>(v.value()).ok());
+                match local {
+                    Some(r) if !applies(*revoked_at, r.created_at) => outcome.newer += 1,
+                    Some(_) => {
+                        table.remove(id.as_str())?;
+                        outcome.dropped.push(id.clone());
+                    }
+                    // Not here (never heard, or lifted already): nothing to
+                    // drop, but the index may hold it from a live message.
+                    None => outcome.dropped.push(id.clone()),
+                }
+            }
+            Ok(outcome)
         })
     }
 
@@ -159,22 +223,6 @@ impl EmbeddedStore {
             .and_then(|v| serde_json::from_slice(v.value()).ok()))
     }
 
-    /// Every unexpired revocation; expired ones are deleted on the way.
-    pub fn load_all(&self, now: f64) -> Result<Vec<Revocation>, StoreError> {
-        self.sweep(now)?;
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(REVOCATIONS)?;
-        let mut all = Vec::with_capacity(table.len()? as usize);
-        for item in table.iter()? {
-            let (_, v) = item?;
-            // A record this version cannot read is skipped, not fatal.
-            if let Ok(r) = serde_json::from_slice::<Revocation>(v.value()) {
-                all.push(r);
-            }
-        }
-        Ok(all)
-    }
-
     /// Calls `f` with every unexpired revocation, one at a time, so that
     /// loading a million entries never holds them all as records at once.
     pub fn for_each_live(&self, now: f64, mut f: impl FnMut(Revocation)) -> Result<(), StoreError> {
@@ -188,18 +236,6 @@ impl EmbeddedStore {
             }
         }
         Ok(())
-    }
-
-    /// Stores many revocations in one transaction (bulk import).
-    pub fn put_many(&self, revocations: &[Revocation]) -> Result<(), StoreError> {
-        self.with_write(|tx| {
-            let mut table = tx.open_table(REVOCATIONS)?;
-            for r in revocations {
-                let json = serde_json::to_vec(r).map_err(StoreError::Encoding)?;
-                table.insert(r.id.as_str(), json.as_slice())?;
-            }
-            Ok(())
-        })
     }
 
     pub fn sweep(&self, now: f64) -> Result<(), StoreError> {
@@ -250,11 +286,12 @@ impl EmbeddedStore {
         Ok(Page { items, next })
     }
 
-    pub fn outbox(&self) -> Result<Vec<SyncOp>, StoreError> {
+    /// Up to `limit` operations waiting for the shared store.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<SyncOp>, StoreError> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(OUTBOX)?;
         let mut ops = Vec::new();
-        for item in table.iter()? {
+        for item in table.iter()?.take(limit) {
             let (_, v) = item?;
             if let Ok(op) = serde_json::from_slice(v.value()) {
                 ops.push(op);
@@ -263,19 +300,30 @@ impl EmbeddedStore {
         Ok(ops)
     }
 
-    /// Forgets a pushed operation, unless a newer one for the same id
-    /// replaced it meanwhile.
-    pub fn clear_outbox(&self, op: &SyncOp) -> Result<(), StoreError> {
-        let json = op.to_json().map_err(StoreError::Encoding)?;
+    /// Forgets pushed operations, in one transaction, except those a newer
+    /// operation for the same id replaced meanwhile.
+    pub fn clear_outbox(&self, ops: &[SyncOp]) -> Result<(), StoreError> {
+        let encoded = ops
+            .iter()
+            .map(|op| op.to_json().map(|json| (op.id(), json)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::Encoding)?;
         self.with_write(|tx| {
             let mut table = tx.open_table(OUTBOX)?;
-            let same = table
-                .get(op.id())?
-                .is_some_and(|v| v.value() == json.as_bytes());
-            if same {
-                table.remove(op.id())?;
+            for (id, json) in &encoded {
+                let same = table
+                    .get(*id)?
+                    .is_some_and(|v| v.value() == json.as_bytes());
+                if same {
+                    table.remove(*id)?;
+                }
             }
             Ok(())
         })
+    }
+
+    /// Write transactions committed so far (each one fsync).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
     }
 }

@@ -3,15 +3,13 @@
 //! milliseconds, and on (re)connect pushes what it accepted while cut off and
 //! reloads the full set.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
-use tokio::sync::RwLock;
+use tokio::sync::{RwLock, watch};
 
 use super::model::Revocation;
 use super::seal::{Sealer, Unsealed};
@@ -63,6 +61,10 @@ pub enum SyncError {
     Timeout,
     #[error("the subscription ended")]
     SubscriptionClosed,
+    #[error("connecting to Redis timed out")]
+    ConnectTimeout,
+    #[error("the revocation service stopped")]
+    Stopped,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("encoding a message: {0}")]
@@ -78,16 +80,50 @@ pub struct Tombstone {
 }
 
 const PUSH_TIMEOUT: Duration = Duration::from_secs(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const OUTBOX_RETRY: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// Where this replica stands with the shared store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncState {
+    /// The first connection is being made.
+    Connecting,
+    /// Not connected; enforcing and accepting locally.
+    Unreachable,
+    /// Connected and following live changes; loading what was missed.
+    CatchingUp,
+    /// Connected and caught up.
+    Connected,
+    /// The first catch-up took longer than allowed: serving anyway.
+    Stale,
+}
+
+impl SyncState {
+    /// As `/readyz` reports it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Unreachable => "unreachable",
+            Self::CatchingUp => "catching_up",
+            Self::Connected => "connected",
+            Self::Stale => "stale",
+        }
+    }
+}
+
 pub struct RedisLink {
     client: redis::Client,
-    sealer: Sealer,
+    pub(super) sealer: Sealer,
     prefix: String,
     channel: String,
     writer: RwLock<Option<MultiplexedConnection>>,
-    connected: AtomicBool,
+    state: watch::Sender<SyncState>,
+    /// False until the first catch-up has brought in every revocation this
+    /// replica missed (or the first connection failed, or the wait timed
+    /// out): readiness waits for it, so mesh traffic goes to replicas that
+    /// know every revocation.
+    initial_sync: watch::Sender<bool>,
 }
 
 impl RedisLink {
@@ -98,29 +134,60 @@ impl RedisLink {
             prefix: prefix.to_string(),
             channel: format!("{prefix}:revocations"),
             writer: RwLock::new(None),
-            connected: AtomicBool::new(false),
+            state: watch::Sender::new(SyncState::Connecting),
+            initial_sync: watch::Sender::new(false),
         })
     }
 
+    /// Connected and caught up.
     pub fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::Acquire)
+        *self.state.borrow() == SyncState::Connected
     }
 
-    fn key(&self, id: &str) -> String {
+    pub fn state(&self) -> SyncState {
+        *self.state.borrow()
+    }
+
+    /// Whether the first catch-up is over (see `initial_sync`).
+    pub fn initially_synced(&self) -> bool {
+        *self.initial_sync.borrow()
+    }
+
+    pub fn watch_initial_sync(&self) -> watch::Receiver<bool> {
+        self.initial_sync.subscribe()
+    }
+
+    pub(super) fn key(&self, id: &str) -> String {
         format!("{}:rev:{id}", self.prefix)
     }
 
-    fn tombstone(&self, id: &str) -> String {
+    pub(super) fn tombstone(&self, id: &str) -> String {
         format!("{}:tomb:{id}", self.prefix)
     }
 
-    /// Pushes one change now, if connected. An error leaves it in the
-    /// outbox for the next flush.
-    pub async fn push(&self, op: &SyncOp) -> Result<(), SyncError> {
+    pub(super) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub(super) fn set_state(&self, state: SyncState) {
+        self.state.send_replace(state);
+    }
+
+    /// The first catch-up is over, one way or another.
+    pub(super) fn initial_sync_done(&self, state: SyncState) {
+        if !self.initially_synced() {
+            self.set_state(state);
+            self.initial_sync.send_replace(true);
+        }
+    }
+
+    /// Pushes changes now, in one pipeline, if connected. An error leaves
+    /// them in the outbox for the next flush.
+    pub async fn push(&self, ops: &[SyncOp]) -> Result<(), SyncError> {
         let Some(mut conn) = self.writer.read().await.clone() else {
             return Err(SyncError::NotConnected);
         };
-        push_with(&mut conn, self, op).await
+        push_with(&mut conn, self, ops).await
     }
 
     /// A message heard on the channel, opened and parsed; what fails either
@@ -141,17 +208,32 @@ impl RedisLink {
         }
     }
 
-    /// Runs until the revocation service is dropped: connect, catch up,
-    /// follow the channel; on any failure, reconnect with backoff.
-    pub async fn run(self: Arc<Self>, service: Weak<Revocations>) {
+    /// Runs until the revocation service is dropped: connect, follow the
+    /// channel while catching up, reconnect with backoff on any failure.
+    /// The first catch-up may take at most `catch_up_timeout`; past it the
+    /// replica serves anyway, reported `stale`.
+    pub async fn run(self: Arc<Self>, service: Weak<Revocations>, catch_up_timeout: Duration) {
+        let link = Arc::downgrade(&self);
+        tokio::spawn(async move {
+            tokio::time::sleep(catch_up_timeout).await;
+            if let Some(link) = link.upgrade()
+                && !link.initially_synced()
+            {
+                tracing::warn!(
+                    ?catch_up_timeout,
+                    "revocation fan-out: the first catch-up is taking too long; serving with what this replica knows (stale)"
+                );
+                link.initial_sync_done(SyncState::Stale);
+            }
+        });
         let mut backoff = Duration::from_millis(100);
         loop {
             let result = self.session(&service).await;
-            self.connected.store(false, Ordering::Release);
             *self.writer.write().await = None;
             match result {
-                Ok(()) => return,
+                Ok(()) | Err(SyncError::Stopped) => return,
                 Err(error) => {
+                    self.set_state(SyncState::Unreachable);
                     tracing::warn!(%error, "revocation fan-out: Redis unavailable; enforcing and accepting locally")
                 }
             }
@@ -162,156 +244,108 @@ impl RedisLink {
 
     /// One connection's life. `Ok` only when the service is gone.
     async fn session(&self, service: &Weak<Revocations>) -> Result<(), SyncError> {
-        let mut pubsub = self.client.get_async_pubsub().await?;
-        pubsub.subscribe(&self.channel).await?;
-        let mut conn = self.client.get_multiplexed_async_connection().await?;
-
-        // Subscribed first, so nothing published from here on is missed;
-        // then push our own backlog and catch up with everyone else's.
-        let Some(svc) = service.upgrade() else {
-            return Ok(());
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, self.connect())
+            .await
+            .unwrap_or(Err(SyncError::ConnectTimeout));
+        let (mut pubsub, conn) = match connected {
+            Ok(connected) => connected,
+            Err(error) => {
+                // Unreachable at start: serve what the local file holds.
+                self.initial_sync_done(SyncState::Unreachable);
+                return Err(error);
+            }
         };
-        self.flush_outbox(&svc, &mut conn).await?;
-        let revocations = self
-            .load(&mut conn, "rev")
-            .await?
-            .into_iter()
-            .filter_map(|(key, value)| {
-                let opened = self.sealer.open(&key, &value).ok();
-                let parsed = opened.and_then(|json| serde_json::from_str::<Revocation>(json).ok());
-                if parsed.is_none() {
-                    svc.rejected(
-                        "unsealed",
-                        "a stored revocation without a valid HMAC tag, or unreadable",
-                    );
-                }
-                parsed
-            })
-            .collect();
-        let lifted = self.load_tombstones(&svc, &mut conn).await?;
-        let reseed = svc.catch_up(revocations, &lifted).await?;
-        // What only we know (Redis lost it, or it was never pushed) goes
-        // back: a revocation is never dropped for want of a copy.
-        for revocation in reseed {
-            push_with(&mut conn, self, &SyncOp::Put { revocation }).await?;
-        }
-        drop(svc);
+        // Subscribed first and writing at once: live fan-out in both
+        // directions never waits for the catch-up, which runs alongside.
         *self.writer.write().await = Some(conn.clone());
-        self.connected.store(true, Ordering::Release);
-        tracing::info!("revocation fan-out: connected to Redis and caught up");
-
+        self.set_state(SyncState::CatchingUp);
+        let catch_up = self.catch_up(service, conn.clone());
+        tokio::pin!(catch_up);
+        let mut caught_up = false;
         let mut messages = pubsub.on_message();
         let mut retry = tokio::time::interval(OUTBOX_RETRY);
         loop {
             tokio::select! {
                 msg = messages.next() => {
                     let Some(msg) = msg else { return Err(SyncError::SubscriptionClosed) };
-                    let Some(svc) = service.upgrade() else { return Ok(()) };
+                    let svc = service.upgrade().ok_or(SyncError::Stopped)?;
                     let payload = msg.get_payload::<String>().unwrap_or_default();
                     if let Some(op) = self.open_message(&svc, &payload) {
                         svc.apply_remote(op).await;
                     }
                 }
-                _ = retry.tick() => {
-                    let Some(svc) = service.upgrade() else { return Ok(()) };
-                    self.flush_outbox(&svc, &mut conn).await?;
+                done = &mut catch_up, if !caught_up => {
+                    done?;
+                    caught_up = true;
+                    self.set_state(SyncState::Connected);
+                    tracing::info!("revocation fan-out: connected to Redis and caught up");
+                }
+                _ = retry.tick(), if caught_up => {
+                    self.flush_outbox(service, &mut conn.clone()).await?;
                 }
             }
         }
     }
 
-    async fn flush_outbox(
-        &self,
-        svc: &Revocations,
-        conn: &mut MultiplexedConnection,
-    ) -> Result<(), SyncError> {
-        for op in svc.store().outbox()? {
-            push_with(conn, self, &op).await?;
-            svc.store().clear_outbox(&op)?;
-        }
-        Ok(())
-    }
-
-    /// Every tombstone with a valid tag, by revocation id.
-    async fn load_tombstones(
-        &self,
-        svc: &Revocations,
-        conn: &mut MultiplexedConnection,
-    ) -> Result<HashMap<String, Tombstone>, SyncError> {
-        let start = format!("{}:tomb:", self.prefix);
-        let mut lifted = HashMap::new();
-        for (key, value) in self.load(conn, "tomb").await? {
-            let tombstone = self
-                .sealer
-                .open(&key, &value)
-                .ok()
-                .and_then(|json| serde_json::from_str::<Tombstone>(json).ok());
-            match (key.strip_prefix(&start), tombstone) {
-                (Some(id), Some(t)) => {
-                    lifted.insert(id.to_owned(), t);
-                }
-                _ => svc.rejected(
-                    "unsealed",
-                    "a tombstone without a valid HMAC tag, or unreadable",
-                ),
-            }
-        }
-        Ok(lifted)
-    }
-
-    /// Every key under `{prefix}:{space}:` with its value.
-    async fn load(
-        &self,
-        conn: &mut MultiplexedConnection,
-        space: &str,
-    ) -> Result<Vec<(String, String)>, SyncError> {
-        let keys = self.scan(conn, space).await?;
-        let mut all = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(1000) {
-            let values: Vec<Option<String>> =
-                redis::cmd("MGET").arg(chunk).query_async(conn).await?;
-            all.extend(
-                chunk
-                    .iter()
-                    .zip(values)
-                    .filter_map(|(k, v)| Some((k.clone(), v?))),
-            );
-        }
-        Ok(all)
-    }
-
-    async fn scan(
-        &self,
-        conn: &mut MultiplexedConnection,
-        space: &str,
-    ) -> Result<Vec<String>, SyncError> {
-        let pattern = format!("{}:{space}:*", self.prefix);
-        let mut keys: Vec<String> = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(conn)
-                .await?;
-            keys.extend(batch);
-            if next == 0 {
-                return Ok(keys);
-            }
-            cursor = next;
-        }
+    async fn connect(&self) -> Result<(redis::aio::PubSub, MultiplexedConnection), SyncError> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(&self.channel).await?;
+        let conn = self.client.get_multiplexed_async_connection().await?;
+        Ok((pubsub, conn))
     }
 }
 
-async fn push_with(
+/// Writes changes to Redis and publishes them, all in one pipeline.
+pub(super) async fn push_with(
     conn: &mut MultiplexedConnection,
     link: &RedisLink,
-    op: &SyncOp,
+    ops: &[SyncOp],
 ) -> Result<(), SyncError> {
     let mut pipe = redis::pipe();
+    for op in ops {
+        store_op(&mut pipe, link, op)?;
+        pipe.cmd("PUBLISH")
+            .arg(&link.channel)
+            .arg(link.sealer.seal(&link.channel, &op.to_json()?))
+            .ignore();
+    }
+    run(conn, pipe, ops.len()).await
+}
+
+/// Writes entries to Redis without publishing them: for entries the other
+/// replicas already hold, which Redis lost.
+pub(super) async fn seed_with(
+    conn: &mut MultiplexedConnection,
+    link: &RedisLink,
+    revocations: Vec<Revocation>,
+) -> Result<(), SyncError> {
+    let mut pipe = redis::pipe();
+    let n = revocations.len();
+    for revocation in revocations {
+        store_op(&mut pipe, link, &SyncOp::Put { revocation })?;
+    }
+    run(conn, pipe, n).await
+}
+
+/// Runs a pipeline, allowing more time for longer ones. Redis refuses an
+/// empty one, so that is not sent.
+async fn run(
+    conn: &mut MultiplexedConnection,
+    pipe: redis::Pipeline,
+    ops: usize,
+) -> Result<(), SyncError> {
+    if ops == 0 {
+        return Ok(());
+    }
+    let limit = PUSH_TIMEOUT + Duration::from_micros(200 * ops as u64);
+    tokio::time::timeout(limit, pipe.query_async::<()>(conn))
+        .await
+        .map_err(|_| SyncError::Timeout)??;
+    Ok(())
+}
+
+/// The key writes of one change.
+fn store_op(pipe: &mut redis::Pipeline, link: &RedisLink, op: &SyncOp) -> Result<(), SyncError> {
     match op {
         SyncOp::Put { revocation } => {
             let key = link.key(&revocation.id);
@@ -347,13 +381,6 @@ async fn push_with(
                 .ignore();
         }
     }
-    pipe.cmd("PUBLISH")
-        .arg(&link.channel)
-        .arg(link.sealer.seal(&link.channel, &op.to_json()?))
-        .ignore();
-    tokio::time::timeout(PUSH_TIMEOUT, pipe.query_async::<()>(conn))
-        .await
-        .map_err(|_| SyncError::Timeout)??;
     Ok(())
 }
 
