@@ -22,20 +22,25 @@ pub const DEFAULT_POLICY_NAME: &str = "(default)";
 /// The parts of a request the pipeline looks at.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CheckInput<'a> {
+    /// The request's host as Envoy forwards it; normalised before policy matching.
     pub host: &'a str,
     /// Path without the query string.
     pub path: &'a str,
+    /// The HTTP method.
     pub method: &'a str,
+    /// The `Authorization` header; several arrive joined with `,`, which the bearer step refuses.
     pub authorization: Option<&'a str>,
     /// SPIFFE ID of the calling workload (Istio mTLS).
     pub principal: Option<&'a str>,
     /// A policy named explicitly by the route (`context_extensions`).
     pub policy_name: Option<&'a str>,
+    /// The `x-request-id` header, for the decision log.
     pub request_id: Option<&'a str>,
 }
 
 /// Where every decision is reported: logs now, metrics and traces later.
 pub trait DecisionRecorder: Send + Sync + 'static {
+    /// Reports one decision and how long it took.
     fn record(&self, input: &CheckInput<'_>, decision: &Decision, elapsed: Duration);
 }
 
@@ -82,6 +87,7 @@ impl std::fmt::Display for DisplayReason<'_> {
     }
 }
 
+/// Runs the decision pipeline against the current snapshot.
 pub struct Authorizer {
     snapshot: ArcSwap<Snapshot>,
     revocations: Arc<dyn RevocationCheck>,
@@ -90,6 +96,7 @@ pub struct Authorizer {
 }
 
 impl Authorizer {
+    /// An authorizer that decides with `snapshot` until a reload swaps in another.
     pub fn new(
         snapshot: Snapshot,
         revocations: Arc<dyn RevocationCheck>,
@@ -104,10 +111,12 @@ impl Authorizer {
         }
     }
 
+    /// The snapshot new decisions read.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
     }
 
+    /// Replaces the snapshot atomically; decisions under way finish on the old one.
     pub fn swap_snapshot(&self, snapshot: Snapshot) {
         self.snapshot.store(Arc::new(snapshot));
     }

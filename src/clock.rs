@@ -6,11 +6,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, as JWT NumericDates are.
 pub trait Clock: Send + Sync + 'static {
+    /// The current time, with sub-second precision.
     fn now_unix(&self) -> f64;
 }
 
+/// The clock every component shares, so tests can put a `ManualClock` in.
 pub type SharedClock = Arc<dyn Clock>;
 
+/// The system's wall clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
@@ -30,12 +33,14 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock standing at `unix_secs`.
     pub fn at(unix_secs: u64) -> Arc<Self> {
         Arc::new(Self {
             millis: AtomicU64::new(unix_secs * 1000),
         })
     }
 
+    /// Moves the clock forward by `by`, to the millisecond.
     pub fn advance(&self, by: Duration) {
         self.millis
             .fetch_add(by.as_millis() as u64, Ordering::SeqCst);

@@ -11,14 +11,19 @@ use http::HeaderName;
 use crate::policy::Unmet;
 use crate::token::{BearerError, TokenError, VerifiedClaims};
 
+/// What the pipeline answers for one request.
 #[derive(Debug)]
 pub enum Decision {
+    /// Let the request through.
     Allow(Allow),
+    /// Refuse the request.
     Deny(Deny),
 }
 
+/// An allow, with the headers Envoy is to set and strip.
 #[derive(Debug)]
 pub struct Allow {
+    /// Name of the policy that allowed the request, or `(default)`.
     pub policy: Arc<str>,
     /// `None` for anonymous policies and the default allow.
     pub claims: Option<Arc<VerifiedClaims>>,
@@ -27,16 +32,21 @@ pub struct Allow {
     /// Identity headers this request does not get: stripped so a client
     /// cannot smuggle them in.
     pub remove_headers: Vec<HeaderName>,
+    /// Whether `Authorization` is stripped before the workload sees it.
     pub remove_authorization: bool,
 }
 
+/// A denial, with what the logs need to tell why.
 #[derive(Debug)]
 pub struct Deny {
+    /// Why the request was denied; decides the status, error code and challenge.
     pub reason: DenyReason,
+    /// The policy that denied it, once one was chosen.
     pub policy: Option<Arc<str>>,
     /// The token's issuer (a configured one) and key id when they were
     /// learned, for the logs.
     pub issuer: Option<Arc<str>>,
+    /// The token's key id (`kid`), when learned, for the logs.
     pub kid: Option<String>,
 }
 
@@ -62,17 +72,24 @@ impl Deny {
     }
 }
 
+/// Why a request was denied, one variant per kind of failed step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DenyReason {
     /// The `CheckRequest` had no HTTP request attributes.
     NoHttpAttributes,
+    /// No policy matches the request and `default_action` is `deny`.
     NoMatchingPolicy,
     /// `context_extensions` named a policy that is not configured.
     UnknownPolicy,
+    /// The calling workload's SPIFFE ID is missing or not in the policy's `principals`.
     PrincipalNotAllowed,
+    /// No single well-formed bearer token in `Authorization`.
     Bearer(BearerError),
+    /// The token failed verification.
     Token(TokenError),
+    /// The token matches a revocation.
     Revoked,
+    /// The token lacks what the policy requires: scope, claim, `acr` or a recent enough login.
     Unmet(Unmet),
 }
 

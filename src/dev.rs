@@ -20,16 +20,22 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+/// The signing algorithms of the development issuer, one key each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DevAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, on the RSA-2048 key.
     RS256,
+    /// ECDSA with SHA-256, on the P-256 key.
     ES256,
+    /// Ed25519 signatures.
     EdDSA,
 }
 
 impl DevAlg {
+    /// Every algorithm, in the order the JWKS lists their keys.
     pub const ALL: [DevAlg; 3] = [DevAlg::RS256, DevAlg::ES256, DevAlg::EdDSA];
 
+    /// The JOSE `alg` name.
     pub fn name(self) -> &'static str {
         match self {
             Self::RS256 => "RS256",
@@ -53,6 +59,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 impl DevKeys {
+    /// Generates fresh keys whose `kid`s start with `kid_prefix`.
     pub fn generate(kid_prefix: &str) -> Result<Self, aws_lc_rs::error::Unspecified> {
         Ok(Self {
             kid_prefix: kid_prefix.to_string(),
@@ -63,6 +70,7 @@ impl DevKeys {
         })
     }
 
+    /// The `kid` of the key for `alg`.
     pub fn kid(&self, alg: DevAlg) -> String {
         format!("{}-{}", self.kid_prefix, alg.name().to_ascii_lowercase())
     }
@@ -86,6 +94,7 @@ impl DevKeys {
         }
     }
 
+    /// The public JWKS with all three keys.
     pub fn jwks(&self) -> Value {
         json!({"keys": DevAlg::ALL.iter().map(|a| self.jwk(*a)).collect::<Vec<_>>()})
     }

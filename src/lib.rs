@@ -4,6 +4,7 @@
 //! protocols; `grpc` and `admin` translate at the edges.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod admin;
 pub mod app;

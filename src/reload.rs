@@ -15,6 +15,7 @@ use crate::config::{AdminAuth, Config, ConfigErrors};
 use crate::keys::IssuerKeys;
 use crate::snapshot::Snapshot;
 
+/// Reloads the config file into the running authorizer.
 pub struct Reloader {
     path: Option<PathBuf>,
     /// Where the admin listener really is: a reload cannot move it.
@@ -28,12 +29,16 @@ pub struct Reloader {
     failures: AtomicU64,
 }
 
+/// Why a reload was refused; the running config stays in force.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
+    /// The running config did not come from a file.
     #[error("no config file to reload from")]
     NoFile,
+    /// The new file has errors.
     #[error(transparent)]
     Invalid(#[from] ConfigErrors),
+    /// The new file allows unauthenticated admin calls on a listener that is not loopback.
     #[error("{0}")]
     Unsafe(#[from] ExposureError),
 }
@@ -44,6 +49,7 @@ pub enum ReloadError {
     "admin.unauthenticated needs the admin listener on a loopback address, but it is bound to {bound} (listen addresses change only on restart)"
 )]
 pub struct ExposureError {
+    /// The address the admin listener is bound to.
     pub bound: SocketAddr,
 }
 
@@ -58,6 +64,7 @@ pub fn check_admin_exposure(config: &Config, bound: SocketAddr) -> Result<(), Ex
 }
 
 impl Reloader {
+    /// A reloader for `path`; `admin_bound` is where the admin listener really listens.
     pub fn new(
         path: Option<PathBuf>,
         admin_bound: SocketAddr,
@@ -83,10 +90,12 @@ impl Reloader {
         self.applied.subscribe()
     }
 
+    /// How many reloads were applied.
     pub fn applied(&self) -> u64 {
         *self.applied.borrow()
     }
 
+    /// How many reloads were refused.
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
     }

@@ -10,8 +10,11 @@ use crate::config::Config;
 use crate::keys::{IssuerKeys, KeyStatus};
 use crate::token::{IssuerTrust, TokenCache, Verifier};
 
+/// Compiled config and key stores, as one `Check` sees them.
 pub struct Snapshot {
+    /// The checked configuration the snapshot was built from.
     pub config: Arc<Config>,
+    /// Verifies tokens against the configured issuers and their keys.
     pub verifier: Verifier,
     /// Every identity header, stripped whenever this request does not set it.
     pub identity_headers: Vec<HeaderName>,

@@ -22,16 +22,24 @@ use crate::revocation::RevocationSettings;
 
 pub use tiers::DEFAULT_ACR_LEVELS;
 
+/// A checked configuration, ready for the decision pipeline.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Listen addresses and service-wide limits (`server`).
     pub server: ServerSettings,
     /// `acr` values, weakest first.
     pub acr_levels: Vec<String>,
+    /// What happens to a request no policy matches.
     pub default_action: DefaultAction,
+    /// The identity headers an allow sets (`identity_headers`).
     pub identity: IdentityHeaders,
+    /// The trusted token issuers.
     pub issuers: Vec<IssuerSettings>,
+    /// The route policies, in match order.
     pub policies: PolicySet,
+    /// Where revocations are stored and how long they are kept.
     pub revocations: RevocationSettings,
+    /// Who may call the revocation API.
     pub admin: AdminAuth,
 }
 
@@ -43,15 +51,24 @@ pub enum AdminAuth {
     /// Anyone who can reach the (loopback) admin port.
     Unauthenticated,
     /// A bearer JWT of `issuer`, verified like any other, carrying `scope`.
-    Jwt { issuer: String, scope: String },
+    Jwt {
+        /// The configured issuer whose tokens are accepted.
+        issuer: String,
+        /// The scope an admin token must carry.
+        scope: String,
+    },
 }
 
+/// The `server` section: listen addresses and service-wide limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
+    /// Where the ext_authz, health and reflection gRPC services listen.
     pub grpc_addr: SocketAddr,
+    /// Where the admin HTTP port listens.
     pub admin_addr: SocketAddr,
     /// The `realm` of every `WWW-Authenticate` challenge.
     pub realm: String,
+    /// Longest bearer token accepted; a longer one is refused.
     pub max_token_bytes: usize,
     /// Verified tokens remembered; 0 turns the cache off.
     pub token_cache_entries: u64,
@@ -59,27 +76,36 @@ pub struct ServerSettings {
     pub start_without_keys: bool,
     /// How often the config file is checked for changes; zero turns it off.
     pub reload_interval: Duration,
+    /// Longest wait for in-flight checks at shutdown.
     pub shutdown_grace: Duration,
+    /// How log lines are written.
     pub log_format: LogFormat,
 }
 
+/// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Human-readable lines.
     Text,
+    /// One JSON object per line.
     Json,
 }
 
 /// What happens to a request no policy matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DefaultAction {
+    /// Deny with 403 `access_denied`.
     Deny,
+    /// Allow without reading a token; identity headers are still stripped.
     Allow,
 }
 
+/// The headers an allow sets to tell the workload who is calling.
 #[derive(Debug, Clone)]
 pub struct IdentityHeaders {
     /// (claim, header) pairs; the claim `scope` means the normalised scopes.
     pub claims: Vec<(String, HeaderName)>,
+    /// The header that carries the name of the policy that allowed the request, if any.
     pub policy: Option<HeaderName>,
 }
 
@@ -90,26 +116,37 @@ impl IdentityHeaders {
     }
 }
 
+/// One trusted issuer (`issuers[]`), checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuerSettings {
+    /// The `iss` a token must carry, compared exactly.
     pub issuer: String,
+    /// Access-token audiences; a token's `aud` must contain one.
     pub audiences: Vec<String>,
     /// Audiences of this issuer's back-channel logout tokens.
     pub logout_audiences: Vec<String>,
+    /// Signature algorithms accepted from this issuer.
     pub algorithms: Vec<Algorithm>,
+    /// Clock skew allowed on every time comparison.
     pub leeway: Duration,
+    /// Longest `exp − iat` this issuer's tokens may have, if limited.
     pub max_token_lifetime: Option<Duration>,
+    /// The `typ` every access token of this issuer must carry, if set.
     pub required_typ: Option<String>,
+    /// Where this issuer's keys come from and how often they are refreshed.
     pub keys: KeySettings,
 }
 
 /// One problem in a config file, located by its key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// Key path of the problem, e.g. `policies[2].match.path.regex`.
     pub path: String,
+    /// What is wrong there.
     pub message: String,
 }
 
+/// Every problem found in a config file, reported together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
@@ -142,6 +179,7 @@ impl Config {
         Self::from_yaml(&text, base)
     }
 
+    /// Checks config text; relative file paths in it are taken from `base_dir`.
     pub fn from_yaml(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
         compile::compile(text, base_dir)
     }
@@ -168,6 +206,7 @@ impl Config {
             .collect()
     }
 
+    /// Position of `acr` in `acr_levels` (higher is stronger); `None` for an unknown value.
     pub fn acr_rank(&self, acr: &str) -> Option<usize> {
         self.acr_levels.iter().position(|l| l == acr)
     }

@@ -30,6 +30,7 @@ pub struct CheckService {
 }
 
 impl CheckService {
+    /// A service that decides with `authorizer`.
     pub fn new(authorizer: Arc<Authorizer>) -> Self {
         Self { authorizer }
     }

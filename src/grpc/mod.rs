@@ -48,6 +48,7 @@ impl Health {
         health
     }
 
+    /// Sets readiness for the server and the ext_authz service; liveness is untouched.
     pub async fn set_ready(&self, ready: bool) {
         let status = if ready {
             ServingStatus::Serving

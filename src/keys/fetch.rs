@@ -12,17 +12,23 @@ use super::jwks::{JwksError, KeySet};
 /// A JWKS or discovery document larger than this is refused.
 pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 
+/// Where an issuer's JWKS comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
+    /// A JWKS URL (`jwks_uri`).
     JwksUri(Url),
     /// OIDC discovery: the document's `jwks_uri` is fetched next.
     Discovery(Url),
+    /// A local JWKS file (`jwks_file`), resolved against the config file's directory.
     File(PathBuf),
 }
 
+/// How key documents are fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchSettings {
+    /// Whole-request timeout of one fetch.
     pub timeout: Duration,
+    /// Accept plain-HTTP key URLs for hosts other than loopback.
     pub allow_insecure_http: bool,
 }
 
@@ -32,27 +38,59 @@ pub struct Fetched {
     pub max_age: Option<Duration>,
 }
 
+/// Why an issuer's key set could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    /// The request failed or timed out.
     #[error("request to {url} failed: {reason}")]
-    Http { url: String, reason: String },
+    Http {
+        /// The URL requested.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The server answered with a status other than 2xx.
     #[error("{url} answered HTTP {status}")]
-    Status { url: String, status: u16 },
+    Status {
+        /// The URL requested.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The document is larger than `MAX_DOCUMENT_BYTES`.
     #[error("{url} sent more than {MAX_DOCUMENT_BYTES} bytes")]
-    TooLarge { url: String },
+    TooLarge {
+        /// The URL requested.
+        url: String,
+    },
+    /// The discovery document cannot be parsed, names another issuer, or has a bad `jwks_uri`.
     #[error("discovery document at {url} is unusable: {reason}")]
-    Discovery { url: String, reason: String },
+    Discovery {
+        /// The discovery URL.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Discovery named a plain-HTTP `jwks_uri` that is not allowed; holds that URL.
     #[error(
         "refusing plain-HTTP key URL {0}: use https, a loopback address, or allow_insecure_http"
     )]
     Insecure(String),
+    /// The key file could not be read.
     #[error("reading {path}: {reason}")]
-    File { path: String, reason: String },
+    File {
+        /// The file's path.
+        path: String,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The document is not a usable JWKS.
     #[error(transparent)]
     Jwks(#[from] JwksError),
 }
 
 impl KeySource {
+    /// Loads and parses the key set; a discovery document must name `issuer`.
     pub async fn fetch(
         &self,
         client: &reqwest::Client,
@@ -78,6 +116,7 @@ impl KeySource {
         }
     }
 
+    /// Where the keys come from, in one line for the config summary.
     pub fn describe(&self) -> String {
         match self {
             Self::JwksUri(u) => format!("jwks_uri {u}"),

@@ -33,6 +33,7 @@ impl KeyFamily {
     }
 }
 
+/// One usable public key of a JWKS, parsed once for verification.
 pub struct VerifyKey {
     kid: Option<String>,
     family: KeyFamily,
@@ -52,10 +53,12 @@ impl std::fmt::Debug for VerifyKey {
 }
 
 impl VerifyKey {
+    /// The key's `kid`, if it has one.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }
 
+    /// The parsed key that signatures are verified with.
     pub fn decoding(&self) -> &DecodingKey {
         &self.decoding
     }
@@ -67,14 +70,21 @@ impl VerifyKey {
     }
 }
 
+/// Why a document is not a usable key set.
 #[derive(Debug, thiserror::Error)]
 pub enum JwksError {
+    /// Not JSON with a `keys` array; holds the parse error.
     #[error("not a JWKS document: {0}")]
     NotJwks(String),
+    /// More than `MAX_KEYS` keys; holds the count.
     #[error("the key set holds {0} keys, more than the {MAX_KEYS} accepted")]
     TooManyKeys(usize),
+    /// No key in the document can verify signatures here.
     #[error("the key set holds no usable signing key ({skipped} skipped)")]
-    NoUsableKey { skipped: usize },
+    NoUsableKey {
+        /// How many keys were skipped as unusable.
+        skipped: usize,
+    },
 }
 
 /// One load of an issuer's keys.
@@ -95,6 +105,7 @@ struct Document {
 }
 
 impl KeySet {
+    /// Parses a JWKS document, skipping keys that cannot verify signatures here.
     pub fn parse(bytes: &[u8]) -> Result<Self, JwksError> {
         let doc: Document =
             serde_json::from_slice(bytes).map_err(|e| JwksError::NotJwks(e.to_string()))?;
@@ -121,22 +132,27 @@ impl KeySet {
         })
     }
 
+    /// Number of usable keys.
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
+    /// Hash of the document, to tell a changed key set from the same one fetched again.
     pub fn fingerprint(&self) -> u128 {
         self.fingerprint
     }
 
+    /// Whether the set holds no usable key.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 
+    /// Number of keys in the document that are not usable here.
     pub fn skipped(&self) -> usize {
         self.skipped
     }
 
+    /// Each usable key's `kid`, in document order.
     pub fn kids(&self) -> impl Iterator<Item = Option<&str>> {
         self.keys.iter().map(|k| k.kid())
     }

@@ -19,54 +19,76 @@ pub const MIN_REFRESH: Duration = Duration::from_secs(30);
 /// First retry delay after a failed fetch while no key is known.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 
+/// The state of one issuer's keys, as `/readyz` reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeyStatus {
     /// The first fetch has not finished.
     Pending,
+    /// The latest fetch succeeded.
     Ready {
+        /// Number of usable keys.
         keys: usize,
+        /// When they were fetched, in Unix seconds.
         fetched_at: f64,
     },
     /// The first fetch failed and none has succeeded since.
     Failed {
+        /// Why the latest fetch failed.
         error: String,
     },
     /// Keys are known, but the latest refresh failed; the last good set
     /// stays in use.
     Stale {
+        /// Number of usable keys in the last good set.
         keys: usize,
+        /// When the last good set was fetched, in Unix seconds.
         fetched_at: f64,
+        /// Why the latest refresh failed.
         error: String,
     },
 }
 
 impl KeyStatus {
+    /// Whether tokens can be verified: keys are known, fresh or stale.
     pub fn has_keys(&self) -> bool {
         matches!(self, Self::Ready { .. } | Self::Stale { .. })
     }
 }
 
+/// Where an issuer's keys come from and how they are kept fresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeySettings {
+    /// Where the JWKS is loaded from.
     pub source: KeySource,
+    /// Timeout and transport rules for each fetch.
     pub fetch: FetchSettings,
+    /// Longest time between background refreshes.
     pub refresh_interval: Duration,
+    /// Shortest time between two refetches that unknown `kid`s trigger.
     pub refetch_cooldown: Duration,
 }
 
+/// The outcome of looking up the key for a token.
 pub enum KeyLookup {
     /// The key, and the generation of the key set it was found in: a token
     /// verified with it is cached under that generation, never a later one.
     Found {
+        /// The key that fits the token.
         key: Arc<VerifyKey>,
+        /// The generation of the key set the key was found in.
         generation: u64,
     },
+    /// No key set has been loaded yet.
     NoKeys,
+    /// No key has the token's `kid`.
     UnknownKid,
+    /// The token has no `kid` and more than one key fits its `alg`.
     Ambiguous,
+    /// No key with the token's `kid` (or, without one, no key at all) fits its `alg`.
     NoneFits,
 }
 
+/// One issuer's key store: the current key set, its status and its refresh.
 pub struct IssuerKeys {
     issuer: Arc<str>,
     settings: KeySettings,
@@ -102,6 +124,7 @@ impl std::fmt::Debug for IssuerKeys {
 }
 
 impl IssuerKeys {
+    /// An empty store in `Pending`; nothing is fetched until `refresh` or `run`.
     pub fn new(
         issuer: Arc<str>,
         settings: KeySettings,
@@ -122,14 +145,17 @@ impl IssuerKeys {
         })
     }
 
+    /// The key settings the store was built with.
     pub fn settings(&self) -> &KeySettings {
         &self.settings
     }
 
+    /// The current key status.
     pub fn status(&self) -> KeyStatus {
         self.status.borrow().clone()
     }
 
+    /// A receiver that sees every change of the key status.
     pub fn watch_status(&self) -> watch::Receiver<KeyStatus> {
         self.status.subscribe()
     }
@@ -155,10 +181,12 @@ impl IssuerKeys {
         }
     }
 
+    /// The current key-set generation, bumped whenever a load brings a different set.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// The key for a token's `kid` and `alg` in the current set; never fetches.
     pub fn find(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup {
         let current = self.current.load();
         let Some(loaded) = current.as_ref() else {

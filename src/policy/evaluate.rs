@@ -10,14 +10,19 @@ use crate::token::VerifiedClaims;
 pub enum Unmet {
     /// Space-separated scopes the policy requires (all of them).
     InsufficientScope {
+        /// Every scope the policy requires, space-separated.
         required: String,
     },
+    /// A claim condition of the policy is not met.
     ClaimMismatch {
+        /// The name of the first claim that failed.
         claim: String,
     },
     /// RFC 9470: authenticate again, stronger and/or more recently.
     StepUp {
+        /// Every acceptable `acr` value, space-separated, when the token's `acr` is too weak.
         acr_values: Option<String>,
+        /// The policy's `max_auth_age` in seconds, when `auth_time` is too old or missing.
         max_age: Option<u64>,
     },
 }

@@ -20,9 +20,12 @@ enum HostPattern {
     Glob(GlobMatcher),
 }
 
+/// How a policy matches the request path (without the query string).
 #[derive(Debug, Clone)]
 pub enum PathMatch {
+    /// Every path.
     Any,
+    /// Exactly this path.
     Exact(String),
     /// A plain string prefix, as Envoy's route `prefix`: `/orders` also
     /// matches `/ordersX`.
@@ -32,6 +35,7 @@ pub enum PathMatch {
 }
 
 impl RouteMatch {
+    /// Compiles host globs and upper-cases methods; `Err` names an invalid glob.
     pub fn new(hosts: Vec<String>, path: PathMatch, methods: Vec<String>) -> Result<Self, String> {
         let hosts = hosts
             .into_iter()
@@ -62,6 +66,7 @@ impl RouteMatch {
         self.hosts.is_empty() || self.hosts.iter().any(|p| p.matches(host))
     }
 
+    /// The route in one line, for the config summary.
     pub fn describe(&self) -> String {
         let hosts = if self.hosts.is_empty() {
             "*".to_string()
@@ -117,6 +122,7 @@ impl HostPattern {
 }
 
 impl PathMatch {
+    /// A whole-path regex; `Err` if the pattern is invalid on its own.
     pub fn regex(pattern: &str) -> Result<Self, String> {
         // Checked alone first: `/a)|(/b` only compiles once wrapped, and
         // then escapes the anchors.

@@ -16,28 +16,41 @@ use crate::token::TokenLimits;
 /// strings pre-joined.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// Unique name, reported in logs, metrics and the policy identity header.
     pub name: Arc<str>,
+    /// The tier it started from, if any.
     pub tier: Option<String>,
+    /// Which requests it covers.
     pub route: RouteMatch,
+    /// Allow without reading a token; `principals` still apply.
     pub anonymous: bool,
     /// Allowed SPIFFE IDs of the calling workload; empty means any caller.
     pub principals: Vec<String>,
+    /// Scopes the token must all carry.
     pub scopes: Vec<String>,
+    /// Claim conditions the token must all meet.
     pub claims: Vec<ClaimCondition>,
+    /// Lowest acceptable `acr` level, if any.
     pub min_acr: Option<AcrRequirement>,
+    /// Longest accepted `now − auth_time`, if any; a missing `auth_time` fails it.
     pub max_auth_age: Option<Duration>,
+    /// Lifetime and age limits on the token, applied while it is verified.
     pub token_limits: TokenLimits,
+    /// Strip `Authorization` before the workload sees it.
     pub remove_authorization: bool,
 }
 
+/// One claim condition of a policy: a claim and the values it may have.
 #[derive(Debug, Clone)]
 pub struct ClaimCondition {
+    /// The claim's name.
     pub claim: String,
     /// The claim (a string, or any element of an array of strings) must equal
     /// one of these.
     pub allowed: Vec<String>,
 }
 
+/// A policy's `min_acr`, resolved against `acr_levels`.
 #[derive(Debug, Clone)]
 pub struct AcrRequirement {
     /// Position in the configured `acr_levels`, weakest = 0.
@@ -47,6 +60,7 @@ pub struct AcrRequirement {
 }
 
 impl Policy {
+    /// Whether the calling workload may use this policy; none fails a non-empty list.
     pub fn allows_principal(&self, principal: Option<&str>) -> bool {
         self.principals.is_empty()
             || principal.is_some_and(|p| self.principals.iter().any(|allowed| allowed == p))
@@ -60,12 +74,14 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
+    /// A set that matches in the given order.
     pub fn new(policies: Vec<Policy>) -> Self {
         Self {
             policies: policies.into_iter().map(Arc::new).collect(),
         }
     }
 
+    /// The policy with this name, as a route's `context_extensions` names it.
     pub fn by_name(&self, name: &str) -> Option<&Arc<Policy>> {
         self.policies.iter().find(|p| &*p.name == name)
     }
@@ -79,14 +95,17 @@ impl PolicySet {
             .find(|p| p.route.matches(&host, path, method))
     }
 
+    /// Every policy, in match order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Policy>> {
         self.policies.iter()
     }
 
+    /// Number of policies.
     pub fn len(&self) -> usize {
         self.policies.len()
     }
 
+    /// Whether no policy is configured.
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
     }

@@ -30,11 +30,15 @@ const PROPAGATION_BUCKETS: &[f64] = &[
 /// the authorizer holds the metrics (through its recorder): strong
 /// references here would keep a stopped app alive.
 pub struct Sources {
+    /// Reads the current snapshot; `None` once the app is gone.
     pub snapshot: Box<dyn Fn() -> Option<Arc<Snapshot>> + Send + Sync>,
+    /// The revocation service, for active revocations by kind.
     pub revocations: Weak<Revocations>,
+    /// The reloader, for reload counts.
     pub reloader: Weak<Reloader>,
 }
 
+/// Every Prometheus metric of the service, in its own registry.
 pub struct Metrics {
     registry: Registry,
     decisions: IntCounterVec,
@@ -91,6 +95,7 @@ impl Register {
 }
 
 impl Metrics {
+    /// Registers every metric; state is read only once `set_sources` is called.
     pub fn new() -> Arc<Self> {
         // Metric definitions are constants; registering them cannot fail
         // except through a programming error caught by the tests.
@@ -161,6 +166,7 @@ impl Metrics {
         })
     }
 
+    /// Tells the scrape where to read state from; only the first call counts.
     pub fn set_sources(&self, sources: Sources) {
         let _ = self.sources.set(sources);
     }
@@ -225,7 +231,9 @@ impl Metrics {
 /// Counts and times every decision, then hands it to the next recorder
 /// (the decision log).
 pub struct MetricsRecorder {
+    /// Where decisions are counted and timed.
     pub metrics: Arc<Metrics>,
+    /// The recorder each decision is handed to next.
     pub next: Arc<dyn DecisionRecorder>,
 }
 
@@ -249,7 +257,9 @@ impl DecisionRecorder for MetricsRecorder {
 
 /// Observes propagation delays, then hands them on.
 pub struct MetricsEvents {
+    /// Where propagation delays and rejected entries are recorded.
     pub metrics: Arc<Metrics>,
+    /// The handler each event is passed to next.
     pub next: Arc<dyn RevocationEvents>,
 }
 

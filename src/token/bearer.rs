@@ -1,11 +1,15 @@
 //! Step 4: exactly one `Authorization: Bearer <token>`.
 
+/// Why the `Authorization` header holds no usable bearer token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BearerError {
+    /// No `Authorization` header.
     #[error("no bearer token")]
     Missing,
+    /// Not exactly one well-formed Bearer token; holds the reason shown to the caller.
     #[error("{0}")]
     Malformed(&'static str),
+    /// The token is longer than `server.max_token_bytes`.
     #[error("the bearer token is larger than the configured limit")]
     TooLarge,
 }

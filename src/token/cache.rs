@@ -39,6 +39,7 @@ impl Expiry<TokenDigest, Entry> for UntilExp {
     }
 }
 
+/// Verified tokens by SHA-256, so that a token seen again skips signature verification.
 pub struct TokenCache {
     entries: Option<Cache<TokenDigest, Entry>>,
     hits: AtomicU64,
@@ -111,14 +112,17 @@ impl TokenCache {
         );
     }
 
+    /// Lookups that found a usable entry.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
     }
 
+    /// Lookups that found none, or only one verified under keys since replaced.
     pub fn misses(&self) -> u64 {
         self.misses.load(Ordering::Relaxed)
     }
 
+    /// Tokens held now, as the cache last counted them; 0 when caching is off.
     pub fn entry_count(&self) -> u64 {
         self.entries.as_ref().map_or(0, |c| c.entry_count())
     }

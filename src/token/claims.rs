@@ -78,39 +78,51 @@ impl VerifiedClaims {
         }
     }
 
+    /// The configured issuer the token's `iss` matched.
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
+    /// The header's `kid`, if any.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }
+    /// The `sub` claim, if present.
     pub fn subject(&self) -> Option<&str> {
         self.subject.as_deref()
     }
+    /// The `jti` claim, if present.
     pub fn jti(&self) -> Option<&str> {
         self.jti.as_deref()
     }
+    /// The `sid` (session id) claim, if present.
     pub fn sid(&self) -> Option<&str> {
         self.sid.as_deref()
     }
+    /// The `exp` claim, in Unix seconds.
     pub fn exp(&self) -> f64 {
         self.exp
     }
+    /// The `nbf` claim, in Unix seconds, if present.
     pub fn nbf(&self) -> Option<f64> {
         self.nbf
     }
+    /// The `iat` claim, in Unix seconds, if present.
     pub fn iat(&self) -> Option<f64> {
         self.iat
     }
+    /// When the user authenticated (`auth_time`), in Unix seconds, if present.
     pub fn auth_time(&self) -> Option<f64> {
         self.auth_time
     }
+    /// The `acr` claim, if present.
     pub fn acr(&self) -> Option<&str> {
         self.acr.as_deref()
     }
+    /// The normalised scopes: `scope` split on spaces, or `scp` when `scope` is absent.
     pub fn scopes(&self) -> &[String] {
         &self.scopes
     }
+    /// Whether the token carries exactly this scope.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }

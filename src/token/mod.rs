@@ -20,11 +20,14 @@ pub use verify::{IssuerTrust, Rejection, Verifier};
 /// tighter of the issuer's and the policy's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TokenLimits {
+    /// Longest accepted `exp − iat`, if limited.
     pub max_lifetime: Option<Duration>,
+    /// Longest accepted `now − iat`, if limited.
     pub max_age: Option<Duration>,
 }
 
 impl TokenLimits {
+    /// The stricter of the two limits, field by field.
     pub fn tightest(self, other: TokenLimits) -> TokenLimits {
         fn min(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
             match (a, b) {

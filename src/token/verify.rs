@@ -19,15 +19,22 @@ use crate::keys::{IssuerKeys, KeyLookup};
 /// What is trusted about one issuer.
 #[derive(Debug)]
 pub struct IssuerTrust {
+    /// The issuer, spelt exactly as the token's `iss` must be.
     pub issuer: Arc<str>,
+    /// Access-token audiences; the token's `aud` must contain one.
     pub audiences: Vec<String>,
     /// Audiences of back-channel logout tokens (the relying parties'
     /// client ids); empty means this issuer's logout tokens are refused.
     pub logout_audiences: Vec<String>,
+    /// Signature algorithms accepted from this issuer.
     pub algorithms: Vec<Algorithm>,
+    /// Clock skew allowed on every time comparison.
     pub leeway: Duration,
+    /// The issuer's own `exp − iat` limit, if any.
     pub max_token_lifetime: Option<Duration>,
+    /// The `typ` every access token of this issuer must carry, if set.
     pub required_typ: Option<String>,
+    /// The issuer's key store.
     pub keys: Arc<IssuerKeys>,
 }
 
@@ -36,8 +43,11 @@ pub struct IssuerTrust {
 /// `kid` is the header's, cut to 64 printable characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
+    /// Why the token was refused.
     pub error: TokenError,
+    /// The configured issuer the token named, once known.
     pub issuer: Option<Arc<str>>,
+    /// The header's `kid`, made printable and cut to 64 characters.
     pub kid: Option<String>,
 }
 
@@ -71,6 +81,7 @@ enum TokenUse {
     Logout,
 }
 
+/// Verifies bearer tokens against the configured issuers, caching what passed.
 pub struct Verifier {
     issuers: HashMap<Arc<str>, Arc<IssuerTrust>>,
     cache: TokenCache,
@@ -81,6 +92,7 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier for these issuers; no token may outlive `retention`, the revocation lifetime.
     pub fn new(
         issuers: impl IntoIterator<Item = Arc<IssuerTrust>>,
         cache: TokenCache,
@@ -95,10 +107,12 @@ impl Verifier {
         }
     }
 
+    /// What is trusted about this issuer, if it is configured.
     pub fn trust(&self, issuer: &str) -> Option<&Arc<IssuerTrust>> {
         self.issuers.get(issuer)
     }
 
+    /// Every configured issuer.
     pub fn issuers(&self) -> impl Iterator<Item = &Arc<IssuerTrust>> {
         self.issuers.values()
     }
@@ -178,6 +192,7 @@ impl Verifier {
         self.issuers.get(issuer).ok_or(TokenError::UnknownIssuer)
     }
 
+    /// The verified-token cache, for its counters.
     pub fn cache(&self) -> &TokenCache {
         &self.cache
     }
