@@ -16,6 +16,12 @@ app.kubernetes.io/name: zt-authz
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* Pod labels: the selector plus the version, which Istio's telemetry uses. */}}
+{{- define "zt-authz.podLabels" -}}
+{{ include "zt-authz.selector" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+
 {{- define "zt-authz.redisSelector" -}}
 app.kubernetes.io/name: zt-authz-redis
 app.kubernetes.io/instance: {{ .Release.Name }}
