@@ -32,4 +32,11 @@ python3 tests/validate_manifests.py --helm "$TOOLS_BIN/helm" --crds "$CRDS" \
 stage "grpcurl and ghz against zt-authz"
 ZT_TOOLS_BIN=$TOOLS_BIN bash tests/tools_smoke.sh "$BIN"
 
+if command -v buildah >/dev/null 2>&1 && timeout 60 buildah info >/dev/null 2>&1; then
+  stage "container image (buildah from scratch; podman run where the sandbox allows)"
+  ZT_TOOLS_BIN=$TOOLS_BIN bash tests/image_check.sh "$BIN"
+else
+  stage "container image: skipped, buildah does not work here"
+fi
+
 stage "done"

@@ -17,6 +17,9 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)   # scale-out tests
 command -v curl >/dev/null 2>&1 || missing+=(curl)                   # the tools smoke test
 command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || missing+=(golang-go)  # builds the tools
+command -v buildah >/dev/null 2>&1 || missing+=(buildah)             # the image check
+command -v podman >/dev/null 2>&1 || missing+=(podman)               # runs the image, where allowed
+command -v runc >/dev/null 2>&1 || missing+=(runc)                   # podman's runtime where crun cannot run
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]} (apt-get)"
   $SUDO apt-get update -qq
