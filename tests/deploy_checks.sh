@@ -27,7 +27,7 @@ CRDS=$(bash tests/tools.sh crds)
 
 stage "Helm chart and istio/: lint, template, package, offline validation, istioctl"
 python3 tests/validate_manifests.py --helm "$TOOLS_BIN/helm" --crds "$CRDS" \
-  --zt-authz "$BIN" --istioctl "$TOOLS_BIN/istioctl"
+  --zt-authz "$BIN" --istioctl "$TOOLS_BIN/istioctl" --meshcheck "$TOOLS_BIN/meshcheck"
 
 stage "grpcurl and ghz against zt-authz"
 ZT_TOOLS_BIN=$TOOLS_BIN bash tests/tools_smoke.sh "$BIN"

@@ -3,7 +3,11 @@
 # at pinned versions, into a cache outside the repository that survives
 # between runs on the same machine:
 #
-#   ${ZT_TOOLS_DIR:-$HOME/.cache/zt-authz/tools}/bin/{ghz,helm,grpcurl,istioctl}
+#   ${ZT_TOOLS_DIR:-$HOME/.cache/zt-authz/tools}/bin/{ghz,helm,grpcurl,istioctl,meshcheck}
+#
+# meshcheck is this repository's own (tests/meshcheck): a strict parser of
+# Istio mesh configs, built against the istio.io/api version the pinned
+# Istio requires.
 #
 # Each tool has a stamp file (stamps/NAME) holding the version it was built
 # at; a tool whose stamp matches is not rebuilt. Go's module and build caches
@@ -83,12 +87,41 @@ install_istioctl() {
   log "istioctl: built in $(( $(now) - start ))s (go build in the module)"
 }
 
-# The CRDs of the istio.io/api version the pinned Istio's go.mod requires.
-crds() {
-  local gomod api dir
+# The istio.io/api version the pinned Istio's go.mod requires.
+istio_api_version() {
+  local gomod api
   gomod=$("$GO" mod download -json "$ISTIO_MODULE@$ISTIO_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
   api=$(awk '$1 == "istio.io/api" {print $2; exit}' "$gomod")
   [ -n "$api" ] || { log "no istio.io/api requirement in $gomod"; exit 1; }
+  echo "$api"
+}
+
+# meshcheck, built from tests/meshcheck; rebuilt when its sources change.
+install_meshcheck() {
+  local src api want stamp start
+  src=$(cd "$(dirname "$0")/meshcheck" && pwd)
+  api=$(istio_api_version)
+  want=$(awk '$1 == "istio.io/api" {print $2}' "$src/go.mod")
+  if [ "$want" != "$api" ]; then
+    log "meshcheck: tests/meshcheck/go.mod requires istio.io/api $want, the pinned Istio uses $api; update it"
+    return 1
+  fi
+  stamp=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -d' ' -f1)
+  if [ -x "$BIN/meshcheck" ] && [ "$(cat "$STAMPS/meshcheck" 2>/dev/null)" = "$stamp" ]; then
+    log "meshcheck: cached (istio.io/api $api)"
+    return 0
+  fi
+  log "meshcheck: building tests/meshcheck against istio.io/api $api"
+  start=$(now)
+  (cd "$src" && "$GO" build -o "$BIN/meshcheck" .) >&2
+  echo "$stamp" >"$STAMPS/meshcheck"
+  log "meshcheck: built in $(( $(now) - start ))s"
+}
+
+# The CRDs of the istio.io/api version the pinned Istio's go.mod requires.
+crds() {
+  local api dir
+  api=$(istio_api_version)
   dir=$("$GO" mod download -json "istio.io/api@$api" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
   local file=$dir/kubernetes/customresourcedefinitions.gen.yaml
   [ -f "$file" ] || { log "istio.io/api@$api has no kubernetes/customresourcedefinitions.gen.yaml"; exit 1; }
@@ -105,6 +138,7 @@ case "${1:-install}" in
     install grpcurl "$GRPCURL" || failed+=(grpcurl)
     install helm "$HELM" || failed+=(helm)
     install_istioctl || failed+=(istioctl)
+    install_meshcheck || failed+=(meshcheck)
     log "done in $(( $(now) - total ))s"
     if [ ${#failed[@]} -gt 0 ]; then log "could not build: ${failed[*]}"; exit 1; fi
     echo "$BIN"

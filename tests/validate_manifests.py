@@ -16,9 +16,12 @@
   stated capacity, the Redis fan-out key mounted from a Secret.
 - With --istioctl: `istioctl validate -f` on istio/ and on every rendering
   that holds Istio objects, and `istioctl analyze --use-kube=false` on them.
+- With --meshcheck: every mesh config (istio/ and the chart's extension
+  provider) parsed strictly against Istio's MeshConfig (tests/meshcheck),
+  which catches the misspelt keys istioctl lets through.
 
 Usage: python3 tests/validate_manifests.py --helm HELM --crds CRDS_YAML
-           --zt-authz ZT_AUTHZ_BINARY [--istioctl ISTIOCTL]
+           --zt-authz ZT_AUTHZ_BINARY [--istioctl ISTIOCTL] [--meshcheck MESHCHECK]
 """
 
 import argparse
@@ -235,6 +238,16 @@ class Validator:
         check(f"{where} istioctl analyze", out.returncode == 0 and text.startswith("\u2714 No validation issues found"), text)
 
 
+    def meshcheck(self, where, mesh):
+        """The mesh config parsed strictly as Istio's MeshConfig."""
+        if not self.args.meshcheck:
+            return
+        path = self.workdir / "mesh.json"
+        path.write_text(json.dumps(mesh))
+        out = run([self.args.meshcheck, path])
+        check(f"{where} strict MeshConfig", out.returncode == 0, (out.stdout + out.stderr).strip())
+
+
 def secret_data(doc):
     data = {k: base64.b64decode(v).decode() for k, v in (doc.get("data") or {}).items()}
     data.update(doc.get("stringData") or {})
@@ -317,6 +330,7 @@ def check_istio_dir(v):
           len({json.dumps(m, sort_keys=True) for m in mesh_configs.values()}) == 1,
           f"istiod-values.yaml and istio-operator.yaml must carry the same meshConfig: {mesh_configs}")
     for name, mesh in mesh_configs.items():
+        v.meshcheck(f"istio/{name}", mesh)
         norm = get_path(mesh, "pathNormalization.normalization")
         check(f"istio/{name} path normalisation", norm in ("MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"),
               f"meshConfig.pathNormalization.normalization must merge slashes, is {norm!r}")
@@ -437,6 +451,8 @@ def check_rendering(v, overrides, name):
         check(f"{where} {kind} switch", (kind in kinds) == bool(wanted),
               f"{kind} {'missing' if wanted else 'rendered although switched off'}")
     mesh = [d for d in docs if d["kind"] == "ConfigMap" and "mesh.yaml" in (d.get("data") or {})]
+    for cm in mesh:
+        v.meshcheck(f"{where} ConfigMap/{cm['metadata']['name']}", yaml.safe_load(cm["data"]["mesh.yaml"]))
     check(f"{where} extension-provider switch", bool(mesh) == get_path(overrides, "istio.extensionProvider.enabled", True),
           "the extension-provider switch does not switch")
     for required in ("Deployment", "Service", "Secret"):
@@ -599,6 +615,7 @@ def main():
     parser.add_argument("--crds", required=True)
     parser.add_argument("--zt-authz", required=True)
     parser.add_argument("--istioctl")
+    parser.add_argument("--meshcheck")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as workdir:
@@ -619,7 +636,8 @@ def main():
               "the config was checked without it")
     for f in failures:
         print(f"FAIL {f}")
-    print(f"{v.renderings} helm renderings; istioctl {'on' if args.istioctl else 'off'}")
+    print(f"{v.renderings} helm renderings; istioctl {'on' if args.istioctl else 'off'}; "
+          f"meshcheck {'on' if args.meshcheck else 'off'}")
     print(f"manifests: {passed} passed, {len(failures)} failed")
     sys.exit(1 if failures else 0)
 
