@@ -451,6 +451,9 @@ def check_rendering(v, overrides, name):
         check(f"{where} {kind} switch", (kind in kinds) == bool(wanted),
               f"{kind} {'missing' if wanted else 'rendered although switched off'}")
     mesh = [d for d in docs if d["kind"] == "ConfigMap" and "mesh.yaml" in (d.get("data") or {})]
+    zt_netpol = [d for d in find(docs, "NetworkPolicy") if d["metadata"]["name"] == RELEASE]
+    check(f"{where} NetworkPolicy switch", bool(zt_netpol) == get_path(overrides, "networkPolicy.enabled", True),
+          "zt-authz's NetworkPolicy does not follow networkPolicy.enabled")
     for cm in mesh:
         v.meshcheck(f"{where} ConfigMap/{cm['metadata']['name']}", yaml.safe_load(cm["data"]["mesh.yaml"]))
     check(f"{where} extension-provider switch", bool(mesh) == get_path(overrides, "istio.extensionProvider.enabled", True),
