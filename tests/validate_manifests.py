@@ -359,6 +359,8 @@ BAD_VALUES = [
     ({"istio": {"authorizationPolicy": {"path": ["/orders*"]}}}, "'path' not allowed"),
     ({"revocations": {"redis": {"url": "http://redis:6379"}}}, "at '/revocations/redis/url'"),
     ({"resources": {"limits": {"memory": "lots"}}}, "at '/resources/limits/memory'"),
+    ({"redis": {"auth": {"password": "short"}}}, "at '/redis/auth/password'"),
+    ({"redis": {"auth": {"password": "has@and/in-a-url-0123"}}}, "at '/redis/auth/password'"),
 ]
 
 # Combinations the templates must refuse, with the words the message must contain.
@@ -422,6 +424,7 @@ def combinations():
     combos.append((merged({"revocations.store": "embedded", "replicaCount": 1, "hpa.enabled": False,
                            "revocations.embedded.existingClaim": "my-claim"}), "embedded, existing claim"))
     combos.append((merged({"istio.authorizationPolicy.paths": ["/orders*", "/admin*"]}), "opt-in paths"))
+    combos.append((merged({"redis.auth.password": "given-password-0123456789abcdef"}), "Redis password given"))
     off = {t: False for t in toggles + ["hpa.enabled", "pdb.enabled", "networkPolicy.enabled",
                                         "metrics.prometheusRule.enabled", "metrics.grafanaDashboard.enabled",
                                         "serviceAccount.create"]}
@@ -527,7 +530,7 @@ def check_revocation_rules(where, overrides, docs):
         check(f"{where} redis: generated HMAC key", len(key.encode()) >= 32,
               f"the generated key has {len(key.encode())} bytes, needs at least 32")
     if get_path(overrides, "redis.enabled", True):
-        check_bundled_redis(where, docs, rev)
+        check_bundled_redis(where, overrides, docs, rev)
     # No password or URL in a ConfigMap.
     for cm in find(docs, "ConfigMap"):
         text = json.dumps(cm.get("data") or {})
@@ -536,7 +539,7 @@ def check_revocation_rules(where, overrides, docs):
               "a Redis URL or password in a ConfigMap")
 
 
-def check_bundled_redis(where, docs, rev):
+def check_bundled_redis(where, overrides, docs, rev):
     sts = find(docs, "StatefulSet", "-redis")
     secret = find(docs, "Secret", "-redis")
     svc = find(docs, "Service", "-redis")
@@ -553,9 +556,12 @@ def check_bundled_redis(where, docs, rev):
           "Redis's /data must be a volumeClaimTemplate with appendonly on")
     password = secret.get("redis-password", "")
     url = rev.get("redis_url", "")
+    given = get_path(overrides, "redis.auth.password", "")
+    check(f"{where} bundled Redis password as given", not given or password == given,
+          "redis.auth.password was not used")
     host = f"{svc['metadata']['name']}.{NAMESPACE}.svc.cluster.local:6379"
     check(f"{where} bundled Redis password from its Secret",
-          len(password) >= 32 and url == f"redis://:{password}@{host}"
+          len(password) >= 16 and url == f"redis://:{password}@{host}"
           and f"requirepass {password}" in secret.get("redis.conf", ""),
           f"the config's Redis URL must carry the Secret's password and host {host}")
     containers = spec["template"]["spec"]["containers"]
