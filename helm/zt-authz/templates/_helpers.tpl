@@ -16,25 +16,110 @@ app.kubernetes.io/name: zt-authz
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* Pod labels: the selector plus the version, which Istio's telemetry uses. */}}
+{{- define "zt-authz.podLabels" -}}
+{{ include "zt-authz.selector" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+
+{{- define "zt-authz.redisSelector" -}}
+app.kubernetes.io/name: zt-authz-redis
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
 {{- define "zt-authz.serviceAccount" -}}
 {{- default (include "zt-authz.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
 
-{{/* The zt-authz config file: the user's config with the chart's ports,
-     revocation store and admin settings laid over it. */}}
-{{- define "zt-authz.config" -}}
-{{- $server := merge (dict "grpc_addr" (printf "0.0.0.0:%v" .Values.grpcPort) "admin_addr" (printf "0.0.0.0:%v" .Values.adminPort)) (default (dict) .Values.config.server) -}}
-{{- $rev := dict "path" "/var/lib/zt-authz/revocations.redb" "max_token_lifetime" .Values.revocations.maxTokenLifetime -}}
-{{- if eq .Values.revocations.store "redis" -}}
-{{- $_ := set $rev "store" "redis" -}}
-{{- $_ := set $rev "redis_url" .Values.revocations.redis.url -}}
-{{- $_ := set $rev "redis_prefix" .Values.revocations.redis.prefix -}}
-{{- else -}}
-{{- $_ := set $rev "store" "embedded" -}}
+{{- define "zt-authz.replicated" -}}
+{{- if or .Values.hpa.enabled (gt (int .Values.replicaCount) 1) -}}true{{- end -}}
 {{- end -}}
-{{- $config := merge (dict "server" $server "revocations" $rev) (omit .Values.config "server") -}}
-{{- if .Values.admin.issuer -}}
-{{- $_ := set $config "admin" (dict "issuer" .Values.admin.issuer "scope" .Values.admin.scope) -}}
+
+{{- define "zt-authz.bundledRedis" -}}
+{{- if and (eq .Values.revocations.store "redis") .Values.redis.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{- define "zt-authz.hmacSecret" -}}
+{{- default (printf "%s-hmac" (include "zt-authz.fullname" .)) .Values.revocations.redis.hmacKey.existingSecret -}}
+{{- end -}}
+
+{{- define "zt-authz.revocationClaim" -}}
+{{- default (printf "%s-revocations" (include "zt-authz.fullname" .)) .Values.revocations.embedded.existingClaim -}}
+{{- end -}}
+
+{{/* A Kubernetes memory quantity in bytes, as a float. */}}
+{{- define "zt-authz.bytes" -}}
+{{- $q := toString . -}}
+{{- $units := dict "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 -}}
+{{- $n := regexFind "^[0-9.]+" $q -}}
+{{- $unit := trimPrefix $n $q -}}
+{{- if not $n -}}{{- fail (printf "resources.limits.memory: cannot read the quantity %q" $q) -}}{{- end -}}
+{{- if eq $unit "" -}}{{ float64 $n }}
+{{- else if hasKey $units $unit -}}{{ mulf (float64 $n) (get $units $unit) }}
+{{- else -}}{{- fail (printf "resources.limits.memory: unknown unit in %q (use Mi or Gi)" $q) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The rules a deployment must follow; each refuses to render with the
+     reason. Included by every workload template. */}}
+{{- define "zt-authz.validate" -}}
+{{- $store := .Values.revocations.store -}}
+{{- if and (include "zt-authz.replicated" .) (ne $store "redis") -}}
+{{- fail (printf "revocations.store: %s keeps revocations in one pod's file, so with replicaCount %v or hpa.enabled a revocation accepted by one pod would not reach the others. Set revocations.store: redis (redis.enabled: true deploys a Redis with the chart), or run one replica with hpa.enabled: false." $store .Values.replicaCount) -}}
+{{- end -}}
+{{- if and (eq $store "redis") (not .Values.redis.enabled) (not .Values.revocations.redis.url) -}}
+{{- fail "revocations.store: redis needs a Redis: set redis.enabled: true (deployed with the chart) or revocations.redis.url (redis:// or rediss://)." -}}
+{{- end -}}
+{{- $limit := dig "limits" "memory" "" .Values.resources -}}
+{{- if not $limit -}}
+{{- fail "resources.limits.memory is required: revocations live in memory (about 64Mi plus 200 bytes per active revocation)." -}}
+{{- end -}}
+{{- $need := addf 67108864.0 (mulf 200.0 (float64 .Values.revocations.capacity)) -}}
+{{- if lt (float64 (include "zt-authz.bytes" $limit)) $need -}}
+{{- fail (printf "resources.limits.memory %s is too small for revocations.capacity %v: about 64Mi + 200 B per active revocation, i.e. at least %dMi." $limit .Values.revocations.capacity (int (ceil (divf $need 1048576.0)))) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The settings zt-authz reads only when it starts: the listen ports and
+     the revocation store. The pod template carries their checksum, so a
+     change of them rolls the pods; any other config change is reloaded in
+     place (zt-authz polls its config file). */}}
+{{- define "zt-authz.restartChecksum" -}}
+{{- dict "grpcPort" .Values.grpcPort "adminPort" .Values.adminPort "revocations" .Values.revocations "bundledRedis" .Values.redis.enabled | toJson | sha256sum -}}
+{{- end -}}
+
+{{/* A secret value kept across upgrades: the existing Secret's, or a new
+     random one. Arguments: (list $ secretName key length). */}}
+{{- define "zt-authz.secretValue" -}}
+{{- $ctx := index . 0 -}}{{- $name := index . 1 -}}{{- $key := index . 2 -}}{{- $len := index . 3 -}}
+{{- $existing := lookup "v1" "Secret" $ctx.Release.Namespace $name -}}
+{{- if and $existing (hasKey (default (dict) $existing.data) $key) -}}
+{{- index $existing.data $key | b64dec -}}
+{{- else -}}
+{{- randAlphaNum $len -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The zt-authz config file: the user's config with the chart's ports,
+     revocation store and admin settings laid over it. Argument:
+     (dict "ctx" $ "redisPassword" PASSWORD). */}}
+{{- define "zt-authz.config" -}}
+{{- $ctx := .ctx -}}
+{{- $v := $ctx.Values -}}
+{{- $server := merge (dict "grpc_addr" (printf "0.0.0.0:%v" $v.grpcPort) "admin_addr" (printf "0.0.0.0:%v" $v.adminPort)) (default (dict) $v.config.server) -}}
+{{- $rev := dict "store" $v.revocations.store "path" "/var/lib/zt-authz/revocations.redb" "max_token_lifetime" $v.revocations.maxTokenLifetime -}}
+{{- if eq $v.revocations.store "redis" -}}
+{{- if $v.redis.enabled -}}
+{{- $_ := set $rev "redis_url" (printf "redis://:%s@%s-redis.%s.svc.cluster.local:6379" .redisPassword (include "zt-authz.fullname" $ctx) $ctx.Release.Namespace) -}}
+{{- else -}}
+{{- $_ := set $rev "redis_url" $v.revocations.redis.url -}}
+{{- end -}}
+{{- $_ := set $rev "redis_prefix" $v.revocations.redis.prefix -}}
+{{- $_ := set $rev "redis_hmac_key_file" (printf "/etc/zt-authz-hmac/%s" $v.revocations.redis.hmacKey.secretKey) -}}
+{{- end -}}
+{{- $config := merge (dict "server" $server "revocations" $rev) (omit $v.config "server" "revocations") -}}
+{{- if $v.admin.issuer -}}
+{{- $_ := set $config "admin" (dict "issuer" $v.admin.issuer "scope" $v.admin.scope) -}}
 {{- end -}}
 {{- toYaml $config -}}
 {{- end -}}
