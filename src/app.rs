@@ -24,8 +24,11 @@ use crate::telemetry::metrics::{Metrics, MetricsEvents, MetricsRecorder, Sources
 pub struct AppOptions {
     /// The file the config came from; watched for changes when set.
     pub config_path: Option<PathBuf>,
+    /// The clock every time check reads; tests inject one.
     pub clock: SharedClock,
+    /// Hooks for revocation metrics, after the built-in ones.
     pub revocation_events: Arc<dyn RevocationEvents>,
+    /// Where decisions are reported, after metrics.
     pub recorder: Arc<dyn DecisionRecorder>,
 }
 
@@ -40,6 +43,7 @@ impl Default for AppOptions {
     }
 }
 
+/// A built but not yet serving service: its listeners are bound.
 pub struct App {
     grpc_listener: TcpListener,
     admin_listener: TcpListener,
@@ -53,17 +57,24 @@ pub struct App {
 
 /// A running app: addresses to talk to and a way to stop it.
 pub struct RunningApp {
+    /// Where the gRPC listener is bound.
     pub grpc_addr: SocketAddr,
+    /// Where the admin listener is bound.
     pub admin_addr: SocketAddr,
+    /// The pipeline the service decides with.
     pub authorizer: Arc<Authorizer>,
+    /// The revocation service.
     pub revocations: Arc<Revocations>,
+    /// Reloads the config file.
     pub reloader: Arc<Reloader>,
+    /// The Prometheus metrics.
     pub metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
 impl App {
+    /// Binds both listeners (port 0 allowed), opens the revocation store and builds the first snapshot.
     pub async fn build(config: Config, options: AppOptions) -> std::io::Result<App> {
         let grpc_listener = TcpListener::bind(config.server.grpc_addr).await?;
         let admin_listener = TcpListener::bind(config.server.admin_addr).await?;
@@ -112,10 +123,12 @@ impl App {
         })
     }
 
+    /// The bound gRPC address.
     pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
         self.grpc_listener.local_addr()
     }
 
+    /// The bound admin address.
     pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
         self.admin_listener.local_addr()
     }

@@ -11,9 +11,13 @@ use crate::decision::DenyReason;
 const ADMIN_REALM: &str = "zt-authz-admin";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// An admin API answer that is not a success.
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The RFC 6750-style error code, also the body's `error`.
     pub error: &'static str,
+    /// What went wrong, for the caller; never token text.
     pub description: String,
     /// `WWW-Authenticate`, for 401s.
     pub challenge: Option<String>,
@@ -29,6 +33,7 @@ impl ApiError {
         }
     }
 
+    /// 400 `invalid_request`: the request itself is wrong.
     pub fn bad_request(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
@@ -54,14 +59,17 @@ impl ApiError {
         }
     }
 
+    /// 403 with `error`: authenticated, but not allowed.
     pub fn forbidden(error: &'static str, description: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, error, description)
     }
 
+    /// 404: no such revocation.
     pub fn not_found(description: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", description)
     }
 
+    /// 415: the body is not JSON.
     pub fn unsupported_media_type(description: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -70,6 +78,7 @@ impl ApiError {
         )
     }
 
+    /// 500: the service failed (the store could not write).
     pub fn internal(description: impl Into<String>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

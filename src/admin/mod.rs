@@ -27,16 +27,22 @@ pub use error::ApiError;
 pub use logout::SeenLogouts;
 
 #[derive(Clone)]
+/// What every admin handler reads.
 pub struct AdminState {
+    /// The pipeline, also used to authenticate admin callers.
     pub authorizer: Arc<Authorizer>,
+    /// Where revocations are accepted, listed and lifted.
     pub revocations: Arc<Revocations>,
+    /// Served on `/metrics`.
     pub metrics: Arc<Metrics>,
     /// The address the admin listener is bound to (not the configured one,
     /// which a reload may have changed).
     pub bound: SocketAddr,
+    /// Logout tokens already received, refused if replayed.
     pub logouts: Arc<SeenLogouts>,
 }
 
+/// Every admin route: probes, metrics, the revocation API and the logout receiver.
 pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -63,6 +69,7 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
+/// Serves the admin routes on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     state: AdminState,

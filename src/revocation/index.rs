@@ -22,6 +22,7 @@ pub struct RevocationIndex {
 }
 
 impl RevocationIndex {
+    /// An empty index reading expiry from `clock`.
     pub fn new(clock: SharedClock) -> Self {
         Self {
             // Blocking resizes finish inside the insert that starts them;
@@ -60,6 +61,7 @@ impl RevocationIndex {
         parse_id(id).is_some_and(|key| self.map.pin().remove(&key).is_some())
     }
 
+    /// Whether the entry with this id is in the index.
     pub fn contains(&self, id: &str) -> bool {
         parse_id(id).is_some_and(|key| self.map.pin().contains_key(&key))
     }
@@ -73,10 +75,12 @@ impl RevocationIndex {
         before.saturating_sub(map.len())
     }
 
+    /// Entries held, expired ones included until the next sweep.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// Whether no entry is held.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

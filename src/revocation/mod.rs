@@ -25,5 +25,6 @@ use crate::token::VerifiedClaims;
 /// Step 9: is this verified token revoked? Answered from memory, without
 /// I/O or lock contention.
 pub trait RevocationCheck: Send + Sync + 'static {
+    /// Whether the verified token is revoked now.
     fn is_revoked(&self, claims: &VerifiedClaims) -> bool;
 }

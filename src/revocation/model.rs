@@ -8,29 +8,52 @@ use xxhash_rust::xxh3::Xxh3;
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Target {
     /// One token, by `jti`.
-    Jti { value: String },
+    Jti {
+        /// The `jti`.
+        value: String,
+    },
     /// One session, by `sid`.
-    Sid { value: String },
+    Sid {
+        /// The `sid`.
+        value: String,
+    },
     /// Every token of a subject issued before a cut-off ("log out
     /// everywhere", account compromise).
-    Sub { value: String, issued_before: f64 },
+    Sub {
+        /// The `sub`.
+        value: String,
+        /// Tokens whose `iat` is before this are revoked.
+        issued_before: f64,
+    },
     /// Every token of an issuer issued before a cut-off (signing key
     /// compromise).
-    Iss { value: String, issued_before: f64 },
+    Iss {
+        /// The issuer.
+        value: String,
+        /// Tokens whose `iat` is before this are revoked.
+        issued_before: f64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// The four kinds of revocation.
 pub enum Kind {
+    /// One token, by `jti`.
     Jti,
+    /// One session, by `sid`.
     Sid,
+    /// A subject's tokens issued before a cut-off.
     Sub,
+    /// An issuer's tokens issued before a cut-off.
     Iss,
 }
 
 impl Kind {
+    /// Every kind, in the order listings use.
     pub const ALL: [Kind; 4] = [Kind::Jti, Kind::Sid, Kind::Sub, Kind::Iss];
 
+    /// The kind as the API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Jti => "jti",
@@ -40,12 +63,14 @@ impl Kind {
         }
     }
 
+    /// The kind the API spelling names, if any.
     pub fn parse(s: &str) -> Option<Kind> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
 impl Target {
+    /// What kind of revocation this is.
     pub fn kind(&self) -> Kind {
         match self {
             Self::Jti { .. } => Kind::Jti,
@@ -55,6 +80,7 @@ impl Target {
         }
     }
 
+    /// The `jti`, `sid`, `sub` or issuer the revocation names.
     pub fn value(&self) -> &str {
         match self {
             Self::Jti { value }
@@ -64,6 +90,7 @@ impl Target {
         }
     }
 
+    /// The cut-off of a `sub` or `iss` revocation.
     pub fn issued_before(&self) -> Option<f64> {
         match self {
             Self::Sub { issued_before, .. } | Self::Iss { issued_before, .. } => {
@@ -124,8 +151,10 @@ pub fn later_cutoff(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 /// A stored revocation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Revocation {
+    /// The id: a hash of kind, issuer and value.
     pub id: String,
     #[serde(flatten)]
+    /// What it matches.
     pub target: Target,
     /// Only this issuer's tokens match; without one, every issuer's do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +167,7 @@ pub struct Revocation {
     /// The replica that accepted it.
     pub origin: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Why it was made, as the operator said.
     pub reason: Option<String>,
 }
 
@@ -145,7 +175,9 @@ pub struct Revocation {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewRevocation {
+    /// `jti`, `sid`, `sub` or `iss`.
     pub kind: String,
+    /// The claim value to match.
     pub value: String,
     /// For `jti`, `sid` and `sub`: match only this issuer's tokens.
     #[serde(default)]
@@ -155,36 +187,50 @@ pub struct NewRevocation {
     /// For `jti`: the revoked token's `exp`; for `sid`: when the session
     /// ends. Default and cap: now + the longest token lifetime allowed.
     pub expires_at: Option<f64>,
+    /// Why, for the operator's records (at most 256 bytes).
     pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a revocation request is refused.
 pub enum RevocationError {
     #[error("kind must be one of jti, sid, sub, iss")]
+    /// The kind is not one of the four.
     UnknownKind,
     #[error("value must be 1 to 1024 bytes")]
+    /// The value is empty or longer than 1024 bytes.
     BadValue,
     #[error("issuer must be 1 to 1024 bytes")]
+    /// The issuer is empty or longer than 1024 bytes.
     BadIssuer,
     #[error(
         "issuer applies only to jti, sid and sub (an iss revocation names its issuer as value)"
     )]
+    /// An `iss` revocation was given an issuer.
     IssuerNotApplicable,
     #[error("the id does not belong to the revocation's target")]
+    /// An entry's id does not match its target.
     WrongId,
     #[error("issued_before applies only to sub and iss")]
+    /// A cut-off was given to a `jti` or `sid` revocation.
     CutoffNotApplicable,
     #[error("expires_at applies only to jti and sid")]
+    /// An expiry was given to a `sub` or `iss` revocation.
     ExpiryNotApplicable,
     #[error("{0} must be a finite number of Unix seconds")]
+    /// A time that is not a finite number.
     BadTime(&'static str),
     #[error("the revocation would already have expired")]
+    /// The entry would expire before it is stored.
     AlreadyExpired,
     #[error("issued_before is further in the future than the longest token lifetime")]
+    /// The cut-off lies beyond the longest token lifetime.
     CutoffTooLate,
     #[error("expires_at is further ahead than the longest token lifetime allows")]
+    /// The expiry lies beyond what the lifetime rules allow.
     ExpiryTooLate,
     #[error("reason must be at most 256 bytes")]
+    /// The reason is longer than 256 bytes.
     BadReason,
 }
 
@@ -283,6 +329,7 @@ impl Revocation {
 }
 
 impl NewRevocation {
+    /// Checks a request and turns it into the entry to store, with its id and expiry.
     pub fn into_revocation(
         self,
         now: f64,

@@ -23,6 +23,7 @@ impl HmacKey {
     /// Shorter keys are refused at config load.
     pub const MIN_BYTES: usize = 32;
 
+    /// A key from the shared secret's bytes.
     pub fn new(secret: &[u8]) -> Self {
         Self(
             Arc::new(hmac::Key::new(hmac::HMAC_SHA256, secret)),

@@ -28,20 +28,27 @@ pub trait RevocationEvents: Send + Sync + 'static {
 }
 
 #[derive(Debug, Default)]
+/// Events that go nowhere.
 pub struct NoEvents;
 impl RevocationEvents for NoEvents {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// Where revocations are kept.
 pub enum StoreSettings {
     /// Not durable: for tests and throw-away set-ups.
     Memory,
+    /// A local redb file.
     Embedded {
+        /// The file.
         path: PathBuf,
     },
     /// A local file for durability plus Redis for fan-out.
     Redis {
+        /// The local file.
         path: PathBuf,
+        /// The `redis://` or `rediss://` URL.
         url: String,
+        /// Key prefix and channel name.
         prefix: String,
         /// Authenticates what replicas exchange through Redis.
         hmac_key: Option<HmacKey>,
@@ -49,10 +56,13 @@ pub enum StoreSettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// The `revocations` section of the config.
 pub struct RevocationSettings {
+    /// Where revocations are kept.
     pub store: StoreSettings,
     /// The longest token lifetime allowed: caps how long entries live.
     pub max_token_lifetime: Duration,
+    /// Clock-skew allowance added to every entry's expiry.
     pub leeway: Duration,
     /// How long a replica that reached Redis at start may stay unready
     /// while it catches up, before it serves anyway (`stale`).
@@ -60,13 +70,17 @@ pub struct RevocationSettings {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a revocation was not accepted.
 pub enum RevokeError {
     #[error(transparent)]
+    /// The request was invalid.
     Invalid(#[from] RevocationError),
     #[error(transparent)]
+    /// The store could not write it.
     Store(#[from] StoreError),
 }
 
+/// Revocations: the index the hot path reads, the local store, and the fan-out.
 pub struct Revocations {
     pub(super) index: Arc<RevocationIndex>,
     pub(super) store: Arc<EmbeddedStore>,
@@ -146,10 +160,12 @@ impl Revocations {
         }
     }
 
+    /// The in-memory index `Check` consults.
     pub fn index(&self) -> Arc<RevocationIndex> {
         self.index.clone()
     }
 
+    /// This replica's name in the entries it accepts.
     pub fn origin(&self) -> &str {
         &self.origin
     }
@@ -269,6 +285,7 @@ impl Revocations {
         Ok(existed)
     }
 
+    /// A page of stored revocations in id order, after `after`, optionally of one kind.
     pub async fn list(
         &self,
         kind: Option<Kind>,
@@ -279,6 +296,7 @@ impl Revocations {
         blocking(move || store.list(kind, after.as_deref(), limit)).await
     }
 
+    /// One revocation by its canonical id.
     pub async fn get(&self, id: &str) -> Result<Option<Revocation>, StoreError> {
         if parse_id(id).is_none() {
             return Ok(None);

@@ -23,20 +23,28 @@ const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("revocation store: {0}")]
+    /// The database failed.
     Database(#[source] redb::Error),
     #[error("revocation store: cannot create {path}: {source}")]
+    /// The store's directory could not be created.
     Directory {
+        /// The directory.
         path: std::path::PathBuf,
         #[source]
+        /// Why.
         source: std::io::Error,
     },
     #[error("revocation store: cannot encode a record: {0}")]
+    /// A record could not be encoded.
     Encoding(#[source] serde_json::Error),
     #[error("revocation store: a background task failed: {0}")]
+    /// The blocking task running a store operation failed.
     Task(#[source] tokio::task::JoinError),
     #[error("revocations.redis_url: {0}")]
+    /// The Redis URL is invalid.
     RedisUrl(#[source] redis::RedisError),
     #[error("revocation store: a write stored nothing")]
+    /// A write that should have stored an entry stored none.
     Empty,
 }
 
@@ -66,6 +74,7 @@ pub struct Lifted {
 
 /// One page of a listing.
 pub struct Page {
+    /// The revocations on this page.
     pub items: Vec<Revocation>,
     /// Pass as `after` to get the next page.
     pub next: Option<String>,
