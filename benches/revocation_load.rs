@@ -1,6 +1,11 @@
-//! Revocation load figures: propagation A → B through a real Redis (p50,
-//! p99 over 1,000 revocations) and resident memory with 1,000,000 active
-//! `jti` revocations. Prints a markdown table.
+//! Revocation load figures, as one markdown table:
+//! - in process: propagation A → B through a real Redis (p50, p99 over
+//!   1,000 revocations) and the index's memory with 1,000,000 entries;
+//! - the scale-and-fault run (`support/scale.rs`): two replica processes,
+//!   N active revocations (default 1,000,000; `ZT_SCALE_N` for fewer) added
+//!   through the bulk API, propagation on the quiet path, while replica B
+//!   restarts and while Redis restarts empty, B's time to ready, RSS per
+//!   entry on both replicas, and the bulk rate.
 //!
 //! `cargo bench --bench revocation_load` runs the full sizes; under
 //! `cargo test` (no `--bench` argument) it runs a small smoke version.
@@ -8,6 +13,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/scale.rs"]
+mod scale;
 mod support;
 
 use std::net::TcpListener;
@@ -36,6 +43,12 @@ async fn redis(dir: &Path) -> Redis {
         .local_addr()
         .unwrap()
         .port();
+    redis_on(dir, port).await
+}
+
+/// A redis-server without persistence on `port`: started again, it is
+/// empty.
+async fn redis_on(dir: &Path, port: u16) -> Redis {
     // Wrapped at once so that Drop kills and reaps it on every path.
     let server = Redis(
         Command::new("redis-server")
@@ -133,6 +146,158 @@ fn memory(n: usize) -> (u64, u64) {
     (before, after)
 }
 
+/// The scale-and-fault run; returns its table rows.
+async fn scale(n: usize, probes: usize) -> Vec<String> {
+    use scale::{Replica, propagate, summary};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = redis(dir.path()).await;
+    let port = server.1;
+    let keys = zt_authz::dev::DevKeys::generate("bench").unwrap();
+    let http = reqwest::Client::new();
+    let a = Replica::start(dir.path(), "a", port, &keys);
+    let mut b = Replica::start(dir.path(), "b", port, &keys);
+    a.ready(&http, Duration::from_secs(30)).await;
+    b.ready(&http, Duration::from_secs(30)).await;
+    let (a0, b0) = (a.rss(), b.rss());
+    let mut rows = Vec::new();
+
+    // N revocations through A's bulk API, 10,000 per call.
+    let started = Instant::now();
+    let jtis: Vec<String> = (0..n).map(|i| format!("bulk-{i:08}")).collect();
+    for chunk in jtis.chunks(10_000) {
+        a.revoke_batch(&http, chunk).await;
+    }
+    let bulk = started.elapsed();
+    let mut arrived = bulk;
+    while b.readyz(&http).await.1["revocations"]["jti"].as_u64() < Some(n as u64) {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "B did not get the bulk"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        arrived = started.elapsed();
+    }
+    let (a1, b1) = (a.rss(), b.rss());
+    let per = |after: u64, before: u64| after.saturating_sub(before) as f64 / n as f64;
+    rows.push(format!("| bulk API, {n} revocations into A (10,000 per call) | {:.0} /s ({:.1} s); all on B after {:.1} s | ≥ 20,000 /s |", n as f64 / bulk.as_secs_f64(), bulk.as_secs_f64(), arrived.as_secs_f64()));
+    rows.push(format!(
+        "| RSS per active revocation, A (accepted them) | {:.0} B ({:.1} → {:.1} MiB) | ≤ 200 B |",
+        per(a1, a0),
+        mib(a0),
+        mib(a1)
+    ));
+    rows.push(format!(
+        "| RSS per active revocation, B (heard them) | {:.0} B ({:.1} → {:.1} MiB) | ≤ 200 B |",
+        per(b1, b0),
+        mib(b0),
+        mib(b1)
+    ));
+
+    // Quiet path.
+    let mut delays = Vec::new();
+    for i in 0..probes {
+        delays.push(
+            propagate(
+                &http,
+                &a,
+                &b,
+                &keys,
+                &format!("quiet-{i}"),
+                Duration::from_secs(5),
+            )
+            .await,
+        );
+    }
+    rows.push(row("quiet path", summary(delays)));
+
+    // B restarts with N entries: a revocation made while it is down must be
+    // enforced once it serves; revocations made while it catches up reach
+    // it as fast as ever.
+    b.stop();
+    let down = keys.mint(
+        zt_authz::dev::DevAlg::RS256,
+        &support::claims("while-b-down"),
+    );
+    a.revoke(&http, "while-b-down").await;
+    let restarted = Instant::now();
+    b.restart();
+    let mut client = None;
+    while client.is_none() {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(300),
+            "B did not come back"
+        );
+        client = b.check_client().await;
+    }
+    let serving = restarted.elapsed();
+    let mut delays = Vec::new();
+    let mut during_catch_up = 0;
+    for i in 0..probes {
+        let catching_up = b.readyz(&http).await.1["revocations"]["shared_store"] == "catching_up";
+        delays.push(
+            propagate(
+                &http,
+                &a,
+                &b,
+                &keys,
+                &format!("b-restart-{i}"),
+                Duration::from_secs(5),
+            )
+            .await,
+        );
+        during_catch_up += usize::from(catching_up);
+    }
+    b.ready(&http, Duration::from_secs(300)).await;
+    let ready_after = restarted.elapsed();
+    assert!(
+        scale::revoked(&mut client, &down).await,
+        "a revocation made while B was down was lost"
+    );
+    rows.push(row(
+        &format!("while B restarts ({during_catch_up} of {probes} during its catch-up)"),
+        summary(delays),
+    ));
+    rows.push(format!("| B after a restart: serving / ready and correct | {:.1} s / {:.1} s | ready only once caught up |", serving.as_secs_f64(), ready_after.as_secs_f64()));
+
+    // Redis restarts empty.
+    drop(server);
+    server = redis_on(dir.path(), port).await;
+    let mut delays = Vec::new();
+    for i in 0..probes {
+        delays.push(
+            propagate(
+                &http,
+                &a,
+                &b,
+                &keys,
+                &format!("redis-restart-{i}"),
+                Duration::from_secs(10),
+            )
+            .await,
+        );
+    }
+    rows.push(row("after Redis restarts empty", summary(delays)));
+    let (_, body) = b.readyz(&http).await;
+    let expected = n + 1 + 3 * probes;
+    assert_eq!(
+        body["revocations"]["jti"].as_u64(),
+        Some(expected as u64),
+        "none lost on B: {body}"
+    );
+    drop(server);
+    rows
+}
+
+fn row(phase: &str, (p50, p99, max): (f64, f64, f64)) -> String {
+    format!(
+        "| propagation A → B, {phase}: p50 / p99 / max | {p50:.1} / {p99:.1} / {max:.1} ms | p99 ≤ 100 ms, max ≤ 1 s |"
+    )
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (revocations, entries) = if full {
@@ -140,6 +305,11 @@ fn main() {
     } else {
         (20, 10_000)
     };
+    let scale_n = std::env::var("ZT_SCALE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 1_000_000 } else { 2_000 });
+    let probes = if full { 200 } else { 5 };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -147,7 +317,7 @@ fn main() {
         .unwrap();
     let (p50, p99, max) = rt.block_on(propagation(revocations));
     let (before, after) = memory(entries);
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let scale_rows = rt.block_on(scale(scale_n, probes));
     println!("| measure | value | target |");
     println!("|---|---|---|");
     println!(
@@ -171,4 +341,7 @@ fn main() {
         "| index cost per entry | {:.0} bytes | |",
         (after.saturating_sub(before)) as f64 / entries as f64
     );
+    for r in scale_rows {
+        println!("{r}");
+    }
 }

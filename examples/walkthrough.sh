@@ -10,7 +10,7 @@ PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$LOGS"
+  rm -rf "$LOGS" "$ROOT/target/walkthrough-revocations.redb"
 }
 trap cleanup EXIT
 
@@ -94,6 +94,43 @@ show "Wrong scope: 403 insufficient_scope" -H "Authorization: Bearer $ADMIN_OK" 
 
 say "5. Latency: the same request without authorization and through zt-authz"
 python3 examples/latency.py "$USER_TOKEN" "${WALKTHROUGH_REQUESTS:-300}"
+
+say "6. Revocation: revoke the running token through the admin API; the next request is refused"
+python3 - "$USER_TOKEN" <<'PY'
+import base64, json, sys, time, urllib.error, urllib.request
+
+token = sys.argv[1]
+payload = token.split(".")[1]
+claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+def get_orders():
+    req = urllib.request.Request("http://127.0.0.1:18080/orders/7",
+                                 headers={"Authorization": "Bearer " + token})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, ""
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+before, _ = get_orders()
+print(f"   before: HTTP {before}")
+body = json.dumps({"kind": "jti", "value": claims["jti"], "expires_at": claims["exp"],
+                   "reason": "walkthrough"}).encode()
+revoke = urllib.request.Request("http://127.0.0.1:19090/v1/revocations", data=body, method="POST",
+                                headers={"content-type": "application/json"})
+start = time.perf_counter()
+with urllib.request.urlopen(revoke) as r:
+    created = json.load(r)
+accepted = time.perf_counter()
+after, denial = get_orders()
+refused = time.perf_counter()
+print(f"   $ curl -X POST localhost:19090/v1/revocations -d '{{\"kind\":\"jti\",\"value\":\"{claims['jti']}\"}}'")
+print(f"   revocation {created['id']} accepted in {(accepted - start) * 1000:.1f} ms")
+print(f"   next request: HTTP {after} {json.loads(denial).get('error_description', '') if denial else ''}")
+print(f"   from the revocation call to the refused request: {(refused - start) * 1000:.1f} ms")
+if before != 200 or after != 401:
+    sys.exit("revocation did not take effect as expected")
+PY
 
 echo
 echo "Done; stopping everything started here."

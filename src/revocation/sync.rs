@@ -82,7 +82,9 @@ pub struct Tombstone {
 const PUSH_TIMEOUT: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const OUTBOX_RETRY: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Reconnect attempts are cheap; a replica back within half a second keeps
+/// fan-out after a Redis restart well under a second.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 /// Where this replica stands with the shared store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
