@@ -148,7 +148,7 @@ fn memory(n: usize) -> (u64, u64) {
 
 /// The scale-and-fault run; returns its table rows.
 async fn scale(n: usize, probes: usize) -> Vec<String> {
-    use scale::{Replica, propagate, summary};
+    use scale::{Replica, probe_phase};
     let dir = tempfile::tempdir().unwrap();
     let mut server = redis(dir.path()).await;
     let port = server.1;
@@ -194,21 +194,17 @@ async fn scale(n: usize, probes: usize) -> Vec<String> {
     ));
 
     // Quiet path.
-    let mut delays = Vec::new();
-    for i in 0..probes {
-        delays.push(
-            propagate(
-                &http,
-                &a,
-                &b,
-                &keys,
-                &format!("quiet-{i}"),
-                Duration::from_secs(5),
-            )
-            .await,
-        );
-    }
-    rows.push(row("quiet path", summary(delays)));
+    let (quiet, _) = probe_phase(
+        &http,
+        &a,
+        &b,
+        &keys,
+        "quiet",
+        probes,
+        Duration::from_secs(5),
+    )
+    .await;
+    rows.push(row("quiet path", quiet));
 
     // B restarts with N entries: a revocation made while it is down must be
     // enforced once it serves; revocations made while it catches up reach
@@ -230,23 +226,16 @@ async fn scale(n: usize, probes: usize) -> Vec<String> {
         client = b.check_client().await;
     }
     let serving = restarted.elapsed();
-    let mut delays = Vec::new();
-    let mut during_catch_up = 0;
-    for i in 0..probes {
-        let catching_up = b.readyz(&http).await.1["revocations"]["shared_store"] == "catching_up";
-        delays.push(
-            propagate(
-                &http,
-                &a,
-                &b,
-                &keys,
-                &format!("b-restart-{i}"),
-                Duration::from_secs(5),
-            )
-            .await,
-        );
-        during_catch_up += usize::from(catching_up);
-    }
+    let (restart, during_catch_up) = probe_phase(
+        &http,
+        &a,
+        &b,
+        &keys,
+        "b-restart",
+        probes,
+        Duration::from_secs(5),
+    )
+    .await;
     b.ready(&http, Duration::from_secs(300)).await;
     let ready_after = restarted.elapsed();
     assert!(
@@ -255,28 +244,24 @@ async fn scale(n: usize, probes: usize) -> Vec<String> {
     );
     rows.push(row(
         &format!("while B restarts ({during_catch_up} of {probes} during its catch-up)"),
-        summary(delays),
+        restart,
     ));
     rows.push(format!("| B after a restart: serving / ready and correct | {:.1} s / {:.1} s | ready only once caught up |", serving.as_secs_f64(), ready_after.as_secs_f64()));
 
     // Redis restarts empty.
     drop(server);
     server = redis_on(dir.path(), port).await;
-    let mut delays = Vec::new();
-    for i in 0..probes {
-        delays.push(
-            propagate(
-                &http,
-                &a,
-                &b,
-                &keys,
-                &format!("redis-restart-{i}"),
-                Duration::from_secs(10),
-            )
-            .await,
-        );
-    }
-    rows.push(row("after Redis restarts empty", summary(delays)));
+    let (redis_restart, _) = probe_phase(
+        &http,
+        &a,
+        &b,
+        &keys,
+        "redis-restart",
+        probes,
+        Duration::from_secs(10),
+    )
+    .await;
+    rows.push(row("after Redis restarts empty", redis_restart));
     let (_, body) = b.readyz(&http).await;
     let expected = n + 1 + 3 * probes;
     assert_eq!(

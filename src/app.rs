@@ -15,10 +15,37 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::grpc::{self, CheckService, Health};
 use crate::keys::{IssuerKeys, http_client};
-use crate::reload::{Reloader, check_admin_exposure};
-use crate::revocation::{NoEvents, RevocationEvents, Revocations};
-use crate::snapshot::Snapshot;
+use crate::pipeline::DecisionPipeline;
+use crate::reload::{ExposureError, Reloader, check_admin_exposure};
+use crate::revocation::{NoEvents, RevocationEvents, Revocations, StoreError};
 use crate::telemetry::metrics::{Metrics, MetricsEvents, MetricsRecorder, Sources};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The revocation store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The admin API would be open to the network.
+    #[error(transparent)]
+    Exposure(#[from] ExposureError),
+}
+
+impl AppError {
+    /// The revocation file is still held by an instance that is stopping.
+    pub fn is_store_in_use(&self) -> bool {
+        matches!(self, AppError::Store(e) if e.is_in_use())
+    }
+}
 
 /// What can be swapped for tests or other deployments.
 pub struct AppOptions {
@@ -75,29 +102,39 @@ pub struct RunningApp {
 
 impl App {
     /// Binds both listeners (port 0 allowed), opens the revocation store and builds the first snapshot.
-    pub async fn build(config: Config, options: AppOptions) -> std::io::Result<App> {
-        let grpc_listener = TcpListener::bind(config.server.grpc_addr).await?;
-        let admin_listener = TcpListener::bind(config.server.admin_addr).await?;
-        let admin_bound = admin_listener.local_addr()?;
-        check_admin_exposure(&config, admin_bound).map_err(std::io::Error::other)?;
+    pub async fn build(config: Config, options: AppOptions) -> Result<App, AppError> {
+        let bind = |addr: SocketAddr| async move {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| AppError::Bind { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| AppError::Bind { addr, source })?;
+            Ok::<_, AppError>((listener, bound))
+        };
+        let (grpc_listener, _) = bind(config.server.grpc_addr).await?;
+        let (admin_listener, admin_bound) = bind(config.server.admin_addr).await?;
+        check_admin_exposure(&config, admin_bound)?;
         let metrics = Metrics::new();
         let events = Arc::new(MetricsEvents {
             metrics: metrics.clone(),
             next: options.revocation_events,
         });
-        let revocations = Revocations::open(&config.revocations, options.clock.clone(), events)
-            .map_err(std::io::Error::other)?;
         let client = http_client();
-        let (snapshot, initial_keys) = Snapshot::build(config, None, &client, &options.clock);
-        let authorizer = Arc::new(Authorizer::new(
-            snapshot,
-            revocations.index(),
+        let DecisionPipeline {
+            authorizer,
+            revocations,
+            new_keys: initial_keys,
+        } = DecisionPipeline::build(
+            config,
+            &client,
+            options.clock.clone(),
             Arc::new(MetricsRecorder {
                 metrics: metrics.clone(),
                 next: options.recorder,
             }),
-            options.clock.clone(),
-        ));
+            events,
+        )?;
         let reloader = Arc::new(Reloader::new(
             options.config_path,
             admin_bound,

@@ -301,3 +301,6 @@ fn header_value(claims: &VerifiedClaims, claim: &str) -> Option<String> {
         .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
     clean.then_some(value)
 }
+
+#[cfg(test)]
+mod tests;

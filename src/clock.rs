@@ -1,6 +1,7 @@
 //! Time, injected so that expiry, leeway and cool-down logic can be tested.
 
 use std::sync::Arc;
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,12 +27,15 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to; for tests.
+/// A clock that only moves when told to; for tests (the `test-util`
+/// feature), never in the service.
+#[cfg(any(test, feature = "test-util"))]
 #[derive(Debug, Default)]
 pub struct ManualClock {
     millis: AtomicU64,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl ManualClock {
     /// A clock standing at `unix_secs`.
     pub fn at(unix_secs: u64) -> Arc<Self> {
@@ -47,6 +51,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl Clock for ManualClock {
     fn now_unix(&self) -> f64 {
         self.millis.load(Ordering::SeqCst) as f64 / 1000.0

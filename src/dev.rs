@@ -201,7 +201,10 @@ async fn mint(
         "iat": now,
         "exp": now + q.ttl.unwrap_or(300),
         "auth_time": now - q.auth_age.unwrap_or(0).min(now),
-        "jti": q.jti.unwrap_or_else(|| format!("dev-{now}-{}", rand_suffix())),
+        "jti": match q.jti {
+            Some(jti) => jti,
+            None => format!("dev-{now}-{}", rand_suffix()?),
+        },
     });
     for (name, value) in [("scope", q.scope), ("acr", q.acr), ("sid", q.sid)] {
         if let Some(v) = value {
@@ -211,10 +214,16 @@ async fn mint(
     Ok(s.keys.mint(alg, &claims) + "\n")
 }
 
-fn rand_suffix() -> u64 {
+/// A random `jti` suffix; without randomness there is no token.
+fn rand_suffix() -> Result<u64, (StatusCode, String)> {
     let mut bytes = [0u8; 8];
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    u64::from_le_bytes(bytes)
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no randomness for a jti\n".to_string(),
+        )
+    })?;
+    Ok(u64::from_le_bytes(bytes))
 }
 
 /// Serves the dev issuer on a loopback address until the process ends.

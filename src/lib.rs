@@ -15,6 +15,7 @@ pub mod decision;
 pub mod dev;
 pub mod grpc;
 pub mod keys;
+pub mod pipeline;
 pub mod policy;
 pub mod reload;
 pub mod revocation;

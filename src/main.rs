@@ -81,7 +81,9 @@ fn serve(path: PathBuf) -> ExitCode {
             config_path: Some(path),
             ..AppOptions::default()
         };
-        let app = App::build(config, options).await?;
+        let app = App::build(config, options)
+            .await
+            .map_err(std::io::Error::other)?;
         tracing::info!(grpc = %app.grpc_addr()?, admin = %app.admin_addr()?, traces = tracer.is_some(), "zt-authz serving");
         let result = app.run().await;
         if let Some(tracer) = tracer {

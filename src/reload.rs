@@ -100,22 +100,25 @@ impl Reloader {
         self.failures.load(Ordering::Relaxed)
     }
 
-    /// Reads the file and applies it if it is valid.
-    pub fn reload(&self) -> Result<(), ReloadError> {
+    /// Reads the file once, off the async runtime, and applies it if it is
+    /// valid.
+    pub async fn reload(&self) -> Result<(), ReloadError> {
         let path = self.path.as_ref().ok_or(ReloadError::NoFile)?;
-        if let Ok(bytes) = std::fs::read(path) {
+        let owned = path.clone();
+        let (bytes, loaded) = tokio::task::spawn_blocking(move || Config::read(&owned))
+            .await
+            .map_err(|_| ReloadError::NoFile)?;
+        if let Some(bytes) = bytes {
             *self.last_seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes);
         }
-        let result = Config::load(path)
-            .map_err(ReloadError::from)
-            .and_then(|config| {
-                check_admin_exposure(&config, self.admin_bound)?;
-                for warning in config.warnings() {
-                    tracing::warn!("{warning}");
-                }
-                self.apply(config);
-                Ok(())
-            });
+        let result = loaded.map_err(ReloadError::from).and_then(|config| {
+            check_admin_exposure(&config, self.admin_bound)?;
+            for warning in config.warnings() {
+                tracing::warn!("{warning}");
+            }
+            self.apply(config);
+            Ok(())
+        });
         match &result {
             Ok(()) => tracing::info!(path = %path.display(), "config reloaded"),
             Err(errors) => {
@@ -153,7 +156,7 @@ impl Reloader {
                 return;
             }
             tokio::time::sleep(interval).await;
-            let current = std::fs::read(&path).ok();
+            let current = tokio::fs::read(&path).await.ok();
             let changed = {
                 let last = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
                 current.is_some() && *last != current
@@ -161,7 +164,7 @@ impl Reloader {
             if current.is_none() {
                 tracing::warn!(path = %path.display(), "config file unreadable; keeping the running config");
             } else if changed {
-                let _ = self.reload();
+                let _ = self.reload().await;
             }
         }
     }
@@ -184,7 +187,7 @@ pub async fn wait_for_shutdown_signal(reloader: &Reloader) {
             _ = tokio::signal::ctrl_c() => return,
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading config");
-                let _ = reloader.reload();
+                let _ = reloader.reload().await;
             }
         }
     }

@@ -275,7 +275,7 @@ async fn a_reload_cannot_open_the_admin_api_to_the_network() {
     // still on every interface.
     let open = standard_config(&ks, &other) + OPEN_ADMIN;
     std::fs::write(&app.config_path, open).unwrap();
-    let err = app.running.reloader.reload().unwrap_err();
+    let err = app.running.reloader.reload().await.unwrap_err();
     assert!(err.to_string().contains("loopback"), "{err}");
     let body = json!({"kind": "jti", "value": "x"});
     let (status, _) = call(

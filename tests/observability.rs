@@ -59,9 +59,9 @@ async fn metrics_cover_decisions_keys_cache_revocations_and_reloads() {
         sample(&before_reload, "zt_authz_token_cache_hits_total"),
         Some(2.0)
     );
-    app.running.reloader.reload().unwrap();
+    app.running.reloader.reload().await.unwrap();
     std::fs::write(&app.config_path, "not: [valid").unwrap();
-    assert!(app.running.reloader.reload().is_err());
+    assert!(app.running.reloader.reload().await.is_err());
     let text = scrape().await;
     let iss = ks.issuer();
     for (series, expected) in [

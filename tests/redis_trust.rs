@@ -8,9 +8,10 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::app::check_request;
+use common::wait::until;
 use common::{KeyServer, RedisServer, TestApp, now, standard_config};
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use futures_util::StreamExt;
@@ -39,18 +40,6 @@ async fn revoked(app: &TestApp, token: &str) -> bool {
         Some(HttpResponse::DeniedResponse(d)) => d.body.contains("token revoked"),
         _ => false,
     }
-}
-
-/// Polls `f` until it holds, at most `limit`.
-async fn until(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    panic!("{what} not within {limit:?}");
 }
 
 /// `zt_authz_revocation_sync_rejected_total{why=...}` on this replica.

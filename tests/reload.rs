@@ -40,7 +40,7 @@ async fn explicit_reload_applies_good_and_refuses_bad_configs() {
         ),
     )
     .unwrap();
-    app.running.reloader.reload().unwrap();
+    app.running.reloader.reload().await.unwrap();
     assert_eq!(app.running.reloader.applied(), 1);
     assert!(!allowed(&app, "/orders", &token).await);
     // Keys of unchanged issuers were kept, not refetched from scratch.
@@ -53,7 +53,7 @@ async fn explicit_reload_applies_good_and_refuses_bad_configs() {
         "unknown_key: 1\n",
     ] {
         std::fs::write(&app.config_path, bad).unwrap();
-        let err = app.running.reloader.reload().unwrap_err();
+        let err = app.running.reloader.reload().await.unwrap_err();
         assert!(!err.to_string().is_empty());
         assert!(
             !allowed(&app, "/orders", &token).await,
@@ -62,7 +62,7 @@ async fn explicit_reload_applies_good_and_refuses_bad_configs() {
     }
     assert_eq!(app.running.reloader.failures(), 3);
     std::fs::remove_file(&app.config_path).unwrap();
-    assert!(app.running.reloader.reload().is_err());
+    assert!(app.running.reloader.reload().await.is_err());
     assert!(!allowed(&app, "/orders", &token).await);
 }
 

@@ -7,9 +7,10 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::app::check_request;
+use common::wait::until;
 use common::{KeyServer, RedisServer, TestApp, now, standard_config};
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use serde_json::{Value, json};
@@ -391,17 +392,6 @@ fn redis_config(ks: &KeyServer, other: &KeyServer, redis: &RedisServer, prefix: 
             "revocations:\n  store: redis\n  redis_url: {}\n  redis_prefix: {prefix}\n",
             redis.url()
         )
-}
-
-async fn until(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f().await {
-            return start.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("{what} not within {limit:?}");
 }
 
 async fn connected(app: &TestApp) {

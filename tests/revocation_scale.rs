@@ -8,9 +8,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::app::check_request;
+use common::wait::until;
 use common::{KeyServer, RedisServer, TestApp, now, standard_config};
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use serde_json::{Value, json};
@@ -33,18 +34,6 @@ async fn revoked(app: &TestApp, token: &str) -> bool {
         Some(HttpResponse::DeniedResponse(d)) => d.body.contains("token revoked"),
         _ => false,
     }
-}
-
-/// Polls `f` until it holds, at most `limit`; returns how long it took.
-async fn until(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f().await {
-            return start.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    panic!("{what} not within {limit:?}");
 }
 
 async fn readyz(app: &TestApp) -> (u16, Value) {

@@ -14,11 +14,11 @@ use zt_authz::config::Config;
 use zt_authz::dev::{DevAlg, DevKeys};
 use zt_authz::grpc::CheckService;
 use zt_authz::keys::http_client;
+use zt_authz::pipeline::DecisionPipeline;
 use zt_authz::revocation::{
     Kind, NoEvents, Revocation, RevocationIndex, RevocationSettings, Revocations, StoreSettings,
     Target, revocation_id,
 };
-use zt_authz::snapshot::Snapshot;
 
 pub const ISSUER: &str = "https://bench.example";
 
@@ -64,18 +64,20 @@ pub async fn pipeline_with(policies: usize, cache: bool) -> Pipeline {
     yaml += "  - name: orders\n    tier: internal\n    match: { path: { prefix: /orders }, methods: [GET] }\n    scopes: [orders:read]\n";
     let config = Config::from_yaml(&yaml, dir.path()).unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
-    let revocations =
-        Revocations::open(&config.revocations, clock.clone(), Arc::new(NoEvents)).unwrap();
-    let (runtime, fresh) = Snapshot::build(config, None, &http_client(), &clock);
-    for k in fresh {
-        k.refresh().await;
-    }
-    let authorizer = Arc::new(Authorizer::new(
-        runtime,
-        revocations.index(),
-        Arc::new(Quiet),
+    let wired = DecisionPipeline::build(
+        config,
+        &http_client(),
         clock,
-    ));
+        Arc::new(Quiet),
+        Arc::new(NoEvents),
+    )
+    .unwrap();
+    wired.load_keys_now().await;
+    let DecisionPipeline {
+        authorizer,
+        revocations,
+        ..
+    } = wired;
     Pipeline {
         service: CheckService::new(authorizer.clone()),
         authorizer,

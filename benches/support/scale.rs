@@ -211,6 +211,27 @@ pub async fn propagate(
     panic!("revocation {jti} did not reach B within {limit:?}: lost");
 }
 
+/// `probes` propagations named `{phase}-{i}`: p50, p99 and max in ms, and
+/// how many began while B reported it was still catching up.
+pub async fn probe_phase(
+    http: &reqwest::Client,
+    a: &Replica,
+    b: &Replica,
+    keys: &DevKeys,
+    phase: &str,
+    probes: usize,
+    limit: Duration,
+) -> ((f64, f64, f64), usize) {
+    let mut delays = Vec::with_capacity(probes);
+    let mut catching_up = 0;
+    for i in 0..probes {
+        let state = b.readyz(http).await.1["revocations"]["shared_store"].clone();
+        catching_up += usize::from(state == "catching_up");
+        delays.push(propagate(http, a, b, keys, &format!("{phase}-{i}"), limit).await);
+    }
+    (summary(delays), catching_up)
+}
+
 /// p50, p99 and max of a set of delays, in ms.
 pub fn summary(mut delays: Vec<Duration>) -> (f64, f64, f64) {
     delays.sort();

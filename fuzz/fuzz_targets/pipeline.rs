@@ -13,7 +13,7 @@ use zt_authz::dev::DevKeys;
 use zt_authz::grpc::CheckService;
 use zt_authz::keys::http_client;
 use zt_authz::revocation::{NoEvents, Revocations};
-use zt_authz::snapshot::Snapshot;
+use zt_authz::pipeline::DecisionPipeline;
 use zt_authz::telemetry::metrics::Metrics;
 
 pub const ISSUER: &str = "https://fuzz.example";
@@ -54,14 +54,10 @@ pub fn pipeline() -> &'static Pipeline {
         let config = Config::from_yaml(&yaml, &dir).expect("config");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let clock: SharedClock = Arc::new(SystemClock);
-        let revocations = Revocations::open(&config.revocations, clock.clone(), Arc::new(NoEvents)).expect("store");
-        let (runtime, fresh) = Snapshot::build(config, None, &http_client(), &clock);
-        rt.block_on(async {
-            for k in fresh {
-                k.refresh().await;
-            }
-        });
-        let authorizer = Arc::new(Authorizer::new(runtime, revocations.index(), Arc::new(LogRecorder), clock));
+        let wired = DecisionPipeline::build(config, &http_client(), clock, Arc::new(LogRecorder), Arc::new(NoEvents))
+            .expect("pipeline");
+        rt.block_on(wired.load_keys_now());
+        let DecisionPipeline { authorizer, revocations, .. } = wired;
         let admin = AdminState {
             authorizer: authorizer.clone(),
             revocations,

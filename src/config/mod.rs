@@ -169,14 +169,28 @@ impl Config {
     /// Reads and checks a config file. Relative `jwks_file` paths are taken
     /// from the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        Self::read(path).1
+    }
+
+    /// Reads a config file once: its bytes (when it could be read) and the
+    /// config they make. Blocking; relative paths as `load`.
+    pub fn read(path: &Path) -> (Option<Vec<u8>>, Result<Config, ConfigErrors>) {
+        let unreadable = |message: String| {
             ConfigErrors(vec![ConfigError {
                 path: path.display().to_string(),
-                message: format!("cannot read: {e}"),
+                message,
             }])
-        })?;
+        };
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return (None, Err(unreadable(format!("cannot read: {e}")))),
+        };
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_yaml(&text, base)
+        let config = match std::str::from_utf8(&bytes) {
+            Ok(text) => Self::from_yaml(text, base),
+            Err(_) => Err(unreadable("not UTF-8 text".into())),
+        };
+        (Some(bytes), config)
     }
 
     /// Checks config text; relative file paths in it are taken from `base_dir`.

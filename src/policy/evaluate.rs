@@ -83,3 +83,6 @@ fn claim_allows(value: Option<&Value>, allowed: &[String]) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests;

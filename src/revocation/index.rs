@@ -145,3 +145,6 @@ impl RevocationCheck for RevocationIndex {
                 .is_some_and(|e| e.expires_at > now && before(e))
     }
 }
+
+#[cfg(test)]
+mod tests;

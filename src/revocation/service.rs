@@ -126,7 +126,7 @@ impl Revocations {
                 max_token_lifetime: settings.max_token_lifetime.as_secs_f64(),
                 leeway: settings.leeway.as_secs_f64(),
             },
-            origin: replica_id(),
+            origin: replica_id()?,
             clock,
             events,
             catch_up_timeout: settings.catch_up_timeout,
@@ -332,9 +332,9 @@ pub(super) async fn blocking<T: Send + 'static>(
 
 /// `HOSTNAME` (the pod name under Kubernetes) plus a random suffix, so two
 /// processes on one host differ.
-fn replica_id() -> String {
+fn replica_id() -> Result<String, StoreError> {
     let mut b = [0u8; 4];
-    let _ = aws_lc_rs::rand::fill(&mut b);
+    aws_lc_rs::rand::fill(&mut b).map_err(|_| StoreError::NoRandomness)?;
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "zt-authz".into());
-    format!("{host}-{:08x}", u32::from_le_bytes(b))
+    Ok(format!("{host}-{:08x}", u32::from_le_bytes(b)))
 }

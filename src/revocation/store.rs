@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::model::{Kind, Revocation};
 use super::sync::SyncOp;
@@ -18,6 +18,16 @@ const REVOCATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("revocati
 /// of a replica holding 50,000 entries).
 const CACHE_BYTES: usize = 4 * 1024 * 1024;
 const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
+/// Every entry's (expiry in ms, id), so a sweep reads only what is due
+/// instead of parsing every record under the write lock.
+const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
+/// Entries dropped per sweep transaction.
+const SWEEP_BATCH: usize = 10_000;
+
+fn expiry_ms(expires_at: f64) -> u64 {
+    // Saturating: a negative or huge time cannot wrap.
+    (expires_at * 1000.0) as u64
+}
 
 /// Why the revocation store failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,13 +53,24 @@ pub enum StoreError {
     #[error("revocations.redis_url: {0}")]
     /// The Redis URL is invalid.
     RedisUrl(#[source] redis::RedisError),
-    #[error("revocation store: a write stored nothing")]
     /// A write that should have stored an entry stored none.
+    #[error("revocation store: a write stored nothing")]
     Empty,
+    /// The system could not supply randomness for the replica's name.
+    #[error("revocation store: no randomness for the replica id")]
+    NoRandomness,
 }
 
 // redb has one error type per operation, all convertible into `redb::Error`;
 // `?` on any of them lands here.
+impl StoreError {
+    /// Another process (or a not yet closed earlier instance) has the file
+    /// open.
+    pub fn is_in_use(&self) -> bool {
+        matches!(self, StoreError::Database(redb::Error::DatabaseAlreadyOpen))
+    }
+}
+
 impl<E: Into<redb::Error>> From<E> for StoreError {
     fn from(e: E) -> Self {
         StoreError::Database(e.into())
@@ -104,8 +125,20 @@ impl EmbeddedStore {
 
     fn init(db: Database) -> Result<Self, StoreError> {
         let tx = db.begin_write()?;
-        tx.open_table(REVOCATIONS)?;
-        tx.open_table(OUTBOX)?;
+        {
+            let revocations = tx.open_table(REVOCATIONS)?;
+            tx.open_table(OUTBOX)?;
+            let mut expiry = tx.open_table(EXPIRY)?;
+            // A file written before the expiry table existed: index it once.
+            if expiry.is_empty()? {
+                for item in revocations.iter()? {
+                    let (id, v) = item?;
+                    if let Ok(r) = serde_json::from_slice::<Revocation>(v.value()) {
+                        expiry.insert((expiry_ms(r.expires_at), id.value()), ())?;
+                    }
+                }
+            }
+        }
         tx.commit()?;
         Ok(Self {
             db,
@@ -146,17 +179,22 @@ impl EmbeddedStore {
         self.with_write(|tx| {
             let mut table = tx.open_table(REVOCATIONS)?;
             let mut pending = tx.open_table(OUTBOX)?;
+            let mut expiry = tx.open_table(EXPIRY)?;
             let mut stored = Vec::with_capacity(batch.len());
             for r in batch {
                 let old = table
                     .get(r.id.as_str())?
                     .and_then(|v| serde_json::from_slice::<Revocation>(v.value()).ok());
                 let merged = match old {
-                    Some(old) => old.merge(r),
+                    Some(old) => {
+                        expiry.remove((expiry_ms(old.expires_at), old.id.as_str()))?;
+                        old.merge(r)
+                    }
                     None => r,
                 };
                 let json = serde_json::to_vec(&merged).map_err(StoreError::Encoding)?;
                 table.insert(merged.id.as_str(), json.as_slice())?;
+                expiry.insert((expiry_ms(merged.expires_at), merged.id.as_str()), ())?;
                 if outbox {
                     let op = SyncOp::Put {
                         revocation: merged.clone(),
@@ -181,6 +219,7 @@ impl EmbeddedStore {
     ) -> Result<Lifted, StoreError> {
         self.with_write(|tx| {
             let mut table = tx.open_table(REVOCATIONS)?;
+            let mut expiry = tx.open_table(EXPIRY)?;
             let mut outcome = Lifted::default();
             for (id, revoked_at) in lifts {
                 let local = table
@@ -188,8 +227,9 @@ impl EmbeddedStore {
                     .and_then(|v| serde_json::from_slice::<Revocation>(v.value()).ok());
                 match local {
                     Some(r) if !applies(*revoked_at, r.created_at) => outcome.newer += 1,
-                    Some(_) => {
+                    Some(r) => {
                         table.remove(id.as_str())?;
+                        expiry.remove((expiry_ms(r.expires_at), id.as_str()))?;
                         outcome.dropped.push(id.clone());
                     }
                     // Not here (never heard, or lifted already): nothing to
@@ -216,7 +256,15 @@ impl EmbeddedStore {
             .transpose()
             .map_err(StoreError::Encoding)?;
         self.with_write(|tx| {
-            let existed = tx.open_table(REVOCATIONS)?.remove(id)?.is_some();
+            let removed = tx
+                .open_table(REVOCATIONS)?
+                .remove(id)?
+                .and_then(|v| serde_json::from_slice::<Revocation>(v.value()).ok());
+            let existed = removed.is_some();
+            if let Some(r) = removed {
+                tx.open_table(EXPIRY)?
+                    .remove((expiry_ms(r.expires_at), id))?;
+            }
             if let Some(op) = &op {
                 tx.open_table(OUTBOX)?.insert(id, op.as_bytes())?;
             }
@@ -247,13 +295,42 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    pub fn sweep(&self, now: f64) -> Result<(), StoreError> {
-        self.with_write(|tx| {
-            tx.open_table(REVOCATIONS)?.retain(|_, v| {
-                serde_json::from_slice::<Revocation>(v).map_or(true, |r| r.expires_at > now)
+    /// Drops expired entries, reading only those due (the expiry table),
+    /// in transactions of at most 10,000; returns how many.
+    pub fn sweep(&self, now: f64) -> Result<usize, StoreError> {
+        let cutoff = expiry_ms(now);
+        let mut total = 0;
+        loop {
+            let due: Vec<(u64, String)> = {
+                let tx = self.db.begin_read()?;
+                let expiry = tx.open_table(EXPIRY)?;
+                expiry
+                    .range::<(u64, &str)>(..(cutoff, ""))?
+                    .take(SWEEP_BATCH)
+                    .map(|item| item.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
+                    .collect::<Result<_, _>>()?
+            };
+            if due.is_empty() {
+                return Ok(total);
+            }
+            self.with_write(|tx| {
+                let mut table = tx.open_table(REVOCATIONS)?;
+                let mut expiry = tx.open_table(EXPIRY)?;
+                for (ms, id) in &due {
+                    expiry.remove((*ms, id.as_str()))?;
+                    // A key left by an entry updated since is only a key.
+                    let still_due = table
+                        .get(id.as_str())?
+                        .and_then(|v| serde_json::from_slice::<Revocation>(v.value()).ok())
+                        .is_some_and(|r| r.expires_at <= now);
+                    if still_due {
+                        table.remove(id.as_str())?;
+                    }
+                }
+                Ok(())
             })?;
-            Ok(())
-        })
+            total += due.len();
+        }
     }
 
     /// Revocations in id order after `after`, optionally of one kind.

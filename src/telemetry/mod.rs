@@ -4,6 +4,8 @@
 pub mod metrics;
 pub mod trace;
 
+use std::io::IsTerminal;
+
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -17,7 +19,11 @@ use crate::config::LogFormat;
 /// the last spans are sent.
 pub fn init(format: LogFormat) -> Option<SdkTracerProvider> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour only on a terminal: under Kubernetes stderr is a pipe, and
+    // escape codes would end up in the log store.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let fmt: Box<dyn Layer<Registry> + Send + Sync> = match format {
         LogFormat::Json => Box::new(fmt.json().flatten_event(true).with_filter(filter)),
         LogFormat::Text => Box::new(fmt.with_filter(filter)),

@@ -132,6 +132,17 @@ impl VerifiedClaims {
     }
 }
 
+#[cfg(test)]
+impl VerifiedClaims {
+    /// Claims as if verified, for unit tests of the code that consumes them;
+    /// outside tests only the verifier can make `VerifiedClaims`.
+    pub(crate) fn for_test(issuer: &str, claims: Value) -> Self {
+        let all = claims.as_object().cloned().unwrap_or_default();
+        let typed = TypedClaims::read(&all).unwrap_or_else(|e| panic!("test claims: {e}"));
+        Self::new(Arc::from(issuer), None, typed, all)
+    }
+}
+
 fn string(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, TokenError> {
     match claims.get(name) {
         None => Ok(None),

@@ -67,7 +67,7 @@ impl TestApp {
         let mut app = App::build(config.clone(), options).await;
         for _ in 0..500 {
             match &app {
-                Err(e) if e.to_string().contains("already open") => {
+                Err(e) if e.is_store_in_use() => {
                     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                     let options = AppOptions {
                         config_path: Some(config_path.clone()),

@@ -7,6 +7,7 @@ pub mod envoy;
 pub mod keys;
 pub mod process;
 pub mod redis;
+pub mod wait;
 
 pub use app::TestApp;
 pub use envoy::{EchoUpstream, Envoy};
