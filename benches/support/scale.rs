@@ -63,6 +63,7 @@ impl Replica {
         let child = Command::new(env!("CARGO_BIN_EXE_zt-authz"))
             .args(["serve", "--config", self.config.to_str().unwrap()])
             .env("RUST_LOG", "warn")
+            .envs(std::env::var("MALLOC_ARENA_MAX").map(|v| ("MALLOC_ARENA_MAX", v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

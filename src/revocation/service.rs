@@ -87,6 +87,8 @@ pub struct Revocations {
     redis: Option<Arc<RedisLink>>,
     pub(super) rules: ExpiryRules,
     origin: String,
+    /// `"origin":"<origin>"`, as it appears in this replica's own messages.
+    pub(super) origin_marker: String,
     pub(super) clock: SharedClock,
     pub(super) events: Arc<dyn RevocationEvents>,
     catch_up_timeout: Duration,
@@ -118,6 +120,7 @@ impl Revocations {
         };
         let index = Arc::new(RevocationIndex::new(clock.clone()));
         store.for_each_live(clock.now_unix(), |r| index.apply(&r))?;
+        let origin = replica_id()?;
         Ok(Arc::new(Self {
             index,
             store: Arc::new(store),
@@ -126,7 +129,9 @@ impl Revocations {
                 max_token_lifetime: settings.max_token_lifetime.as_secs_f64(),
                 leeway: settings.leeway.as_secs_f64(),
             },
-            origin: replica_id()?,
+            // JSON-encoded as serde_json writes it.
+            origin_marker: format!("\"origin\":{}", serde_json::Value::from(origin.as_str())),
+            origin,
             clock,
             events,
             catch_up_timeout: settings.catch_up_timeout,
@@ -230,31 +235,39 @@ impl Revocations {
     pub async fn revoke_many(
         &self,
         batch: Vec<NewRevocation>,
-    ) -> Result<Vec<Result<Revocation, RevocationError>>, StoreError> {
+    ) -> Result<Vec<Result<String, RevocationError>>, StoreError> {
         let now = self.clock.now_unix();
-        let checked: Vec<Result<Revocation, RevocationError>> = batch
-            .into_iter()
-            .map(|new| new.into_revocation(now, &self.rules, &self.origin))
-            .collect();
-        let valid: Vec<Revocation> = checked.iter().filter_map(|r| r.clone().ok()).collect();
+        // Each entry is moved, never copied: a large batch leaves little
+        // behind in the allocator.
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut valid = Vec::with_capacity(batch.len());
+        for new in batch {
+            match new.into_revocation(now, &self.rules, &self.origin) {
+                Ok(r) => {
+                    outcomes.push(Ok(r.id.clone()));
+                    valid.push(r);
+                }
+                Err(e) => outcomes.push(Err(e)),
+            }
+        }
         let store = self.store.clone();
         let outbox = self.redis.is_some();
         let stored = blocking(move || store.put_merged_many(valid, outbox)).await?;
         for r in &stored {
             self.index.apply(r);
         }
-        let ops = stored
-            .iter()
-            .map(|r| SyncOp::Put {
-                revocation: r.clone(),
-            })
-            .collect();
-        self.push(ops).await;
-        let mut stored = stored.into_iter();
-        Ok(checked
+        let mut ops: Vec<SyncOp> = stored
             .into_iter()
-            .map(|r| r.and_then(|_| stored.next().ok_or(RevocationError::BadValue)))
-            .collect())
+            .map(|revocation| SyncOp::Put { revocation })
+            .collect();
+        // Pushed in pipelines of a thousand, so no request holds ten
+        // thousand encoded commands at once.
+        while !ops.is_empty() {
+            let rest = ops.split_off(ops.len().min(1000));
+            self.push(ops).await;
+            ops = rest;
+        }
+        Ok(outcomes)
     }
 
     /// Lifts a revocation. Returns whether it existed. An id that is not
@@ -313,7 +326,10 @@ impl Revocations {
         match link.push(&ops).await {
             Ok(()) => {
                 let store = self.store.clone();
-                let _ = blocking(move || store.clear_outbox(&ops)).await;
+                if blocking(move || store.clear_outbox(&ops)).await.is_err() {
+                    // Pushed already; pushing again later is harmless.
+                    link.outbox_needs_flush();
+                }
             }
             Err(error) => {
                 tracing::warn!(%error, changes = ops.len(), "revocations kept for a later push to Redis")

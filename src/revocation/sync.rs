@@ -3,6 +3,7 @@
 //! milliseconds, and on (re)connect pushes what it accepted while cut off and
 //! reloads the full set.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -126,6 +127,9 @@ pub struct RedisLink {
     /// out): readiness waits for it, so mesh traffic goes to replicas that
     /// know every revocation.
     initial_sync: watch::Sender<bool>,
+    /// A push failed while connected: the outbox holds changes that no push
+    /// in flight will clear.
+    backlog: AtomicBool,
 }
 
 impl RedisLink {
@@ -138,6 +142,7 @@ impl RedisLink {
             writer: RwLock::new(None),
             state: watch::Sender::new(SyncState::Connecting),
             initial_sync: watch::Sender::new(false),
+            backlog: AtomicBool::new(false),
         })
     }
 
@@ -189,13 +194,30 @@ impl RedisLink {
         let Some(mut conn) = self.writer.read().await.clone() else {
             return Err(SyncError::NotConnected);
         };
-        push_with(&mut conn, self, ops).await
+        let pushed = push_with(&mut conn, self, ops).await;
+        if pushed.is_err() {
+            self.outbox_needs_flush();
+        }
+        pushed
+    }
+
+    /// The outbox holds changes that no push in flight will clear: flush it
+    /// at the next tick.
+    pub fn outbox_needs_flush(&self) {
+        self.backlog.store(true, Ordering::Release);
     }
 
     /// A message heard on the channel, opened and parsed; what fails either
     /// is counted and ignored.
     fn open_message(&self, svc: &Revocations, payload: &str) -> Option<SyncOp> {
         let opened = self.sealer.open(&self.channel, payload);
+        // Our own revocations come back on the channel: they are applied
+        // already, so they are dropped before any parsing. The marker can
+        // only occur as the record's own `origin` key: inside a JSON string
+        // (a `reason`, say) its quotes would be escaped.
+        if opened.is_ok_and(|json| json.contains(&svc.origin_marker)) {
+            return None;
+        }
         let parsed = opened.map(serde_json::from_str::<SyncOp>);
         match parsed {
             Ok(Ok(op)) => Some(op),
@@ -282,7 +304,9 @@ impl RedisLink {
                     self.set_state(SyncState::Connected);
                     tracing::info!("revocation fan-out: connected to Redis and caught up");
                 }
-                _ = retry.tick(), if caught_up => {
+                // Only when a push failed: the changes of a push in flight
+                // are in the outbox too, and must not be pushed twice.
+                _ = retry.tick(), if caught_up && self.backlog.swap(false, Ordering::AcqRel) => {
                     self.flush_outbox(service, &mut conn.clone()).await?;
                 }
             }
