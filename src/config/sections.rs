@@ -194,7 +194,7 @@ pub(super) fn revocation_settings(
             .max_token_lifetime
             .map_or(Duration::from_secs(24 * 3600), |d| d.0),
         leeway,
-        catch_up_timeout: f.catch_up_timeout.map_or(Duration::from_secs(30), |d| d.0),
+        catch_up_timeout: f.catch_up_timeout.map_or(Duration::from_secs(60), |d| d.0),
     })
 }
 
