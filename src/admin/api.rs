@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::guard::{admit, require_json};
 use super::{AdminState, ApiError};
@@ -189,12 +189,7 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     admit(&state, &headers).await?;
-    match state
-        .revocations
-        .get(&id)
-        .await
-        .map_err(store_failed)?
-    {
+    match state.revocations.get(&id).await.map_err(store_failed)? {
         Some(r) => Ok(Json(r).into_response()),
         None => Err(ApiError::not_found("no revocation with that id")),
     }
@@ -206,12 +201,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     admit(&state, &headers).await?;
-    match state
-        .revocations
-        .lift(&id)
-        .await
-        .map_err(store_failed)?
-    {
+    match state.revocations.lift(&id).await.map_err(store_failed)? {
         true => Ok(StatusCode::NO_CONTENT.into_response()),
         false => Err(ApiError::not_found("no revocation with that id")),
     }

@@ -179,12 +179,15 @@ impl EmbeddedStore {
     /// and written in one transaction (one fsync for the lot), so that two
     /// concurrent revocations of one target cannot leave the narrower one on
     /// disk. With `outbox`, also remembers to push each result to the shared
-    /// store. Returns what was stored, in order.
+    /// store. Returns what was stored, in id order.
     pub fn put_merged_many(
         &self,
-        batch: Vec<Revocation>,
+        mut batch: Vec<Revocation>,
         outbox: bool,
     ) -> Result<Vec<Revocation>, StoreError> {
+        // In key order, each B-tree leaf is rewritten once per batch, not
+        // once per entry that lands on it.
+        batch.sort_by(|a, b| a.id.cmp(&b.id));
         self.with_write(|tx| {
             let mut table = tx.open_table(REVOCATIONS)?;
             let mut pending = tx.open_table(OUTBOX)?;
