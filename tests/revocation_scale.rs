@@ -95,6 +95,12 @@ async fn a_replica_catching_up_is_not_ready_but_hears_live_revocations() {
     .await;
 
     let b = TestApp::start(&yaml).await;
+    // Connecting takes a moment; then it catches up, unready.
+    let svc = b.running.revocations.clone();
+    until("B connected", Duration::from_secs(10), async || {
+        svc.shared_store_state() != "connecting"
+    })
+    .await;
     let (status, body) = readyz(&b).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["revocations"]["shared_store"], "catching_up", "{body}");
@@ -109,7 +115,6 @@ async fn a_replica_catching_up_is_not_ready_but_hears_live_revocations() {
     )
     .await;
     assert_eq!(status, 201);
-    let svc = b.running.revocations.clone();
     let mut still_catching_up = false;
     until(
         "B denies the live revocation",

@@ -37,14 +37,19 @@ impl RedisLink {
         service: &Weak<Revocations>,
         conn: &mut MultiplexedConnection,
     ) -> Result<(), SyncError> {
+        let mut previous: Option<String> = None;
         loop {
             let svc = service.upgrade().ok_or(SyncError::Stopped)?;
             let ops = svc.outbox_batch(BATCH).await?;
-            if ops.is_empty() {
+            let first = ops.first().map(|op| op.id().to_owned());
+            if first.is_none() || first == previous {
+                // Empty, or what was pushed could not be cleared: never spin;
+                // the entries stay for the next flush.
                 return Ok(());
             }
             push_with(conn, self, &ops).await?;
             svc.outbox_pushed(ops).await?;
+            previous = first;
         }
     }
 
