@@ -1,6 +1,6 @@
 //! End to end through a real Envoy: client → Envoy (ext_authz, fail closed)
-//! → zt-authz → upstream echo. One table, one row per behaviour of
-//! BEHAVIOR.md §1 and §2.
+//! → zt-authz → upstream echo. Tables of rows, one per behaviour in the
+//! README's "How a request is decided", and one runner.
 
 // Tests and their fixtures may panic on broken set-up.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -56,6 +56,157 @@ fn flip_char(s: &str, at: usize) -> String {
     String::from_utf8(b).unwrap()
 }
 
+/// What the rows are built from: the key servers, the time, and tokens
+/// that need hand-made headers or signatures.
+struct Fixture<'a> {
+    ks: &'a KeyServer,
+    t: u64,
+    iss: String,
+    realm_only: String,
+    claims: Value,
+    valid: String,
+    /// The valid token's three parts, for tampering.
+    vh: String,
+    vp: String,
+    vs: String,
+    es_valid: String,
+    es_zero: String,
+    hs_confusion: String,
+    embedded_jwk: String,
+    rotated_token: String,
+    foreign_kid: String,
+    scp_only: String,
+    scope_wins: String,
+    other_issuer: String,
+}
+
+impl<'a> Fixture<'a> {
+    /// The fixture, and the key set the issuer serves once rotated.
+    fn new(ks: &'a KeyServer, other: &'a KeyServer) -> (Fixture<'a>, Value) {
+        let claims = ks.claims(json!({}));
+        let kid = |a| ks.keys.kid(a);
+        let hs_confusion = {
+            let input = format!(
+                "{}.{}",
+                b64(&json!({"alg": "HS256", "typ": "at+jwt", "kid": kid(DevAlg::RS256)})),
+                b64(&claims)
+            );
+            let secret = ks.keys.jwk(DevAlg::RS256).to_string();
+            format!("{input}.{}", hs256(secret.as_bytes(), &input))
+        };
+        let attacker = DevKeys::generate("attacker").unwrap();
+        let embedded_jwk = {
+            let h = json!({"alg": "RS256", "typ": "at+jwt", "kid": kid(DevAlg::RS256), "jwk": attacker.jwk(DevAlg::RS256)});
+            attacker.sign_raw(DevAlg::RS256, &h, &claims)
+        };
+        let rotated = DevKeys::generate("rotated").unwrap();
+        let mut rotated_jwks = ks.keys.jwks();
+        rotated_jwks["keys"]
+            .as_array_mut()
+            .unwrap()
+            .push(rotated.jwk(DevAlg::ES256));
+        let valid = ks.token(json!({}));
+        let parts: Vec<String> = valid.split('.').map(str::to_owned).collect();
+        let es_valid = ks.keys.mint(DevAlg::ES256, &claims);
+        let es_zero = {
+            let p: Vec<&str> = es_valid.split('.').collect();
+            format!("{}.{}.{}", p[0], p[1], B64.encode([0u8; 64]))
+        };
+        let fixture = Fixture {
+            ks,
+            t: now(),
+            iss: ks.issuer(),
+            realm_only: "Bearer realm=\"zt-authz\"".to_string(),
+            rotated_token: rotated.mint(DevAlg::ES256, &claims),
+            foreign_kid: other.keys.mint(DevAlg::RS256, &claims),
+            vh: parts[0].clone(),
+            vp: parts[1].clone(),
+            vs: parts[2].clone(),
+            valid,
+            es_valid,
+            es_zero,
+            hs_confusion,
+            embedded_jwk,
+            scp_only: ks.keys.mint(
+                DevAlg::RS256,
+                &ks.claims(json!({"scope": null, "scp": ["orders:read", "x"]})),
+            ),
+            scope_wins: ks.keys.mint(
+                DevAlg::RS256,
+                &ks.claims(json!({"scope": "x", "scp": ["orders:read"]})),
+            ),
+            other_issuer: other.keys.mint(DevAlg::RS256, &{
+                let mut c = claims.clone();
+                c["iss"] = json!(other.issuer());
+                c
+            }),
+            claims,
+        };
+        (fixture, rotated_jwks)
+    }
+
+    fn rs(&self, extra: Value) -> String {
+        self.ks.token(extra)
+    }
+
+    fn kid(&self, alg: DevAlg) -> String {
+        self.ks.keys.kid(alg)
+    }
+
+    /// The standard claims under a header of the test's choosing.
+    fn header(&self, h: Value, alg: DevAlg) -> String {
+        self.ks.keys.sign_raw(alg, &h, &self.claims)
+    }
+
+    /// No signature at all.
+    fn unsigned(&self, alg: &str) -> String {
+        format!(
+            "{}.{}.",
+            b64(&json!({"alg": alg, "typ": "at+jwt"})),
+            b64(&self.claims)
+        )
+    }
+
+    /// A garbage signature under the `alg` given.
+    fn with_sig(&self, alg: &str) -> String {
+        let input = format!(
+            "{}.{}",
+            b64(&json!({"alg": alg, "typ": "at+jwt", "kid": self.kid(DevAlg::RS256)})),
+            b64(&self.claims)
+        );
+        format!("{input}.{}", B64.encode(b"not-a-signature"))
+    }
+
+    /// An admin-route token (phr, admin scope) with `extra` claims.
+    fn admin(&self, extra: Value) -> String {
+        let mut c = self
+            .ks
+            .claims(json!({"aud": "admin-api", "scope": "admin", "acr": "phr"}));
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        self.ks.keys.mint(DevAlg::RS256, &c)
+    }
+}
+
+/// An allowed GET of `path` with `token`.
+fn ok(name: &'static str, path: &'static str, token: String) -> Case {
+    Case {
+        name,
+        method: "GET",
+        path,
+        authorization: bearer(&token),
+        status: 200,
+        ..Case::default()
+    }
+}
+
+/// `/orders` refused with `invalid_token` and a challenge containing
+/// `fragment`.
+fn invalid(name: &'static str, token: String, fragment: &'static str) -> Case {
+    invalid_on(name, "/orders", token, fragment)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_through_envoy() {
     let ks = KeyServer::start("primary").await;
@@ -63,105 +214,49 @@ async fn decisions_through_envoy() {
     let app = TestApp::start(&standard_config(&ks, &other)).await;
     let upstream = EchoUpstream::start().await;
     let envoy = Envoy::start(app.running.grpc_addr, upstream.addr).await;
-    let t = now();
-    let iss = ks.issuer();
-    let rs = |extra: Value| ks.token(extra);
-    let kid = |a| ks.keys.kid(a);
-    let realm_only = "Bearer realm=\"zt-authz\"".to_string();
-
-    // Tokens that need hand-made headers or signatures.
-    let claims = ks.claims(json!({}));
-    let unsigned = |alg: &str| {
-        format!(
-            "{}.{}.",
-            b64(&json!({"alg": alg, "typ": "at+jwt"})),
-            b64(&claims)
-        )
-    };
-    let with_sig = |alg: &str| {
-        let input = format!(
-            "{}.{}",
-            b64(&json!({"alg": alg, "typ": "at+jwt", "kid": kid(DevAlg::RS256)})),
-            b64(&claims)
-        );
-        format!("{input}.{}", B64.encode(b"not-a-signature"))
-    };
-    let hs_confusion = {
-        let input = format!(
-            "{}.{}",
-            b64(&json!({"alg": "HS256", "typ": "at+jwt", "kid": kid(DevAlg::RS256)})),
-            b64(&claims)
-        );
-        let secret = ks.keys.jwk(DevAlg::RS256).to_string();
-        format!("{input}.{}", hs256(secret.as_bytes(), &input))
-    };
-    let header = |h: Value, alg: DevAlg| ks.keys.sign_raw(alg, &h, &claims);
-    let attacker = DevKeys::generate("attacker").unwrap();
-    let embedded_jwk = {
-        let h = json!({"alg": "RS256", "typ": "at+jwt", "kid": kid(DevAlg::RS256), "jwk": attacker.jwk(DevAlg::RS256)});
-        attacker.sign_raw(DevAlg::RS256, &h, &claims)
-    };
-    let rotated = DevKeys::generate("rotated").unwrap();
-    let mut rotated_jwks = ks.keys.jwks();
-    rotated_jwks["keys"]
-        .as_array_mut()
-        .unwrap()
-        .push(rotated.jwk(DevAlg::ES256));
-    let rotated_token = rotated.mint(DevAlg::ES256, &claims);
-    let foreign_kid = other.keys.mint(DevAlg::RS256, &claims);
-    let valid = rs(json!({}));
-    let (vh, vp, vs) = {
-        let p: Vec<&str> = valid.split('.').collect();
-        (p[0].to_string(), p[1].to_string(), p[2].to_string())
-    };
-    let es_valid = ks.keys.mint(DevAlg::ES256, &claims);
-    let es_zero = {
-        let p: Vec<&str> = es_valid.split('.').collect();
-        format!("{}.{}.{}", p[0], p[1], B64.encode([0u8; 64]))
-    };
-    let scp_only = ks.keys.mint(
-        DevAlg::RS256,
-        &ks.claims(json!({"scope": null, "scp": ["orders:read", "x"]})),
-    );
-    let scope_wins = ks.keys.mint(
-        DevAlg::RS256,
-        &ks.claims(json!({"scope": "x", "scp": ["orders:read"]})),
-    );
-    let admin_claims = |extra: Value| {
-        let mut c = ks.claims(json!({"aud": "admin-api", "scope": "admin", "acr": "phr"}));
-        for (k, v) in extra.as_object().unwrap() {
-            c[k] = v.clone();
-        }
-        ks.keys.mint(DevAlg::RS256, &c)
-    };
-    let other_issuer = other.keys.mint(DevAlg::RS256, &{
-        let mut c = claims.clone();
-        c["iss"] = json!(other.issuer());
-        c
-    });
-
-    let ok = |name, path, token: String| Case {
-        name,
-        method: "GET",
-        path,
-        authorization: bearer(&token),
-        status: 200,
-        ..Case::default()
-    };
-    let invalid = |name, token: String, fragment: &'static str| Case {
-        name,
-        method: "GET",
-        path: "/orders",
-        authorization: bearer(&token),
-        status: 401,
-        error: Some("invalid_token"),
-        challenge: Some(Challenge::Contains(fragment)),
-        ..Case::default()
-    };
-
+    let (f, rotated_jwks) = Fixture::new(&ks, &other);
     // The rotation row must be the first unknown-kid event (cool-down).
     ks.set(Serve::Document(rotated_jwks));
-    let cases = vec![
+    let cases: Vec<Case> = [token_rows(&f), claim_rows(&f), policy_rows(&f)]
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(cases.len() >= 40, "only {} cases", cases.len());
+    let client = reqwest::Client::new();
+    let mut failures = Vec::new();
+    for case in &cases {
+        if let Err(why) = run(&client, &envoy, case).await {
+            failures.push(format!("{}: {why}", case.name));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    println!("{} end-to-end cases passed through Envoy", cases.len());
+    app.running.stop().await.unwrap();
+}
+
+/// Header, algorithm, key and signature rows; the rotation row first.
+fn token_rows(f: &Fixture) -> Vec<Case> {
+    let claims = &f.claims;
+    let ks = f.ks;
+    let valid = f.valid.clone();
+    let iss = f.iss.clone();
+    let realm_only = f.realm_only.clone();
+    let es_valid = f.es_valid.clone();
+    let hs_confusion = f.hs_confusion.clone();
+    let embedded_jwk = f.embedded_jwk.clone();
+    let rotated_token = f.rotated_token.clone();
+    let foreign_kid = f.foreign_kid.clone();
+    let kid = |a| f.kid(a);
+    let header = |h: Value, alg: DevAlg| f.header(h, alg);
+    let unsigned = |alg: &str| f.unsigned(alg);
+    let with_sig = |alg: &str| f.with_sig(alg);
+    vec![
         ok(
             "unknown kid resolved by key rotation",
             "/orders",
@@ -191,7 +286,7 @@ async fn decisions_through_envoy() {
         ok(
             "valid EdDSA",
             "/orders",
-            ks.keys.mint(DevAlg::EdDSA, &claims),
+            ks.keys.mint(DevAlg::EdDSA, claims),
         ),
         Case {
             name: "lower-case bearer scheme",
@@ -264,6 +359,19 @@ async fn decisions_through_envoy() {
             foreign_kid,
             "no key of the issuer matches",
         ),
+    ]
+}
+
+/// Time, audience, issuer and tampering rows.
+fn claim_rows(f: &Fixture) -> Vec<Case> {
+    let t = f.t;
+    let vh = f.vh.clone();
+    let vp = f.vp.clone();
+    let vs = f.vs.clone();
+    let iss = f.iss.clone();
+    let es_zero = f.es_zero.clone();
+    let rs = |extra: Value| f.rs(extra);
+    vec![
         invalid("expired", rs(json!({"exp": t - 60})), "expired"),
         ok(
             "expired within leeway",
@@ -326,6 +434,19 @@ async fn decisions_through_envoy() {
         ),
         invalid("all-zero ES256 signature", es_zero, "signature is invalid"),
         invalid("JWE (five parts)", "a.b.c.d.e".into(), "encrypted"),
+    ]
+}
+
+/// Scope, claim, step-up, lifetime, spoofing and bearer-syntax rows.
+fn policy_rows(f: &Fixture) -> Vec<Case> {
+    let t = f.t;
+    let valid = f.valid.clone();
+    let scp_only = f.scp_only.clone();
+    let scope_wins = f.scope_wins.clone();
+    let other_issuer = f.other_issuer.clone();
+    let rs = |extra: Value| f.rs(extra);
+    let admin_claims = |extra: Value| f.admin(extra);
+    vec![
         ok("scopes from scp when scope is absent", "/orders", scp_only),
         Case {
             name: "scope wins over scp",
@@ -497,24 +618,7 @@ async fn decisions_through_envoy() {
             ..ok("", "/orders", "a".repeat(9000))
         },
         ok("issuer found by OIDC discovery", "/orders", other_issuer),
-    ];
-    assert!(cases.len() >= 40, "only {} cases", cases.len());
-    let client = reqwest::Client::new();
-    let mut failures = Vec::new();
-    for case in &cases {
-        if let Err(why) = run(&client, &envoy, case).await {
-            failures.push(format!("{}: {why}", case.name));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
-    println!("{} end-to-end cases passed through Envoy", cases.len());
-    app.running.stop().await.unwrap();
+    ]
 }
 
 fn invalid_on(
