@@ -9,8 +9,9 @@ use std::sync::Weak;
 use redis::aio::MultiplexedConnection;
 
 use super::model::Revocation;
+use super::push::{push_with, seed_with};
 use super::service::Revocations;
-use super::sync::{RedisLink, SyncError, SyncState, Tombstone, push_with, seed_with};
+use super::sync::{RedisLink, SyncError, SyncState, Tombstone};
 
 /// Entries per batch.
 pub(super) const BATCH: usize = 1000;

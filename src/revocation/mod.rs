@@ -4,7 +4,9 @@
 mod catch_up;
 mod index;
 mod model;
+mod push;
 mod remote;
+mod request;
 mod seal;
 mod service;
 mod store;

@@ -6,6 +6,7 @@ mod cache;
 mod claims;
 mod error;
 mod header;
+mod jws;
 mod verify;
 
 use std::time::Duration;
