@@ -7,9 +7,7 @@
 
 mod common;
 
-use common::app::check_request;
 use common::{KeyServer, TestApp, now, standard_config};
-use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use serde_json::{Value, json};
 use zt_authz::dev::DevAlg;
 
@@ -35,19 +33,6 @@ fn jwt_admin(ks: &KeyServer) -> String {
 }
 
 const OPEN_ADMIN: &str = "\nadmin:\n  unauthenticated: true\n";
-
-/// (status, body error) of a Check of `/orders`: 200 for allow.
-async fn decide(app: &TestApp, token: &str) -> (i32, String) {
-    match app
-        .check(&check_request("/orders", Some(token)))
-        .await
-        .http_response
-    {
-        Some(HttpResponse::OkResponse(_)) => (200, String::new()),
-        Some(HttpResponse::DeniedResponse(d)) => (d.status.unwrap().code, d.body),
-        other => panic!("{other:?}"),
-    }
-}
 
 /// An admin API call: (status, JSON body or Null).
 async fn call(
@@ -105,7 +90,7 @@ async fn a_revoked_admin_token_cannot_use_the_admin_api() {
         let id = created["id"].as_str().unwrap().to_owned();
         // Check denies it, and so must the admin API: it cannot even read,
         // let alone lift, its own revocation.
-        assert_eq!(decide(&app, &admin).await.0, 401, "{name}");
+        assert_eq!(app.outcome("/orders", &admin).await.0, 401, "{name}");
         let (status, err) = call(
             &app,
             reqwest::Method::GET,
@@ -190,16 +175,16 @@ async fn a_logout_token_revokes_only_its_own_issuers_users() {
     let mut c = b.claims(json!({"sub": "alice", "iat": now() - 10}));
     c["iss"] = json!(b.issuer());
     let alice_at_b = b.keys.mint(DevAlg::RS256, &c);
-    assert_eq!(decide(&app, &alice_at_b).await.0, 200);
+    assert_eq!(app.outcome("/orders", &alice_at_b).await.0, 200);
     let (status, body) = send_logout(&app, logout_token(&b, json!({"sub": "alice"}))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        decide(&app, &alice_at_b).await.0,
+        app.outcome("/orders", &alice_at_b).await.0,
         401,
         "B's alice is logged out"
     );
     assert_eq!(
-        decide(&app, &alice_at_a).await.0,
+        app.outcome("/orders", &alice_at_a).await.0,
         200,
         "A's alice is not B's to log out"
     );
@@ -217,13 +202,13 @@ async fn a_replayed_logout_token_changes_nothing() {
     // session begun after the logout stays valid...
     let before = ks.token(json!({"sub": "bob", "iat": t - 90}));
     let after = ks.token(json!({"sub": "bob", "iat": t - 30}));
-    assert_eq!(decide(&app, &before).await.0, 401);
-    assert_eq!(decide(&app, &after).await.0, 200);
+    assert_eq!(app.outcome("/orders", &before).await.0, 401);
+    assert_eq!(app.outcome("/orders", &after).await.0, 200);
     // ...and replaying the captured logout token cannot end it.
     let (status, body) = send_logout(&app, logout).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("already received"), "{body}");
-    assert_eq!(decide(&app, &after).await.0, 200);
+    assert_eq!(app.outcome("/orders", &after).await.0, 200);
     let (_, listed) = call(
         &app,
         reqwest::Method::GET,
@@ -256,7 +241,7 @@ async fn logout_tokens_answer_to_their_own_audience() {
         &ks,
         json!({"sid": "s2", "aud": "orders-api", "scope": "orders:read"}),
     );
-    assert_eq!(decide(&app, &as_access).await.0, 401);
+    assert_eq!(app.outcome("/orders", &as_access).await.0, 401);
     // An issuer without logout_audiences sends no logout tokens here.
     let plain = TestApp::start(&standard_config(&ks, &other)).await;
     let (status, body) = send_logout(&plain, logout_token(&ks, json!({"sid": "s3"}))).await;
@@ -388,14 +373,14 @@ async fn ids_spelled_another_way_neither_find_nor_lift() {
             "{spelling}"
         );
         assert_eq!(
-            decide(&app, &token).await.0,
+            app.outcome("/orders", &token).await.0,
             401,
             "{spelling} lifted nothing"
         );
     }
     let app = app.restart().await;
     assert_eq!(
-        decide(&app, &token).await.0,
+        app.outcome("/orders", &token).await.0,
         401,
         "still revoked after a restart"
     );

@@ -9,33 +9,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::app::check_request;
 use common::wait::until;
 use common::{KeyServer, RedisServer, TestApp, now, standard_config};
-use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use serde_json::{Value, json};
 use zt_authz::clock::ManualClock;
 use zt_authz::dev::{DevAlg, DevKeys};
 
 const ADMIN: &str = "\nadmin:\n  unauthenticated: true\n";
-
-/// (status, body error) of a Check: 200 for allow.
-async fn decide(app: &TestApp, token: &str) -> (i32, String) {
-    match app
-        .check(&check_request("/orders", Some(token)))
-        .await
-        .http_response
-    {
-        Some(HttpResponse::OkResponse(_)) => (200, String::new()),
-        Some(HttpResponse::DeniedResponse(d)) => (d.status.unwrap().code, d.body),
-        other => panic!("{other:?}"),
-    }
-}
-
-async fn revoked(app: &TestApp, token: &str) -> bool {
-    let (status, body) = decide(app, token).await;
-    status == 401 && body.contains("token revoked")
-}
 
 async fn post(app: &TestApp, body: Value, bearer: Option<&str>) -> (u16, Value) {
     let mut req = reqwest::Client::new()
@@ -90,21 +70,21 @@ async fn each_kind_denies_the_next_check_and_lifting_allows_again() {
         ),
     ];
     for (body, token, issued_after) in cases {
-        assert_eq!(decide(&app, &token).await.0, 200, "{body}");
+        assert_eq!(app.outcome("/orders", &token).await.0, 200, "{body}");
         let (status, stored) = post(&app, body.clone(), None).await;
         assert_eq!(status, 201, "{stored}");
         assert!(stored["expires_at"].as_f64().unwrap() > t as f64);
-        assert!(revoked(&app, &token).await, "{body} did not revoke");
+        assert!(app.revoked(&token).await, "{body} did not revoke");
         if let Some(later) = issued_after {
             assert_eq!(
-                decide(&app, &later).await.0,
+                app.outcome("/orders", &later).await.0,
                 200,
                 "a token issued after the cut-off stays valid"
             );
         }
         assert_eq!(delete(&app, stored["id"].as_str().unwrap()).await, 204);
         assert_eq!(
-            decide(&app, &token).await.0,
+            app.outcome("/orders", &token).await.0,
             200,
             "{body} still denied after lifting"
         );
@@ -213,12 +193,12 @@ async fn entries_expire_on_their_own() {
         .0,
         201
     );
-    assert!(revoked(&app, &token).await);
+    assert!(app.revoked(&token).await);
     // Kept until exp + the 30 s leeway, then no longer enforced and swept.
     clock.advance(Duration::from_secs(5 + 29));
-    assert!(revoked(&app, &token).await);
+    assert!(app.revoked(&token).await);
     clock.advance(Duration::from_secs(2));
-    assert_eq!(decide(&app, &token).await.0, 200);
+    assert_eq!(app.outcome("/orders", &token).await.0, 200);
     let index = app.running.revocations.index();
     assert_eq!(index.len(), 1);
     assert_eq!(index.sweep(), 1);
@@ -238,7 +218,7 @@ async fn revocations_survive_a_restart_with_the_embedded_store() {
         201
     );
     let app = app.restart().await;
-    assert!(revoked(&app, &token).await, "lost across a restart");
+    assert!(app.revoked(&token).await, "lost across a restart");
 }
 
 fn admin_config(ks: &KeyServer, other: &KeyServer) -> String {
@@ -370,16 +350,18 @@ async fn back_channel_logout_revokes_the_session() {
         assert!(body.contains("invalid_request"), "{name}: {body}");
     }
     let session_token = ks.token(json!({"sid": "sess-1"}));
-    assert_eq!(decide(&app, &session_token).await.0, 200);
+    assert_eq!(app.outcome("/orders", &session_token).await.0, 200);
     let (status, body) = send(
         ks.keys
             .sign_raw(DevAlg::RS256, &header, &logout_claims(json!({}))),
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert!(revoked(&app, &session_token).await);
+    assert!(app.revoked(&session_token).await);
     assert_eq!(
-        decide(&app, &ks.token(json!({"sid": "sess-2"}))).await.0,
+        app.outcome("/orders", &ks.token(json!({"sid": "sess-2"})))
+            .await
+            .0,
         200,
         "other sessions unaffected"
     );
@@ -415,7 +397,7 @@ async fn two_replicas_share_revocations_through_redis() {
 
     // Revoke on A: B denies within a second.
     let token = ks.token(json!({"jti": "fan-out"}));
-    assert_eq!(decide(&b, &token).await.0, 200);
+    assert_eq!(b.outcome("/orders", &token).await.0, 200);
     assert_eq!(
         post(&a, json!({"kind": "jti", "value": "fan-out"}), None)
             .await
@@ -423,7 +405,7 @@ async fn two_replicas_share_revocations_through_redis() {
         201
     );
     let delay = until("B denies", Duration::from_secs(1), async || {
-        revoked(&b, &token).await
+        b.revoked(&token).await
     })
     .await;
     println!("propagation A -> B: {delay:?}");
@@ -437,7 +419,7 @@ async fn two_replicas_share_revocations_through_redis() {
         201
     );
     until("B has it", Duration::from_secs(1), async || {
-        revoked(&b, &before_outage).await
+        b.revoked(&before_outage).await
     })
     .await;
     redis.kill();
@@ -456,26 +438,26 @@ async fn two_replicas_share_revocations_through_redis() {
         201
     );
     assert!(
-        revoked(&a, &on_a).await && revoked(&b, &on_b).await,
+        a.revoked(&on_a).await && b.revoked(&on_b).await,
         "effective locally at once"
     );
     assert!(
-        revoked(&a, &token).await && revoked(&b, &token).await,
+        a.revoked(&token).await && b.revoked(&token).await,
         "known ones still enforced"
     );
 
     // Redis comes back empty: everything reaches everyone, nothing is lost.
     redis.restart().await;
     until("A has B's", Duration::from_secs(15), async || {
-        revoked(&a, &on_b).await
+        a.revoked(&on_b).await
     })
     .await;
     until("B has A's", Duration::from_secs(15), async || {
-        revoked(&b, &on_a).await
+        b.revoked(&on_a).await
     })
     .await;
     for t in [&token, &before_outage] {
-        assert!(revoked(&a, t).await && revoked(&b, t).await);
+        assert!(a.revoked(t).await && b.revoked(t).await);
     }
     connected(&a).await;
     connected(&b).await;
@@ -494,12 +476,12 @@ async fn two_replicas_share_revocations_through_redis() {
     );
     assert_eq!(delete(&b, &id).await, 204);
     until("A lifts it", Duration::from_secs(1), async || {
-        !revoked(&a, &on_a).await
+        !a.revoked(&on_a).await
     })
     .await;
     let a = a.restart().await;
-    assert!(revoked(&a, &token).await && revoked(&a, &on_b).await);
-    assert!(!revoked(&a, &on_a).await);
+    assert!(a.revoked(&token).await && a.revoked(&on_b).await);
+    assert!(!a.revoked(&on_a).await);
 }
 
 /// The propagation-delay hook fires on the receiving replica only.

@@ -10,10 +10,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::app::check_request;
 use common::wait::until;
 use common::{KeyServer, RedisServer, TestApp, now, standard_config};
-use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use serde_json::{Value, json};
 use zt_authz::revocation::{Kind, revocation_id};
 
@@ -23,17 +21,6 @@ fn config(ks: &KeyServer, other: &KeyServer, redis: &RedisServer) -> String {
             "\nadmin:\n  unauthenticated: true\nrevocations:\n  store: redis\n  redis_url: {}\n  redis_prefix: scale\n",
             redis.url()
         )
-}
-
-async fn revoked(app: &TestApp, token: &str) -> bool {
-    match app
-        .check(&check_request("/orders", Some(token)))
-        .await
-        .http_response
-    {
-        Some(HttpResponse::DeniedResponse(d)) => d.body.contains("token revoked"),
-        _ => false,
-    }
 }
 
 async fn readyz(app: &TestApp) -> (u16, Value) {
@@ -120,7 +107,7 @@ async fn a_replica_catching_up_is_not_ready_but_hears_live_revocations() {
         "B denies the live revocation",
         Duration::from_secs(1),
         async || {
-            let denied = revoked(&b, &token).await;
+            let denied = b.revoked(&token).await;
             still_catching_up = !svc.is_ready();
             denied
         },
@@ -149,7 +136,7 @@ async fn a_replica_catching_up_is_not_ready_but_hears_live_revocations() {
         "{writes} writes for {n} entries"
     );
     let seeded = ks.token(json!({"jti": "seeded-4242"}));
-    assert!(revoked(&b, &seeded).await);
+    assert!(b.revoked(&seeded).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,7 +190,7 @@ async fn live_fan_out_resumes_at_once_after_redis_restarts_empty() {
     let body = json!({"kind": "jti", "value": "after-restart"});
     assert_eq!(post(&a, "/v1/revocations", body).await.0, 201);
     until("B denies it", Duration::from_secs(1), async || {
-        revoked(&b, &token).await
+        b.revoked(&token).await
     })
     .await;
     assert_eq!(
@@ -256,7 +243,7 @@ async fn the_bulk_api_answers_each_entry() {
         1,
         "one fsync"
     );
-    assert!(revoked(&app, &ks.token(json!({"jti": "ok-1"}))).await);
+    assert!(app.revoked(&ks.token(json!({"jti": "ok-1"}))).await);
     // Too many, or none.
     let too_many: Vec<Value> = (0..10_001)
         .map(|i| json!({"kind": "jti", "value": format!("{i}")}))

@@ -28,10 +28,6 @@ async fn outcome(app: &TestApp, request: &CheckRequest) -> (i32, String) {
     }
 }
 
-async fn decide(app: &TestApp, path: &str, token: &str) -> (i32, String) {
-    outcome(app, &check_request(path, Some(token))).await
-}
-
 #[tokio::test]
 async fn jwts_typed_as_something_else_are_never_access_tokens() {
     let ks = KeyServer::start("primary").await;
@@ -49,14 +45,14 @@ async fn jwts_typed_as_something_else_are_never_access_tokens() {
     ] {
         let header = json!({"alg": "RS256", "kid": other.keys.kid(DevAlg::RS256), "typ": typ});
         let token = other.keys.sign_raw(DevAlg::RS256, &header, &claims);
-        let (status, body) = decide(&app, "/orders", &token).await;
+        let (status, body) = app.outcome("/orders", &token).await;
         assert_eq!(status, 401, "{typ}: {body}");
         assert!(body.contains("not as an access token"), "{typ}: {body}");
     }
     for typ in ["JWT", "at+jwt", "application/at+jwt"] {
         let header = json!({"alg": "RS256", "kid": other.keys.kid(DevAlg::RS256), "typ": typ});
         let token = other.keys.sign_raw(DevAlg::RS256, &header, &claims);
-        assert_eq!(decide(&app, "/orders", &token).await.0, 200, "{typ}");
+        assert_eq!(app.outcome("/orders", &token).await.0, 200, "{typ}");
     }
 }
 
@@ -70,20 +66,20 @@ async fn tokens_that_outlive_revocations_are_refused() {
     let t = now();
     // /profile has no lifetime limit of its own.
     let week = ks.token(json!({"iat": t, "exp": t + 7 * 86_400}));
-    let (status, body) = decide(&app, "/profile", &week).await;
+    let (status, body) = app.outcome("/profile", &week).await;
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("longer than revocations are kept"), "{body}");
     // Issued long ago and expiring soon, but minted to live longer than a
     // sub cut-off is kept.
     let long = ks.token(json!({"iat": t - 7200, "exp": t + 60}));
-    let (status, body) = decide(&app, "/profile", &long).await;
+    let (status, body) = app.outcome("/profile", &long).await;
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("lifetime"), "{body}");
     // Without iat no lifetime can be judged.
     let no_iat = ks.token(json!({"iat": null}));
-    assert_eq!(decide(&app, "/profile", &no_iat).await.0, 401);
+    assert_eq!(app.outcome("/profile", &no_iat).await.0, 401);
     let fine = ks.token(json!({"iat": t, "exp": t + 3000}));
-    assert_eq!(decide(&app, "/profile", &fine).await.0, 200);
+    assert_eq!(app.outcome("/profile", &fine).await.0, 200);
 }
 
 #[test]
@@ -118,11 +114,11 @@ async fn an_auth_time_in_the_future_is_an_invalid_token() {
             json!({"aud": "admin-api", "scope": "admin", "acr": "phr", "auth_time": auth_time}),
         )
     };
-    let (status, body) = decide(&app, "/admin/x", &admin(t + 3600)).await;
+    let (status, body) = app.outcome("/admin/x", &admin(t + 3600)).await;
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("auth_time"), "{body}");
     // Within the leeway (30 s) it still counts as now.
-    assert_eq!(decide(&app, "/admin/x", &admin(t + 10)).await.0, 200);
+    assert_eq!(app.outcome("/admin/x", &admin(t + 10)).await.0, 200);
 }
 
 #[tokio::test]
@@ -209,14 +205,26 @@ proptest! {
         F.with(|f| {
             let far = exp.as_f64().is_some_and(|e| e > now() as f64 + 86_400.0 * 2.0);
             let token = f.ks.token(json!({"exp": exp, "iat": iat, "nbf": nbf, "auth_time": auth_time}));
-            let (status, _) = f.rt.block_on(decide(&f.app, "/orders", &token));
+            let (status, _) = f.rt.block_on(f.app.outcome("/orders", &token));
             prop_assert!(!(far && status == 200), "a far-future exp was allowed");
             // Again, now possibly from the cache.
-            let (again, _) = f.rt.block_on(decide(&f.app, "/orders", &token));
+            let (again, _) = f.rt.block_on(f.app.outcome("/orders", &token));
             prop_assert_eq!(status, again);
             Ok(())
         })?;
     }
+}
+
+/// Fetches the issuer's keys now, as a scheduled refresh would.
+async fn refresh_keys(app: &TestApp, ks: &KeyServer) {
+    let snapshot = app.running.authorizer.snapshot();
+    snapshot
+        .verifier
+        .trust(&ks.issuer())
+        .unwrap()
+        .keys
+        .refresh()
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,44 +234,28 @@ async fn a_key_removed_while_checks_run_is_never_accepted_afterwards() {
     let app = Arc::new(TestApp::start(&standard_config(&ks, &other)).await);
     for round in 0..20 {
         ks.set(Serve::Keys);
-        app.running
-            .authorizer
-            .snapshot()
-            .verifier
-            .trust(&ks.issuer())
-            .unwrap()
-            .keys
-            .refresh()
-            .await;
+        refresh_keys(&app, &ks).await;
         // A fresh token each round, so no earlier round cached it.
         let old = ks.token(json!({"jti": format!("round-{round}")}));
-        assert_eq!(decide(&app, "/orders", &old).await.0, 200, "round {round}");
+        assert_eq!(app.outcome("/orders", &old).await.0, 200, "round {round}");
         // Checks of the old token run while the issuer drops its key.
         let checks: Vec<_> = (0..8)
             .map(|_| {
                 let (app, token) = (app.clone(), old.clone());
                 tokio::spawn(async move {
                     for _ in 0..50 {
-                        decide(&app, "/orders", &token).await;
+                        app.outcome("/orders", &token).await;
                     }
                 })
             })
             .collect();
         let rotated = DevKeys::generate("rotated").unwrap();
         ks.set(Serve::Document(rotated.jwks()));
-        app.running
-            .authorizer
-            .snapshot()
-            .verifier
-            .trust(&ks.issuer())
-            .unwrap()
-            .keys
-            .refresh()
-            .await;
+        refresh_keys(&app, &ks).await;
         for c in checks {
             c.await.unwrap();
         }
-        let (status, body) = decide(&app, "/orders", &old).await;
+        let (status, body) = app.outcome("/orders", &old).await;
         assert_eq!(
             status, 401,
             "round {round}: a removed key still verifies: {body}"

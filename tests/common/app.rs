@@ -111,6 +111,25 @@ impl TestApp {
             .await
     }
 
+    /// (HTTP status, denial body) of a GET of `path` with `token`: 200 and
+    /// an empty body for an allow.
+    pub async fn outcome(&self, path: &str, token: &str) -> (i32, String) {
+        use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+        let response = self.check(&check_request(path, Some(token))).await;
+        assert!(response.status.is_some(), "status is always set");
+        match response.http_response {
+            Some(HttpResponse::OkResponse(_)) => (200, String::new()),
+            Some(HttpResponse::DeniedResponse(d)) => (d.status.map_or(0, |s| s.code), d.body),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Whether a GET of `/orders` with `token` is denied as revoked.
+    pub async fn revoked(&self, token: &str) -> bool {
+        let (status, body) = self.outcome("/orders", token).await;
+        status == 401 && body.contains("token revoked")
+    }
+
     pub fn grpc_url(&self) -> String {
         format!("http://{}", self.running.grpc_addr)
     }
