@@ -12,6 +12,7 @@ use crate::clock::SharedClock;
 use crate::config::DefaultAction;
 use crate::decision::{Allow, Decision, Deny, DenyReason};
 use crate::policy::{Policy, check_requirements};
+use crate::rego::RequestDocument;
 use crate::revocation::RevocationCheck;
 use crate::snapshot::Snapshot;
 use crate::token::{TokenLimits, VerifiedClaims, extract_bearer};
@@ -36,6 +37,9 @@ pub struct CheckInput<'a> {
     pub policy_name: Option<&'a str>,
     /// The `x-request-id` header, for the decision log.
     pub request_id: Option<&'a str>,
+    /// The whole request in OPA-Envoy's shape, for Rego policies; built
+    /// only when a policy has Rego.
+    pub request: Option<&'a dyn RequestDocument>,
 }
 
 /// Where every decision is reported: logs now, metrics and traces later.
@@ -179,13 +183,10 @@ impl Authorizer {
         if !policy.allows_principal(input.principal) {
             return Err(Deny::new(DenyReason::PrincipalNotAllowed));
         }
-        // 3. Anonymous routes read no token.
+        // 3. Anonymous routes read no token; their Rego (10b) still runs.
         if policy.anonymous {
-            return Ok(anonymous_allow(
-                rt,
-                policy.name.clone(),
-                policy.remove_authorization,
-            ));
+            let allow = anonymous_allow(rt, policy.name.clone(), policy.remove_authorization);
+            return rego_step::apply(policy, input, None, allow);
         }
         // 4–9. Bearer token, verified and not revoked.
         let claims = self
@@ -201,8 +202,9 @@ impl Authorizer {
         {
             return Err(Deny::about(DenyReason::Unmet(unmet), &claims));
         }
-        // 11. Allow.
-        Ok(identified_allow(rt, policy, claims))
+        // 10b, 11. The policy's Rego, then allow.
+        let allow = identified_allow(rt, policy, claims.clone());
+        rego_step::apply(policy, input, Some(&claims), allow)
     }
 
     /// Steps 4–9: one bearer token, verified (header, issuer, key,
@@ -245,6 +247,7 @@ fn anonymous_allow(rt: &Snapshot, policy: Arc<str>, remove_authorization: bool) 
         claims: None,
         set_headers,
         remove_authorization,
+        response_headers: Vec::new(),
     }
 }
 
@@ -265,6 +268,7 @@ fn identified_allow(rt: &Snapshot, policy: &Policy, claims: Arc<VerifiedClaims>)
         claims: Some(claims),
         set_headers,
         remove_authorization: policy.remove_authorization,
+        response_headers: Vec::new(),
     }
 }
 
@@ -302,5 +306,6 @@ fn header_value(claims: &VerifiedClaims, claim: &str) -> Option<String> {
     clean.then_some(value)
 }
 
+mod rego_step;
 #[cfg(test)]
 mod tests;

@@ -34,6 +34,9 @@ pub struct Allow {
     pub remove_headers: Vec<HeaderName>,
     /// Whether `Authorization` is stripped before the workload sees it.
     pub remove_authorization: bool,
+    /// Headers for the workload's response (a Rego policy's
+    /// `response_headers_to_add`).
+    pub response_headers: Vec<(HeaderName, String)>,
 }
 
 /// A denial, with what the logs need to tell why.
@@ -91,6 +94,20 @@ pub enum DenyReason {
     Revoked,
     /// The token lacks what the policy requires: scope, claim, `acr` or a recent enough login.
     Unmet(Unmet),
+    /// The policy's Rego denied the request or gave no usable answer.
+    Rego(RegoDenial),
+}
+
+/// What a Rego policy asked a denial to look like; the default is the
+/// fixed 403 `access_denied`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegoDenial {
+    /// The policy's `http_status` (300–599), else 403.
+    pub status: Option<u16>,
+    /// The policy's `body`, sent as it is, else the usual JSON error.
+    pub body: Option<String>,
+    /// The policy's `headers`, added to the denial.
+    pub headers: Vec<(HeaderName, String)>,
 }
 
 impl DenyReason {
@@ -112,12 +129,14 @@ impl DenyReason {
             Self::Unmet(Unmet::InsufficientScope { .. }) => "insufficient_scope",
             Self::Unmet(Unmet::ClaimMismatch { .. }) => "claim_mismatch",
             Self::Unmet(Unmet::StepUp { .. }) => "step_up_required",
+            Self::Rego(_) => "policy_denied",
         }
     }
 
     /// The HTTP status the caller gets (README, "Decision pipeline").
     pub fn http_status(&self) -> u16 {
         match self {
+            Self::Rego(d) => d.status.unwrap_or(403),
             Self::Bearer(BearerError::Malformed(_)) => 400,
             Self::Token(TokenError::KeysUnavailable) => 503,
             Self::Bearer(_) | Self::Token(_) | Self::Revoked => 401,
@@ -144,6 +163,7 @@ impl DenyReason {
             | Self::NoMatchingPolicy
             | Self::UnknownPolicy
             | Self::PrincipalNotAllowed
+            | Self::Rego(_)
             | Self::Unmet(Unmet::ClaimMismatch { .. }) => "access_denied",
         }
     }
@@ -161,6 +181,8 @@ impl DenyReason {
             Self::Bearer(e) => e.to_string().into(),
             Self::Token(e) => e.to_string().into(),
             Self::Revoked => "token revoked".into(),
+            // Fixed: a policy's own words go in its `body`, never the input.
+            Self::Rego(_) => "the route's policy denied the request".into(),
             Self::Unmet(Unmet::InsufficientScope { .. }) => {
                 "the token lacks a scope this route requires".into()
             }
@@ -203,6 +225,10 @@ impl DenyReason {
     /// (re)authenticate or to get a token with more scopes. A request
     /// without credentials gets a bare challenge (RFC 6750 §3.1).
     pub fn challenge(&self, realm: &str) -> Option<String> {
+        if matches!(self, Self::Rego(_)) {
+            // A Rego policy sets its own `www-authenticate` in `headers`.
+            return None;
+        }
         let status = self.http_status();
         let asks_for_token = matches!(status, 400 | 401)
             || matches!(self, Self::Unmet(Unmet::InsufficientScope { .. }));
@@ -224,8 +250,11 @@ impl DenyReason {
         Some(h)
     }
 
-    /// `{"error": ..., "error_description": ...}`
+    /// `{"error": ..., "error_description": ...}`, or a Rego policy's own body.
     pub fn body(&self) -> String {
+        if let Self::Rego(RegoDenial { body: Some(b), .. }) = self {
+            return b.clone();
+        }
         serde_json::json!({ "error": self.error_code(), "error_description": self.description() })
             .to_string()
     }

@@ -17,6 +17,7 @@ pub mod grpc;
 pub mod keys;
 pub mod pipeline;
 pub mod policy;
+pub mod rego;
 pub mod reload;
 pub mod revocation;
 pub mod snapshot;

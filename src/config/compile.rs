@@ -11,7 +11,7 @@ use super::file::{
     AdminFile, IdentityHeadersFile, IssuerFile, PolicyFile, RevocationsFile, ServerFile, TierFile,
 };
 use super::{
-    Config, ConfigError, ConfigErrors, DefaultAction, IssuerSettings, issuers, policies, sections,
+    Config, ConfigError, ConfigErrors, DefaultAction, IdentityHeaders, IssuerSettings, issuers, policies, sections,
     tiers,
 };
 use crate::policy::{Policy, PolicySet};
@@ -69,7 +69,10 @@ pub fn compile(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
         tier_table.extend(custom);
     }
     let issuers = issuer_list(take("issuers"), base_dir, &mut errs);
-    let policies = policy_list(take("policies"), &tier_table, &acr_levels, &mut errs);
+    let policies = policy_list(take("policies"), &tier_table, &acr_levels, base_dir, &mut errs);
+    if let Some(identity) = &identity {
+        rego_headers_are_not_identity(&policies, identity, &mut errs);
+    }
     if issuers.is_empty() && policies.iter().any(|p| !p.anonymous) {
         errs.add(
             "issuers",
@@ -165,6 +168,7 @@ fn policy_list(
     value: Option<Value>,
     tiers: &BTreeMap<String, TierFile>,
     acr_levels: &[String],
+    base_dir: &Path,
     errs: &mut Errors,
 ) -> Vec<Policy> {
     let mut policies = Vec::new();
@@ -179,11 +183,25 @@ fn policy_list(
                 format!("policy name `{}` is used twice", file.name),
             );
         }
-        if let Some(p) = policies::policy(&path, file, tiers, acr_levels, errs) {
+        if let Some(p) = policies::policy(&path, file, tiers, acr_levels, base_dir, errs) {
             policies.push(p);
         }
     }
     policies
+}
+
+/// A Rego policy may not set an identity header: those carry only what
+/// zt-authz verified.
+fn rego_headers_are_not_identity(policies: &[Policy], identity: &IdentityHeaders, errs: &mut Errors) {
+    for p in policies {
+        let Some(rego) = &p.rego else { continue };
+        for h in rego.headers().iter().filter(|h| identity.all().any(|i| i == *h)) {
+            errs.add(
+                format!("policies[name={}].rego.headers", p.name),
+                format!("`{h}` is an identity header; only zt-authz sets it"),
+            );
+        }
+    }
 }
 
 fn list(value: Option<Value>, name: &str, errs: &mut Errors) -> Vec<(String, Value)> {

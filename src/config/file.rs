@@ -101,6 +101,37 @@ pub struct PolicyFile {
     pub min_acr: Option<String>,
     pub max_auth_age: Option<HumanDuration>,
     pub remove_authorization: Option<bool>,
+    pub rego: Option<RegoFile>,
+}
+
+/// `rego:` on a policy (README, "Rego policies").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegoFile {
+    pub module: OneOrMany,
+    pub query: String,
+    pub data: Option<String>,
+    #[serde(default)]
+    pub headers: Vec<String>,
+    pub max_instructions: Option<usize>,
+    pub time_budget: Option<HumanDuration>,
+}
+
+/// One path, or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s],
+            Self::Many(v) => v,
+        }
+    }
 }
 
 impl PolicyFile {

@@ -5,6 +5,7 @@ mod compile;
 mod file;
 mod issuers;
 mod policies;
+mod rego;
 mod sections;
 mod summary;
 mod tiers;

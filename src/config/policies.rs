@@ -1,6 +1,7 @@
 //! One `policies[]` entry, with its tier applied and its matchers compiled.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use super::compile::{Errors, is_quotable};
@@ -13,6 +14,7 @@ pub(super) fn policy(
     f: PolicyFile,
     tiers: &BTreeMap<String, TierFile>,
     acr_levels: &[String],
+    base_dir: &Path,
     errs: &mut Errors,
 ) -> Option<Policy> {
     let before = errs.0.len();
@@ -35,6 +37,9 @@ pub(super) fn policy(
     {
         errs.add(path, "an anonymous policy cannot require scopes, claims, acr or auth age (it reads no token)");
     }
+    let rego = f
+        .rego
+        .and_then(|r| super::rego::rego_policy(path, r, base_dir, errs));
     if errs.0.len() != before {
         return None;
     }
@@ -53,6 +58,7 @@ pub(super) fn policy(
             max_age: settings.max_token_age.map(|d| d.0),
         },
         remove_authorization: settings.remove_authorization.unwrap_or(false),
+        rego,
     })
 }
 

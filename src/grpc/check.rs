@@ -20,7 +20,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::authorizer::{Authorizer, CheckInput};
-use crate::decision::{Allow, Decision, Deny, DenyReason};
+use crate::decision::{Allow, Decision, Deny, DenyReason, RegoDenial};
 use crate::telemetry::trace;
 
 /// The `Authorization` service Envoy calls.
@@ -144,6 +144,7 @@ impl<'a> RequestView<'a> {
         })
     }
 
+    /// The domain view of the request, for the authorizer.
     pub fn input(&self) -> CheckInput<'_> {
         CheckInput {
             host: &self.http.host,
@@ -162,7 +163,25 @@ impl<'a> RequestView<'a> {
                 .get("policy")
                 .map(String::as_str),
             request_id: self.request_id.as_deref(),
+            request: Some(self),
         }
+    }
+
+    /// The request's attributes.
+    pub fn attributes(&self) -> &AttributeContext {
+        self.attributes
+    }
+
+    /// The HTTP request.
+    pub fn http(&self) -> &HttpRequest {
+        self.http
+    }
+}
+
+impl std::fmt::Debug for RequestView<'_> {
+    // Never the headers: they hold the caller's token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestView").finish_non_exhaustive()
     }
 }
 
@@ -247,6 +266,11 @@ fn allow_response(allow: Allow) -> CheckResponse {
                 .map(|(h, v)| overwrite(h.as_str(), v))
                 .collect(),
             headers_to_remove,
+            response_headers_to_add: allow
+                .response_headers
+                .into_iter()
+                .map(|(h, v)| overwrite(h.as_str(), v))
+                .collect(),
             ..Default::default()
         })),
         dynamic_metadata: Some(meta.0),
@@ -269,7 +293,17 @@ fn deny_response(deny: &Deny, realm: &str) -> CheckResponse {
     let http_status = reason.http_status();
     let mut headers = Vec::with_capacity(3);
     headers.push(overwrite("cache-control", "no-store"));
-    headers.push(overwrite("content-type", "application/json"));
+    match reason {
+        DenyReason::Rego(RegoDenial { body, headers: own, .. }) => {
+            if !own.iter().any(|(h, _)| h == http::header::CONTENT_TYPE) {
+                let own_body = body.is_some();
+                let kind = if own_body { "text/plain; charset=utf-8" } else { "application/json" };
+                headers.push(overwrite("content-type", kind));
+            }
+            headers.extend(own.iter().map(|(h, v)| overwrite(h.as_str(), v.as_str())));
+        }
+        _ => headers.push(overwrite("content-type", "application/json")),
+    }
     if let Some(challenge) = reason.challenge(realm) {
         headers.push(overwrite("www-authenticate", challenge));
     }

@@ -2,6 +2,7 @@
 //! reflection, so that grpcurl and ghz work without proto files.
 
 mod check;
+mod opa_input;
 
 use std::future::Future;
 
@@ -12,7 +13,8 @@ use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
 
-pub use check::CheckService;
+pub use check::{CheckService, RequestView};
+pub use opa_input::attributes as opa_attributes;
 
 /// The ext_authz service and every file it imports, filtered at build time
 /// from envoy-types' descriptors.

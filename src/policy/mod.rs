@@ -9,6 +9,7 @@ use std::time::Duration;
 pub use evaluate::{Unmet, check_requirements};
 pub use matcher::{PathMatch, RouteMatch, normalize_host};
 
+use crate::rego::RegoPolicy;
 use crate::token::TokenLimits;
 
 /// A compiled policy. Everything a request is checked against is resolved at
@@ -38,6 +39,8 @@ pub struct Policy {
     pub token_limits: TokenLimits,
     /// Strip `Authorization` before the workload sees it.
     pub remove_authorization: bool,
+    /// Rego evaluated after every other requirement passes (step 10b).
+    pub rego: Option<Arc<RegoPolicy>>,
 }
 
 /// One claim condition of a policy: a claim and the values it may have.

@@ -130,6 +130,10 @@ impl VerifiedClaims {
     pub fn claim(&self, name: &str) -> Option<&Value> {
         self.all.get(name)
     }
+    /// Every claim, as the token carried them.
+    pub fn all(&self) -> &Map<String, Value> {
+        &self.all
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ fn policy() -> Policy {
         max_auth_age: Some(Duration::from_secs(300)),
         token_limits: TokenLimits::default(),
         remove_authorization: false,
+        rego: None,
     }
 }
 

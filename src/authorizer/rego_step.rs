@@ -1,0 +1,86 @@
+//! Step 10b: a policy's Rego, run once everything else has passed. It can
+//! only turn an allow into a denial, and add headers to the allow.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use regorus::Value;
+
+use super::CheckInput;
+use crate::decision::{Allow, Deny, DenyReason, RegoDenial};
+use crate::policy::Policy;
+use crate::rego::{RegoError, minimal_request, token_document};
+use crate::token::VerifiedClaims;
+
+/// The allow, narrowed by the policy's Rego if it has one.
+pub(super) fn apply(
+    policy: &Policy,
+    input: &CheckInput<'_>,
+    claims: Option<&VerifiedClaims>,
+    mut allow: Allow,
+) -> Result<Allow, Deny> {
+    let Some(rego) = &policy.rego else {
+        return Ok(allow);
+    };
+    let deny = |denial: RegoDenial| match claims {
+        Some(c) => Deny::about(DenyReason::Rego(denial), c),
+        None => Deny::new(DenyReason::Rego(denial)),
+    };
+    let verdict = document(input, claims)
+        .and_then(|doc| rego.evaluate(Value::from(doc)))
+        .map_err(|e| {
+            tracing::warn!(policy = %policy.name, error = %Redacted(&e), "rego gave no decision; denied");
+            deny(RegoDenial::default())
+        })?;
+    if !verdict.allowed {
+        return Err(deny(RegoDenial {
+            status: verdict.http_status,
+            body: verdict.body,
+            headers: verdict.headers,
+        }));
+    }
+    // Every header the policy may set is stripped unless set now, so a
+    // client's copy never reaches the workload (as with identity headers).
+    for declared in rego.headers() {
+        if !verdict.headers.iter().any(|(h, _)| h == declared) {
+            allow.remove_headers.push(declared.clone());
+        }
+    }
+    allow.set_headers.extend(verdict.headers);
+    allow.remove_headers.extend(verdict.remove_headers);
+    allow.response_headers = verdict.response_headers;
+    Ok(allow)
+}
+
+fn document(
+    input: &CheckInput<'_>,
+    claims: Option<&VerifiedClaims>,
+) -> Result<std::collections::BTreeMap<Value, Value>, RegoError> {
+    let mut doc = match input.request {
+        Some(request) => request.opa_input()?,
+        None => minimal_request(input.method, input.host, input.path, input.principal)?,
+    };
+    if let Some(c) = claims {
+        doc.insert(Value::from("token"), token_document(c));
+    }
+    Ok(doc)
+}
+
+/// An evaluation error for the log: its message may quote input, and the
+/// input holds the `Authorization` header, so anything shaped like a JWT
+/// is blanked out.
+struct Redacted<'a>(&'a RegoError);
+
+static JWT_LIKE: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*").ok());
+
+impl std::fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.0.to_string();
+        match JWT_LIKE.as_ref() {
+            Some(re) => f.write_str(&re.replace_all(&text, "[redacted]")),
+            // Without the pattern nothing is known to be safe to show.
+            None => f.write_str("(message withheld)"),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The `CheckRequest` as OPA-Envoy hands it to Rego: protojson field names
+//! (lowerCamelCase), empty fields left out, `size` as a string.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use envoy_types::pb::envoy::config::core::v3::address::Address as AddressKind;
+use envoy_types::pb::envoy::config::core::v3::socket_address::PortSpecifier;
+use envoy_types::pb::envoy::config::core::v3::{Address, Metadata};
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Peer};
+use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+use envoy_types::pb::google::protobuf::{Struct, Value as PbValue, value::Kind};
+use regorus::Value;
+
+use super::check::RequestView;
+use crate::rego::{RegoError, RequestDocument, envelope_of};
+
+impl RequestDocument for RequestView<'_> {
+    fn opa_input(&self) -> Result<BTreeMap<Value, Value>, RegoError> {
+        envelope_of(attributes(self.attributes()), &self.http().path)
+    }
+}
+
+/// `input.attributes`.
+pub fn attributes(a: &AttributeContext) -> Value {
+    let mut o = Fields::default();
+    o.put("source", a.source.as_ref().map(peer));
+    o.put("destination", a.destination.as_ref().map(peer));
+    o.put(
+        "request",
+        a.request.as_ref().map(|r| {
+            let mut req = Fields::default();
+            req.put("time", r.time.as_ref().and_then(|t| timestamp(t.seconds, t.nanos)));
+            req.put("http", r.http.as_ref().map(http));
+            req.done()
+        }),
+    );
+    o.put("contextExtensions", string_map(&a.context_extensions));
+    o.put("metadataContext", a.metadata_context.as_ref().map(metadata));
+    o.put("routeMetadataContext", a.route_metadata_context.as_ref().map(metadata));
+    o.put(
+        "tlsSession",
+        a.tls_session.as_ref().map(|t| {
+            let mut s = Fields::default();
+            s.text("sni", &t.sni);
+            s.done()
+        }),
+    );
+    o.done()
+}
+
+fn peer(p: &Peer) -> Value {
+    let mut o = Fields::default();
+    o.put("address", p.address.as_ref().and_then(address));
+    o.text("service", &p.service);
+    o.put("labels", string_map(&p.labels));
+    o.text("principal", &p.principal);
+    o.text("certificate", &p.certificate);
+    o.done()
+}
+
+fn address(a: &Address) -> Option<Value> {
+    match a.address.as_ref()? {
+        AddressKind::SocketAddress(s) => {
+            let mut sa = Fields::default();
+            sa.text("address", &s.address);
+            match &s.port_specifier {
+                Some(PortSpecifier::PortValue(p)) if *p != 0 => sa.put("portValue", Some(Value::from(*p))),
+                Some(PortSpecifier::NamedPort(n)) => sa.text("namedPort", n),
+                _ => {}
+            }
+            let mut o = Fields::default();
+            o.put("socketAddress", Some(sa.done()));
+            Some(o.done())
+        }
+        AddressKind::Pipe(p) => {
+            let mut pipe = Fields::default();
+            pipe.text("path", &p.path);
+            let mut o = Fields::default();
+            o.put("pipe", Some(pipe.done()));
+            Some(o.done())
+        }
+        AddressKind::EnvoyInternalAddress(_) => None,
+    }
+}
+
+fn http(h: &HttpRequest) -> Value {
+    let mut o = Fields::default();
+    o.text("id", &h.id);
+    o.text("method", &h.method);
+    o.put("headers", Some(headers(h)));
+    o.text("path", &h.path);
+    o.text("host", &h.host);
+    o.text("scheme", &h.scheme);
+    o.text("query", &h.query);
+    o.text("fragment", &h.fragment);
+    if h.size != 0 {
+        // protojson writes 64-bit integers as strings.
+        o.put("size", Some(Value::from(h.size.to_string())));
+    }
+    o.text("protocol", &h.protocol);
+    o.text("body", &h.body);
+    o.done()
+}
+
+/// `headers`, or, when Envoy sends `header_map` instead, the same map built
+/// from it (repeated names joined with `,`), so policies read one field.
+fn headers(h: &HttpRequest) -> Value {
+    if !h.headers.is_empty() || h.header_map.is_none() {
+        return string_map(&h.headers).unwrap_or_else(Value::new_object);
+    }
+    let mut joined: BTreeMap<String, String> = BTreeMap::new();
+    for entry in h.header_map.iter().flat_map(|m| &m.headers) {
+        let value = if entry.value.is_empty() {
+            String::from_utf8_lossy(&entry.raw_value).into_owned()
+        } else {
+            entry.value.clone()
+        };
+        joined
+            .entry(entry.key.clone())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    Value::from(
+        joined
+            .into_iter()
+            .map(|(k, v)| (Value::from(k), Value::from(v)))
+            .collect::<BTreeMap<_, _>>(),
+    )
+}
+
+fn metadata(m: &Metadata) -> Value {
+    let mut o = Fields::default();
+    o.put(
+        "filterMetadata",
+        (!m.filter_metadata.is_empty()).then(|| {
+            Value::from(
+                m.filter_metadata
+                    .iter()
+                    .map(|(k, s)| (Value::from(k.as_str()), structure(s)))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        }),
+    );
+    o.done()
+}
+
+fn structure(s: &Struct) -> Value {
+    Value::from(
+        s.fields
+            .iter()
+            .map(|(k, v)| (Value::from(k.as_str()), pb_value(v)))
+            .collect::<BTreeMap<_, _>>(),
+    )
+}
+
+fn pb_value(v: &PbValue) -> Value {
+    match &v.kind {
+        None | Some(Kind::NullValue(_)) => Value::Null,
+        Some(Kind::NumberValue(n)) => Value::from(*n),
+        Some(Kind::StringValue(s)) => Value::from(s.as_str()),
+        Some(Kind::BoolValue(b)) => Value::from(*b),
+        Some(Kind::StructValue(s)) => structure(s),
+        Some(Kind::ListValue(l)) => Value::from(l.values.iter().map(pb_value).collect::<Vec<_>>()),
+    }
+}
+
+fn string_map(m: &HashMap<String, String>) -> Option<Value> {
+    (!m.is_empty()).then(|| {
+        Value::from(
+            m.iter()
+                .map(|(k, v)| (Value::from(k.as_str()), Value::from(v.as_str())))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    })
+}
+
+/// RFC 3339 in UTC, as protojson writes a `Timestamp`.
+fn timestamp(seconds: i64, nanos: i32) -> Option<Value> {
+    let secs = u64::try_from(seconds).ok()?;
+    let nanos = u32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?;
+    let at = SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))?;
+    Some(Value::from(humantime::format_rfc3339_nanos(at).to_string()))
+}
+
+/// An object under construction that leaves empty fields out.
+#[derive(Default)]
+struct Fields(BTreeMap<Value, Value>);
+
+impl Fields {
+    fn put(&mut self, key: &str, value: Option<Value>) {
+        if let Some(v) = value {
+            self.0.insert(Value::from(key), v);
+        }
+    }
+
+    fn text(&mut self, key: &str, value: &str) {
+        if !value.is_empty() {
+            self.0.insert(Value::from(key), Value::from(value));
+        }
+    }
+
+    fn done(self) -> Value {
+        Value::from(self.0)
+    }
+}
