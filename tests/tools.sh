@@ -9,6 +9,15 @@
 # Istio mesh configs, built against the istio.io/api version the pinned
 # Istio requires.
 #
+# opa-extauthz is also this repository's own (benches/opa/extauthz): Envoy's
+# ext_authz gRPC API in front of the OPA Rego engine at the pinned OPA
+# version, the E4 set-up of benches/run.sh. OPA-Envoy itself
+# (github.com/open-policy-agent/opa-envoy-plugin) would be the natural pin,
+# but the Go module proxy this project builds from refuses that module
+# (403 for its version list and for v1.19.1-envoy), while it serves OPA
+# core. Only benches/run.sh needs it, so only `opa` builds it: the test
+# suite's `install` stays as fast as before.
+#
 # Each tool has a stamp file (stamps/NAME) holding the version it was built
 # at; a tool whose stamp matches is not rebuilt. Go's module and build caches
 # live under the same directory, so removing it gives a cold install.
@@ -16,6 +25,7 @@
 #   bash tests/tools.sh            # install what is missing; prints the bin directory
 #   bash tests/tools.sh crds       # prints the path of Istio's CRD file, from the
 #                                  # istio.io/api module the pinned istioctl uses
+#   bash tests/tools.sh opa        # builds only opa-extauthz; prints its path
 #   bash tests/tools.sh versions   # prints the pinned versions
 #
 # Progress and timings go to stderr; stdout carries only the path asked for.
@@ -29,6 +39,9 @@ GRPCURL=github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4
 ISTIO_MODULE=istio.io/istio
 ISTIO_VERSION=v0.0.0-20260827124520-eed52ebb66ad
 ISTIOCTL=$ISTIO_MODULE/istioctl/cmd/istioctl@$ISTIO_VERSION
+# The OPA release benches/opa/extauthz/go.mod must require (checked below).
+OPA_MODULE=github.com/open-policy-agent/opa
+OPA_VERSION=v1.22.2
 
 DIR=${ZT_TOOLS_DIR:-$HOME/.cache/zt-authz/tools}
 BIN=$DIR/bin
@@ -122,6 +135,30 @@ install_meshcheck() {
   log "meshcheck: built in $(( $(now) - start ))s"
 }
 
+# opa-extauthz, built from benches/opa/extauthz against the pinned OPA;
+# rebuilt when its sources change.
+install_opa_extauthz() {
+  local src want stamp start
+  src=$(cd "$(dirname "$0")/../benches/opa/extauthz" && pwd)
+  want=$(awk -v m="$OPA_MODULE" '$1 == m {print $2}' "$src/go.mod")
+  if [ "$want" != "$OPA_VERSION" ]; then
+    log "opa-extauthz: benches/opa/extauthz/go.mod requires $OPA_MODULE ${want:-(nothing)}, tests/tools.sh pins $OPA_VERSION; update one of them"
+    return 1
+  fi
+  stamp=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -d' ' -f1)
+  if [ -x "$BIN/opa-extauthz" ] && [ "$(cat "$STAMPS/opa-extauthz" 2>/dev/null)" = "$stamp" ]; then
+    log "opa-extauthz: cached ($OPA_MODULE $OPA_VERSION)"
+    return 0
+  fi
+  log "opa-extauthz: building benches/opa/extauthz against $OPA_MODULE $OPA_VERSION"
+  start=$(now)
+  rm -f "$STAMPS/opa-extauthz"
+  (cd "$src" && "$GO" build -o "$BIN/opa-extauthz" .) >&2
+  echo "$stamp" >"$STAMPS/opa-extauthz"
+  BUILT=1
+  log "opa-extauthz: built in $(( $(now) - start ))s"
+}
+
 # The CRDs of the istio.io/api version the pinned Istio's go.mod requires.
 crds() {
   local api dir
@@ -150,7 +187,12 @@ case "${1:-install}" in
     if [ ${#failed[@]} -gt 0 ]; then log "could not build: ${failed[*]}"; exit 1; fi
     echo "$BIN"
     ;;
+  opa)
+    install_opa_extauthz
+    if [ -n "${BUILT:-}" ]; then "$GO" clean -cache; log "build cache cleared"; fi
+    echo "$BIN/opa-extauthz"
+    ;;
   crds) crds ;;
-  versions) printf '%s\n' "$GHZ" "$GRPCURL" "$HELM" "$ISTIOCTL" ;;
-  *) echo "usage: tests/tools.sh [install|crds|versions]" >&2; exit 2 ;;
+  versions) printf '%s\n' "$GHZ" "$GRPCURL" "$HELM" "$ISTIOCTL" "$OPA_MODULE@$OPA_VERSION (benches/opa/extauthz)" ;;
+  *) echo "usage: tests/tools.sh [install|opa|crds|versions]" >&2; exit 2 ;;
 esac
