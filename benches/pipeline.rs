@@ -70,6 +70,30 @@ fn cached_allow(c: &mut Criterion) {
     });
 }
 
+/// A cached check under the orders policy written natively and in Rego
+/// (benches/rego/orders.rego): the price of the in-process Rego engine.
+fn rego_vs_native(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("cached_policy");
+    for (name, policies) in [
+        ("native", support::NATIVE_ORDERS),
+        ("rego", support::REGO_ORDERS),
+    ] {
+        let p = rt.block_on(support::pipeline_with_policies(policies, true));
+        let request = support::request(&p.token(DevAlg::RS256, name));
+        let allowed = rt.block_on(p.service.answer(&request));
+        assert_eq!(
+            allowed.status.map(|s| s.code),
+            Some(0),
+            "{name} does not allow the request"
+        );
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| p.service.answer(&request))
+        });
+    }
+    group.finish();
+}
+
 /// Every check verifies the signature (cache off), per algorithm; and the
 /// raw verification alone, the floor of that path.
 fn uncached_and_raw(c: &mut Criterion) {
@@ -129,6 +153,7 @@ fn policy_choice(c: &mut Criterion) {
 criterion_group!(
     benches,
     cached_allow,
+    rego_vs_native,
     uncached_and_raw,
     bad_signature,
     policy_choice,

@@ -62,7 +62,9 @@ fn shipped_examples_pass_check_config() {
         "3. admin",
         "4. payments",
         "5. orders-read",
-        "6. catalogue",
+        "6. tenants",
+        "       rego: data.zt.authz.result  sets: x-tenant",
+        "7. catalogue",
     ]
     .iter()
     .map(|p| {

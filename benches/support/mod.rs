@@ -48,20 +48,34 @@ pub async fn pipeline(policies: usize) -> Pipeline {
 }
 
 pub async fn pipeline_with(policies: usize, cache: bool) -> Pipeline {
-    zt_authz::install_crypto_provider();
-    let keys = DevKeys::generate("bench").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("jwks.json"), keys.jwks().to_string()).unwrap();
-    let mut yaml = format!(
-        "server: {{ token_cache_entries: {} }}\nissuers:\n  - issuer: {ISSUER}\n    jwks_file: jwks.json\n    audiences: [api]\n    algorithms: [RS256, ES256, EdDSA]\nrevocations: {{ store: memory }}\npolicies:\n",
-        if cache { 10_000 } else { 0 }
-    );
+    let mut yaml = String::new();
     for i in 0..policies.saturating_sub(1) {
         yaml += &format!(
             "  - name: p{i}\n    match: {{ path: {{ prefix: /svc{i}/ }}, methods: [GET] }}\n    scopes: [s{i}]\n"
         );
     }
     yaml += "  - name: orders\n    tier: internal\n    match: { path: { prefix: /orders }, methods: [GET] }\n    scopes: [orders:read]\n";
+    pipeline_with_policies(&yaml, cache).await
+}
+
+/// The orders policy natively, and the same policy in Rego
+/// (benches/rego/orders.rego): the same requests pass both.
+pub const NATIVE_ORDERS: &str = "  - name: orders\n    match: { path: { prefix: /orders }, methods: [GET] }\n    scopes: [orders:read]\n    claims: { sub: [alice, bob] }\n";
+pub const REGO_ORDERS: &str = "  - name: orders\n    match: { path: { prefix: /orders } }\n    rego: { module: orders.rego, query: data.zt.bench.allow }\n";
+
+/// A pipeline with the `policies:` list given as YAML lines.
+pub async fn pipeline_with_policies(policies: &str, cache: bool) -> Pipeline {
+    zt_authz::install_crypto_provider();
+    let keys = DevKeys::generate("bench").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jwks.json"), keys.jwks().to_string()).unwrap();
+    let rego = include_str!("../rego/orders.rego");
+    std::fs::write(dir.path().join("orders.rego"), rego).unwrap();
+    let mut yaml = format!(
+        "server: {{ token_cache_entries: {} }}\nissuers:\n  - issuer: {ISSUER}\n    jwks_file: jwks.json\n    audiences: [api]\n    algorithms: [RS256, ES256, EdDSA]\nrevocations: {{ store: memory }}\npolicies:\n",
+        if cache { 10_000 } else { 0 }
+    );
+    yaml += policies;
     let config = Config::from_yaml(&yaml, dir.path()).unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
     let wired = DecisionPipeline::build(

@@ -61,7 +61,7 @@ fn document(
         None => minimal_request(input.method, input.host, input.path, input.principal)?,
     };
     if let Some(c) = claims {
-        doc.insert(Value::from("token"), token_document(c));
+        doc.insert(Value::from("token"), c.rego_document(token_document));
     }
     Ok(doc)
 }

@@ -11,8 +11,8 @@ use super::file::{
     AdminFile, IdentityHeadersFile, IssuerFile, PolicyFile, RevocationsFile, ServerFile, TierFile,
 };
 use super::{
-    Config, ConfigError, ConfigErrors, DefaultAction, IdentityHeaders, IssuerSettings, issuers, policies, sections,
-    tiers,
+    Config, ConfigError, ConfigErrors, DefaultAction, IdentityHeaders, IssuerSettings, issuers,
+    policies, sections, tiers,
 };
 use crate::policy::{Policy, PolicySet};
 
@@ -69,7 +69,13 @@ pub fn compile(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
         tier_table.extend(custom);
     }
     let issuers = issuer_list(take("issuers"), base_dir, &mut errs);
-    let policies = policy_list(take("policies"), &tier_table, &acr_levels, base_dir, &mut errs);
+    let policies = policy_list(
+        take("policies"),
+        &tier_table,
+        &acr_levels,
+        base_dir,
+        &mut errs,
+    );
     if let Some(identity) = &identity {
         rego_headers_are_not_identity(&policies, identity, &mut errs);
     }
@@ -192,10 +198,18 @@ fn policy_list(
 
 /// A Rego policy may not set an identity header: those carry only what
 /// zt-authz verified.
-fn rego_headers_are_not_identity(policies: &[Policy], identity: &IdentityHeaders, errs: &mut Errors) {
+fn rego_headers_are_not_identity(
+    policies: &[Policy],
+    identity: &IdentityHeaders,
+    errs: &mut Errors,
+) {
     for p in policies {
         let Some(rego) = &p.rego else { continue };
-        for h in rego.headers().iter().filter(|h| identity.all().any(|i| i == *h)) {
+        for h in rego
+            .headers()
+            .iter()
+            .filter(|h| identity.all().any(|i| i == *h))
+        {
             errs.add(
                 format!("policies[name={}].rego.headers", p.name),
                 format!("`{h}` is an identity header; only zt-authz sets it"),

@@ -47,7 +47,10 @@ pub(super) fn rego_policy(
             .filter(|v| {
                 let object = v.is_object();
                 if !object {
-                    errs.add(format!("{at}.data"), format!("{file}: the top level must be an object"));
+                    errs.add(
+                        format!("{at}.data"),
+                        format!("{file}: the top level must be an object"),
+                    );
                 }
                 object
             })
@@ -65,13 +68,19 @@ pub(super) fn rego_policy(
     let mut limits = RegoLimits::default();
     if let Some(n) = f.max_instructions {
         if n == 0 || n > MAX_INSTRUCTIONS {
-            errs.add(format!("{at}.max_instructions"), format!("must be from 1 to {MAX_INSTRUCTIONS}"));
+            errs.add(
+                format!("{at}.max_instructions"),
+                format!("must be from 1 to {MAX_INSTRUCTIONS}"),
+            );
         }
         limits.max_instructions = n;
     }
     if let Some(d) = f.time_budget {
         if d.0.is_zero() || d.0 > MAX_TIME_BUDGET {
-            errs.add(format!("{at}.time_budget"), "must be more than 0 and at most 1s");
+            errs.add(
+                format!("{at}.time_budget"),
+                "must be more than 0 and at most 1s",
+            );
         }
         limits.time_budget = d.0;
     }

@@ -137,4 +137,12 @@ fn requirements(out: &mut String, p: &Policy) {
         opt(p.token_limits.max_lifetime),
         opt(p.token_limits.max_age),
     );
+    if let Some(rego) = &p.rego {
+        let _ = writeln!(
+            out,
+            "       rego: {}  sets: {}",
+            rego.query(),
+            list(rego.headers().iter().map(|h| h.to_string()).collect())
+        );
+    }
 }

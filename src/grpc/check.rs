@@ -294,10 +294,16 @@ fn deny_response(deny: &Deny, realm: &str) -> CheckResponse {
     let mut headers = Vec::with_capacity(3);
     headers.push(overwrite("cache-control", "no-store"));
     match reason {
-        DenyReason::Rego(RegoDenial { body, headers: own, .. }) => {
+        DenyReason::Rego(RegoDenial {
+            body, headers: own, ..
+        }) => {
             if !own.iter().any(|(h, _)| h == http::header::CONTENT_TYPE) {
                 let own_body = body.is_some();
-                let kind = if own_body { "text/plain; charset=utf-8" } else { "application/json" };
+                let kind = if own_body {
+                    "text/plain; charset=utf-8"
+                } else {
+                    "application/json"
+                };
                 headers.push(overwrite("content-type", kind));
             }
             headers.extend(own.iter().map(|(h, v)| overwrite(h.as_str(), v.as_str())));

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use envoy_types::pb::envoy::config::core::v3::address::Address as AddressKind;
 use envoy_types::pb::envoy::config::core::v3::socket_address::PortSpecifier;
 use envoy_types::pb::envoy::config::core::v3::{Address, Metadata};
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Peer};
 use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Peer};
 use envoy_types::pb::google::protobuf::{Struct, Value as PbValue, value::Kind};
 use regorus::Value;
 
@@ -30,14 +30,20 @@ pub fn attributes(a: &AttributeContext) -> Value {
         "request",
         a.request.as_ref().map(|r| {
             let mut req = Fields::default();
-            req.put("time", r.time.as_ref().and_then(|t| timestamp(t.seconds, t.nanos)));
+            req.put(
+                "time",
+                r.time.as_ref().and_then(|t| timestamp(t.seconds, t.nanos)),
+            );
             req.put("http", r.http.as_ref().map(http));
             req.done()
         }),
     );
     o.put("contextExtensions", string_map(&a.context_extensions));
     o.put("metadataContext", a.metadata_context.as_ref().map(metadata));
-    o.put("routeMetadataContext", a.route_metadata_context.as_ref().map(metadata));
+    o.put(
+        "routeMetadataContext",
+        a.route_metadata_context.as_ref().map(metadata),
+    );
     o.put(
         "tlsSession",
         a.tls_session.as_ref().map(|t| {
@@ -65,7 +71,9 @@ fn address(a: &Address) -> Option<Value> {
             let mut sa = Fields::default();
             sa.text("address", &s.address);
             match &s.port_specifier {
-                Some(PortSpecifier::PortValue(p)) if *p != 0 => sa.put("portValue", Some(Value::from(*p))),
+                Some(PortSpecifier::PortValue(p)) if *p != 0 => {
+                    sa.put("portValue", Some(Value::from(*p)))
+                }
                 Some(PortSpecifier::NamedPort(n)) => sa.text("namedPort", n),
                 _ => {}
             }

@@ -55,14 +55,24 @@ allow := {"allowed": false, "http_status": 418, "body": "no tea", "headers": {"x
     assert!(!v.allowed);
     assert_eq!(v.http_status, Some(418));
     assert_eq!(v.body.as_deref(), Some("no tea"));
-    assert_eq!(v.headers, vec![(HeaderName::from_static("x-why"), "policy".into())]);
+    assert_eq!(
+        v.headers,
+        vec![(HeaderName::from_static("x-why"), "policy".into())]
+    );
 }
 
 #[test]
 fn undefined_conflicting_and_failing_queries_are_errors() {
     let undefined = compile("package t\nallow if input.nope == 1", &[]).unwrap();
-    assert!(matches!(undefined.evaluate(input("{}")), Err(RegoError::Evaluation(_))));
-    let conflict = compile("package t\nallow := true if input.a\nallow := false if input.b", &[]).unwrap();
+    assert!(matches!(
+        undefined.evaluate(input("{}")),
+        Err(RegoError::Evaluation(_))
+    ));
+    let conflict = compile(
+        "package t\nallow := true if input.a\nallow := false if input.b",
+        &[],
+    )
+    .unwrap();
     assert!(conflict.evaluate(input(r#"{"a":true,"b":true}"#)).is_err());
     let division = compile("package t\nallow if 1 / input.zero > 0", &[]).unwrap();
     assert!(division.evaluate(input(r#"{"zero":0}"#)).is_err());
@@ -73,7 +83,8 @@ fn a_runaway_policy_hits_the_instruction_limit() {
     let p = RegoPolicy::compile(
         &[RegoModule {
             name: "loop.rego".into(),
-            text: "package t\nallow if count([x | some x in numbers.range(1, 10000000)]) > 0".into(),
+            text: "package t\nallow if count([x | some x in numbers.range(1, 10000000)]) > 0"
+                .into(),
         }],
         Value::Null,
         "data.t.allow",
@@ -113,8 +124,14 @@ fn a_request_header_must_be_declared() {
     let text = r#"package t
 allow := {"allowed": true, "headers": {"x-tenant": "acme"}}"#;
     assert!(compile(text, &[]).unwrap().evaluate(input("{}")).is_err());
-    let v = compile(text, &["x-tenant"]).unwrap().evaluate(input("{}")).unwrap();
-    assert_eq!(v.headers, vec![(HeaderName::from_static("x-tenant"), "acme".into())]);
+    let v = compile(text, &["x-tenant"])
+        .unwrap()
+        .evaluate(input("{}"))
+        .unwrap();
+    assert_eq!(
+        v.headers,
+        vec![(HeaderName::from_static("x-tenant"), "acme".into())]
+    );
 }
 
 #[test]
@@ -124,21 +141,28 @@ fn compile_errors_name_the_file_and_line() {
     assert!(err.contains(":4") || err.contains(":5"), "{err}");
     let missing = compile("package t\nallow if true", &[]).map(|_| ());
     assert!(missing.is_ok());
-    let wrong_query = RegoPolicy::compile(&[], Value::Null, "allow", Vec::new(), RegoLimits::default());
+    let wrong_query =
+        RegoPolicy::compile(&[], Value::Null, "allow", Vec::new(), RegoLimits::default());
     assert!(wrong_query.unwrap_err().contains("data."));
 }
 
 #[test]
 fn parsed_path_and_query_are_built_as_opa_envoy_builds_them() {
     let path = |p: &str| json(&parsed_path(p).unwrap());
-    assert_eq!(path("/tenants/acme/orders?x=1#f"), serde_json::json!(["tenants", "acme", "orders"]));
+    assert_eq!(
+        path("/tenants/acme/orders?x=1#f"),
+        serde_json::json!(["tenants", "acme", "orders"])
+    );
     assert_eq!(path("/a%20b/c%2Fd"), serde_json::json!(["a b", "c/d"]));
     assert_eq!(path("/"), serde_json::json!([""]));
     assert!(parsed_path("/bad%zz").is_err());
     assert!(parsed_path("/bad%").is_err());
     assert!(parsed_path("/bad%ff").is_err());
     let query = json(&parsed_query("/p?a=1&a=2&b=x+y&c=%2F#a=9"));
-    assert_eq!(query, serde_json::json!({"a": ["1", "2"], "b": ["x y"], "c": ["/"]}));
+    assert_eq!(
+        query,
+        serde_json::json!({"a": ["1", "2"], "b": ["x y"], "c": ["/"]})
+    );
     assert_eq!(json(&parsed_query("/p")), serde_json::json!({}));
 }
 
@@ -146,25 +170,44 @@ fn parsed_path_and_query_are_built_as_opa_envoy_builds_them() {
 fn the_minimal_request_has_the_same_shape() {
     let doc = minimal_request("GET", "api.local", "/a/b", Some("spiffe://td/ns/x/sa/y")).unwrap();
     let v = Value::from(doc);
-    assert_eq!(v["attributes"]["request"]["http"]["method"], Value::from("GET"));
-    assert_eq!(v["attributes"]["source"]["principal"], Value::from("spiffe://td/ns/x/sa/y"));
-    assert_eq!(v["parsed_path"], Value::from(vec![Value::from("a"), Value::from("b")]));
+    assert_eq!(
+        v["attributes"]["request"]["http"]["method"],
+        Value::from("GET")
+    );
+    assert_eq!(
+        v["attributes"]["source"]["principal"],
+        Value::from("spiffe://td/ns/x/sa/y")
+    );
+    assert_eq!(
+        v["parsed_path"],
+        Value::from(vec![Value::from("a"), Value::from("b")])
+    );
     assert_eq!(v["version"]["ext_authz"], Value::from("v3"));
 }
 
 #[test]
 fn the_token_document_carries_what_was_verified() {
-    let claims = VerifiedClaims::for_test("https://idp.example", serde_json::json!({
-        "iss": "https://idp.example", "aud": "api", "sub": "alice", "scope": "a b", "exp": 2e9, "dept": "sales"
-    }));
+    let claims = VerifiedClaims::for_test(
+        "https://idp.example",
+        serde_json::json!({
+            "iss": "https://idp.example", "aud": "api", "sub": "alice", "scope": "a b", "exp": 2e9, "dept": "sales"
+        }),
+    );
     let t = token_document(&claims);
     assert_eq!(t["issuer"], Value::from("https://idp.example"));
     assert_eq!(t["claims"]["dept"], Value::from("sales"));
-    assert_eq!(t["scopes"], Value::from(vec![Value::from("a"), Value::from("b")]));
+    assert_eq!(
+        t["scopes"],
+        Value::from(vec![Value::from("a"), Value::from("b")])
+    );
     // No acr claim: the key is absent, so `not input.token.acr` holds.
     assert_eq!(t["acr"], Value::Undefined);
     let mut with_acr = BTreeMap::new();
     with_acr.insert(Value::from("token"), t);
-    let p = compile("package t\ndefault allow := false\nallow if not input.token.acr", &[]).unwrap();
+    let p = compile(
+        "package t\ndefault allow := false\nallow if not input.token.acr",
+        &[],
+    )
+    .unwrap();
     assert!(p.evaluate(Value::from(with_acr)).unwrap().allowed);
 }

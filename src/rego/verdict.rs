@@ -73,7 +73,8 @@ impl Verdict {
                         other => return Err(bad(format!("unsupported result key `{other}`"))),
                     }
                 }
-                verdict.allowed = allowed.ok_or_else(|| bad("the result object has no `allowed`"))?;
+                verdict.allowed =
+                    allowed.ok_or_else(|| bad("the result object has no `allowed`"))?;
                 Ok(verdict)
             }
             Value::Undefined => Err(RegoError::Evaluation("the query is undefined".into())),
@@ -89,7 +90,9 @@ fn bad(message: impl Into<String>) -> RegoError {
 fn text(value: &Value, what: &str) -> Result<String, RegoError> {
     match value {
         Value::String(s) if s.len() <= MAX_VALUE_BYTES => Ok(s.to_string()),
-        Value::String(_) => Err(bad(format!("`{what}` is longer than {MAX_VALUE_BYTES} bytes"))),
+        Value::String(_) => Err(bad(format!(
+            "`{what}` is longer than {MAX_VALUE_BYTES} bytes"
+        ))),
         _ => Err(bad(format!("`{what}` must be a string"))),
     }
 }
@@ -148,8 +151,14 @@ fn header_map(value: &Value, what: &str) -> Result<Vec<(HeaderName, String)>, Re
                 .join(", "),
             other => text(other, what)?,
         };
-        if value.len() > MAX_VALUE_BYTES || !value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f)) {
-            return Err(bad(format!("the value of `{name}` is too long or has control characters")));
+        if value.len() > MAX_VALUE_BYTES
+            || !value
+                .bytes()
+                .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+        {
+            return Err(bad(format!(
+                "the value of `{name}` is too long or has control characters"
+            )));
         }
         headers.push((name, value));
     }

@@ -1,6 +1,6 @@
 //! The claims of a token whose signature and registered claims were checked.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -22,6 +22,9 @@ pub struct VerifiedClaims {
     acr: Option<String>,
     scopes: Vec<String>,
     all: Map<String, Value>,
+    /// The claims as a Rego value, built on first use by a Rego policy and
+    /// kept with the cached claims, so a cached token is converted once.
+    rego: OnceLock<regorus::Value>,
 }
 
 /// The registered claims, type-checked but not yet judged.
@@ -75,6 +78,7 @@ impl VerifiedClaims {
             acr: typed.acr,
             scopes: typed.scopes,
             all,
+            rego: OnceLock::new(),
         }
     }
 
@@ -133,6 +137,10 @@ impl VerifiedClaims {
     /// Every claim, as the token carried them.
     pub fn all(&self) -> &Map<String, Value> {
         &self.all
+    }
+    /// `build(self)`, computed once per verified token.
+    pub fn rego_document(&self, build: impl FnOnce(&Self) -> regorus::Value) -> regorus::Value {
+        self.rego.get_or_init(|| build(self)).clone()
     }
 }
 

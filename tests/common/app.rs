@@ -24,6 +24,17 @@ impl TestApp {
         Self::start_with_clock(yaml, None).await
     }
 
+    /// `start`, with more files (Rego modules, data) beside the config.
+    #[allow(dead_code)]
+    pub async fn start_with_files(yaml: &str, files: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        std::fs::write(dir.path().join("zt-authz.yaml"), yaml).unwrap();
+        Self::start_in(dir, None).await
+    }
+
     pub async fn start_with_clock(yaml: &str, clock: Option<SharedClock>) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("zt-authz.yaml"), yaml).unwrap();
