@@ -15,7 +15,13 @@ use crate::policy::{Policy, check_requirements};
 use crate::rego::RequestDocument;
 use crate::revocation::RevocationCheck;
 use crate::snapshot::Snapshot;
-use crate::token::{TokenLimits, VerifiedClaims, extract_bearer};
+use crate::binding::{
+    BindingContext, BindingError, Presentation, Proven, ReplayCaches, RequestUri, SenderConstraint,
+    check_binding,
+};
+use crate::token::{
+    Scheme, TokenError, TokenLimits, VerifiedClaims, extract_bearer, extract_credentials,
+};
 
 /// Name reported for requests let through by `default_action: allow`.
 pub const DEFAULT_POLICY_NAME: &str = "(default)";
@@ -40,6 +46,31 @@ pub struct CheckInput<'a> {
     /// The whole request in OPA-Envoy's shape, for Rego policies; built
     /// only when a policy has Rego.
     pub request: Option<&'a dyn RequestDocument>,
+    /// Envoy's `scheme` of the request, for a DPoP proof's `htu`.
+    pub scheme: &'a str,
+    /// `x-forwarded-proto`, used for `htu` only where an issuer trusts it.
+    pub forwarded_proto: Option<&'a str>,
+    /// The `DPoP` proof header (several arrive joined with `,`).
+    pub dpop: Option<&'a str>,
+    /// The client certificate of the connection (`source.certificate`).
+    pub client_certificate: Option<&'a str>,
+}
+
+impl<'a> CheckInput<'a> {
+    /// What the request presented besides the token.
+    fn presentation(&self) -> Presentation<'a> {
+        Presentation {
+            dpop: self.dpop,
+            method: self.method,
+            uri: RequestUri {
+                scheme: self.scheme,
+                forwarded_proto: self.forwarded_proto,
+                host: self.host,
+                path: self.path,
+            },
+            client_certificate: self.client_certificate,
+        }
+    }
 }
 
 /// Where every decision is reported: logs now, metrics and traces later.
@@ -94,6 +125,8 @@ impl std::fmt::Display for DisplayReason<'_> {
 /// Runs the decision pipeline against the current snapshot.
 pub struct Authorizer {
     snapshot: ArcSwap<Snapshot>,
+    /// DPoP proofs seen; outlives snapshots so a reload forgets none.
+    replay: ReplayCaches,
     revocations: Arc<dyn RevocationCheck>,
     recorder: Arc<dyn DecisionRecorder>,
     clock: SharedClock,
@@ -109,6 +142,7 @@ impl Authorizer {
     ) -> Self {
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
+            replay: ReplayCaches::default(),
             revocations,
             recorder,
             clock,
@@ -188,10 +222,23 @@ impl Authorizer {
             let allow = anonymous_allow(rt, policy.name.clone(), policy.remove_authorization);
             return rego_step::apply(policy, input, None, allow);
         }
-        // 4–9. Bearer token, verified and not revoked.
-        let claims = self
-            .authenticate(rt, input.authorization, policy.token_limits)
+        // 4–9. The token, verified, its binding proven and not revoked.
+        let (claims, proven) = self
+            .authenticate_presented(rt, input.authorization, &input.presentation(), policy.token_limits)
             .await?;
+        if let Some(constraint) = policy.sender_constraint
+            && !constraint.met_by(proven)
+        {
+            let what = match constraint {
+                SenderConstraint::Dpop => "DPoP",
+                SenderConstraint::Mtls => "mTLS",
+                SenderConstraint::Any => "DPoP or mTLS",
+            };
+            return Err(Deny::about(
+                DenyReason::Binding(BindingError::ConstraintRequired(what)),
+                &claims,
+            ));
+        }
         // 10. Policy requirements.
         let leeway = rt
             .verifier
@@ -219,6 +266,36 @@ impl Authorizer {
     ) -> Result<Arc<VerifiedClaims>, Deny> {
         let token = extract_bearer(authorization, rt.config.server.max_token_bytes)
             .map_err(|e| Deny::new(DenyReason::Bearer(e)))?;
+        // Nothing but the token is presented: a bound token is refused.
+        let nothing = Presentation::default();
+        self.verify_presented(rt, Scheme::Bearer, token, &nothing, limits)
+            .await
+            .map(|(claims, _)| claims)
+    }
+
+    /// Steps 4–9 for `Check`: a Bearer or DPoP token, with whatever proof
+    /// of possession the request presented.
+    async fn authenticate_presented(
+        &self,
+        rt: &Snapshot,
+        authorization: Option<&str>,
+        presented: &Presentation<'_>,
+        limits: TokenLimits,
+    ) -> Result<(Arc<VerifiedClaims>, Proven), Deny> {
+        let (scheme, token) = extract_credentials(authorization, rt.config.server.max_token_bytes)
+            .map_err(|e| Deny::new(DenyReason::Bearer(e)))?;
+        self.verify_presented(rt, scheme, token, presented, limits).await
+    }
+
+    /// Steps 5–9: verification, binding (8b), revocation.
+    async fn verify_presented(
+        &self,
+        rt: &Snapshot,
+        scheme: Scheme,
+        token: &str,
+        presented: &Presentation<'_>,
+        limits: TokenLimits,
+    ) -> Result<(Arc<VerifiedClaims>, Proven), Deny> {
         let claims = rt
             .verifier
             .verify(token, limits)
@@ -229,10 +306,34 @@ impl Authorizer {
                 issuer: rejected.issuer,
                 kid: rejected.kid,
             })?;
+        let proven = self.check_binding(rt, &claims, scheme, token, presented)?;
         if self.revocations.is_revoked(&claims) {
             return Err(Deny::about(DenyReason::Revoked, &claims));
         }
-        Ok(claims)
+        Ok((claims, proven))
+    }
+
+    /// Step 8b: a bound token only with its proof of possession.
+    fn check_binding(
+        &self,
+        rt: &Snapshot,
+        claims: &VerifiedClaims,
+        scheme: Scheme,
+        token: &str,
+        presented: &Presentation<'_>,
+    ) -> Result<Proven, Deny> {
+        // A verified token's issuer is always configured; fail closed anyway.
+        let Some(trust) = rt.verifier.trust(claims.issuer()) else {
+            return Err(Deny::about(DenyReason::Token(TokenError::UnknownIssuer), claims));
+        };
+        let cx = BindingContext {
+            settings: &trust.dpop,
+            leeway: trust.leeway,
+            replay: &self.replay,
+            now: self.clock.now_unix(),
+        };
+        check_binding(claims, scheme, token, presented, &cx)
+            .map_err(|e| Deny::about(DenyReason::Binding(e), claims))
     }
 }
 

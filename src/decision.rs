@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use http::HeaderName;
 
+use crate::binding::BindingError;
 use crate::policy::Unmet;
 use crate::token::{BearerError, TokenError, VerifiedClaims};
 
@@ -96,6 +97,9 @@ pub enum DenyReason {
     Unmet(Unmet),
     /// The policy's Rego denied the request or gave no usable answer.
     Rego(RegoDenial),
+    /// The token's binding (DPoP proof, client certificate) does not hold,
+    /// or the policy wants a sender-constrained token.
+    Binding(BindingError),
 }
 
 /// What a Rego policy asked a denial to look like; the default is the
@@ -130,6 +134,10 @@ impl DenyReason {
             Self::Unmet(Unmet::ClaimMismatch { .. }) => "claim_mismatch",
             Self::Unmet(Unmet::StepUp { .. }) => "step_up_required",
             Self::Rego(_) => "policy_denied",
+            Self::Binding(BindingError::Proof(_)) => "invalid_dpop_proof",
+            Self::Binding(BindingError::UseNonce { .. }) => "use_dpop_nonce",
+            Self::Binding(BindingError::ConstraintRequired(_)) => "sender_constraint_required",
+            Self::Binding(_) => "token_binding",
         }
     }
 
@@ -139,7 +147,7 @@ impl DenyReason {
             Self::Rego(d) => d.status.unwrap_or(403),
             Self::Bearer(BearerError::Malformed(_)) => 400,
             Self::Token(TokenError::KeysUnavailable) => 503,
-            Self::Bearer(_) | Self::Token(_) | Self::Revoked => 401,
+            Self::Bearer(_) | Self::Token(_) | Self::Revoked | Self::Binding(_) => 401,
             Self::Unmet(Unmet::StepUp { .. }) => 401,
             Self::NoHttpAttributes
             | Self::NoMatchingPolicy
@@ -156,7 +164,9 @@ impl DenyReason {
             Self::Bearer(BearerError::Missing) => "missing_token",
             Self::Bearer(_) => "invalid_request",
             Self::Token(TokenError::KeysUnavailable) => "temporarily_unavailable",
-            Self::Token(_) | Self::Revoked => "invalid_token",
+            Self::Binding(BindingError::Proof(_)) => "invalid_dpop_proof",
+            Self::Binding(BindingError::UseNonce { .. }) => "use_dpop_nonce",
+            Self::Token(_) | Self::Revoked | Self::Binding(_) => "invalid_token",
             Self::Unmet(Unmet::InsufficientScope { .. }) => "insufficient_scope",
             Self::Unmet(Unmet::StepUp { .. }) => "insufficient_user_authentication",
             Self::NoHttpAttributes
@@ -179,6 +189,7 @@ impl DenyReason {
                 format!("the token's {claim} claim does not meet the policy").into()
             }
             Self::Bearer(e) => e.to_string().into(),
+            Self::Binding(e) => e.to_string().into(),
             Self::Token(e) => e.to_string().into(),
             Self::Revoked => "token revoked".into(),
             // Fixed: a policy's own words go in its `body`, never the input.
@@ -236,7 +247,7 @@ impl DenyReason {
             return None;
         }
         let mut h = format!("Bearer realm=\"{realm}\"");
-        if !matches!(self, Self::Bearer(BearerError::Missing)) {
+        if !matches!(self, Self::Bearer(BearerError::Missing)) && !self.is_about_dpop() {
             let _ = write!(
                 h,
                 ", error=\"{}\", error_description=\"{}\"",
@@ -248,6 +259,42 @@ impl DenyReason {
             }
         }
         Some(h)
+    }
+
+    /// Whether the error belongs on the DPoP challenge rather than the
+    /// Bearer one: the proof, the nonce, or an unbound token sent as DPoP.
+    fn is_about_dpop(&self) -> bool {
+        matches!(
+            self,
+            Self::Binding(BindingError::UnboundTokenAsDpop) | Self::Binding(BindingError::Proof(_) | BindingError::UseNonce { .. })
+        )
+    }
+
+    /// The `DPoP` challenge (RFC 9449 §7.1) sent next to the Bearer one on
+    /// every 400/401: `algs` are the proof algorithms accepted, and the
+    /// error is here when it concerns the proof.
+    pub fn dpop_challenge(&self, realm: &str, algs: &str) -> Option<String> {
+        if matches!(self, Self::Rego(_)) || !matches!(self.http_status(), 400 | 401) {
+            return None;
+        }
+        let mut h = format!("DPoP realm=\"{realm}\", algs=\"{algs}\"");
+        if self.is_about_dpop() {
+            let _ = write!(
+                h,
+                ", error=\"{}\", error_description=\"{}\"",
+                self.error_code(),
+                self.description()
+            );
+        }
+        Some(h)
+    }
+
+    /// A fresh server nonce for the `DPoP-Nonce` header, when the denial asks for one.
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        match self {
+            Self::Binding(BindingError::UseNonce { nonce }) => Some(nonce),
+            _ => None,
+        }
     }
 
     /// `{"error": ..., "error_description": ...}`, or a Rego policy's own body.

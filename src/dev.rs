@@ -4,8 +4,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
     RsaKeyPair, RsaPublicKeyComponents,
@@ -138,6 +139,53 @@ impl DevKeys {
     pub fn mint(&self, alg: DevAlg, claims: &Value) -> String {
         let header = json!({"alg": alg.name(), "kid": self.kid(alg), "typ": "at+jwt"});
         self.sign_raw(alg, &header, claims)
+    }
+
+    /// The RFC 7638 SHA-256 thumbprint of one key: a bound token's `cnf.jkt`.
+    pub fn jkt(&self, alg: DevAlg) -> String {
+        let jwk = self.jwk(alg);
+        let members: &[&str] = match alg {
+            DevAlg::RS256 => &["e", "kty", "n"],
+            DevAlg::ES256 => &["crv", "kty", "x", "y"],
+            DevAlg::EdDSA => &["crv", "kty", "x"],
+        };
+        // serde_json's map is ordered by key, as RFC 7638 wants.
+        let required: serde_json::Map<String, Value> = members
+            .iter()
+            .map(|m| ((*m).to_string(), jwk[*m].clone()))
+            .collect();
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            Value::Object(required).to_string().as_bytes(),
+        );
+        b64(digest.as_ref())
+    }
+
+    /// A DPoP proof (RFC 9449) for `token` on `htm htu`, made with this set's
+    /// `alg` key; `extra` claims are added or, when null, removed.
+    pub fn dpop_proof(&self, alg: DevAlg, htm: &str, htu: &str, token: &str, extra: &Value) -> String {
+        let mut jti = [0u8; 16];
+        let _ = self.rng.fill(&mut jti);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let ath = b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref());
+        let mut claims = json!({"htm": htm, "htu": htu, "iat": now, "jti": b64(&jti), "ath": ath});
+        if let (Some(c), Some(e)) = (claims.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                if v.is_null() {
+                    c.remove(k);
+                } else {
+                    c.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let mut jwk = self.jwk(alg);
+        if let Some(j) = jwk.as_object_mut() {
+            j.remove("kid");
+        }
+        let header = json!({"typ": "dpop+jwt", "alg": alg.name(), "jwk": jwk});
+        self.sign_raw(alg, &header, &claims)
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod app;
 pub mod authorizer;
+pub mod binding;
 pub mod clock;
 pub mod config;
 pub mod decision;

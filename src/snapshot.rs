@@ -18,6 +18,9 @@ pub struct Snapshot {
     pub verifier: Verifier,
     /// Every identity header, stripped whenever this request does not set it.
     pub identity_headers: Vec<HeaderName>,
+    /// Every DPoP proof algorithm some issuer accepts, space-separated, for
+    /// the `DPoP` challenge's `algs`.
+    pub dpop_algs: String,
 }
 
 /// Key stores that a new snapshot created and that still need their refresh
@@ -58,6 +61,7 @@ impl Snapshot {
                 leeway: settings.leeway,
                 max_token_lifetime: settings.max_token_lifetime,
                 required_typ: settings.required_typ.clone(),
+                dpop: settings.dpop.clone(),
                 keys,
             })
         });
@@ -69,10 +73,18 @@ impl Snapshot {
             config.revocations.max_token_lifetime,
         );
         let identity_headers = config.identity.all().cloned().collect();
+        let mut algs: Vec<String> = Vec::new();
+        for a in config.issuers.iter().flat_map(|i| &i.dpop.algorithms) {
+            let name = format!("{a:?}");
+            if !algs.contains(&name) {
+                algs.push(name);
+            }
+        }
         let snapshot = Snapshot {
             config: Arc::new(config),
             verifier,
             identity_headers,
+            dpop_algs: algs.join(" "),
         };
         (snapshot, fresh)
     }

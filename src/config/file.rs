@@ -68,6 +68,20 @@ pub struct IssuerFile {
     pub fetch_timeout: Option<HumanDuration>,
     #[serde(default)]
     pub allow_insecure_http: bool,
+    pub dpop: Option<DpopFile>,
+}
+
+/// `issuers[].dpop` (README, "Sender-constrained tokens").
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpopFile {
+    pub algorithms: Option<Vec<String>>,
+    pub iat_window: Option<HumanDuration>,
+    pub require_nonce: bool,
+    pub nonce_key_file: Option<PathBuf>,
+    pub nonce_lifetime: Option<HumanDuration>,
+    pub replay_cache_entries: Option<u64>,
+    pub trust_forwarded_proto: bool,
 }
 
 /// Settings a tier presets and a policy may override.
@@ -102,6 +116,7 @@ pub struct PolicyFile {
     pub max_auth_age: Option<HumanDuration>,
     pub remove_authorization: Option<bool>,
     pub rego: Option<RegoFile>,
+    pub sender_constraint: Option<String>,
 }
 
 /// `rego:` on a policy (README, "Rego policies").

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
@@ -16,7 +17,7 @@ const DEFAULT_ALGORITHMS: &[Algorithm] = &[Algorithm::RS256, Algorithm::ES256, A
 
 pub(super) fn issuer_settings(
     path: &str,
-    f: IssuerFile,
+    mut f: IssuerFile,
     base_dir: &Path,
     errs: &mut Errors,
 ) -> Option<IssuerSettings> {
@@ -27,6 +28,7 @@ pub(super) fn issuer_settings(
     let source = key_source(path, &f, base_dir, errs);
     check_audiences(path, &f, errs);
     let algorithms = algorithms(path, f.algorithms.as_deref(), errs);
+    let dpop = super::dpop::dpop_settings(path, f.dpop.take().unwrap_or_default(), base_dir, errs);
     let leeway = f.leeway.map_or(Duration::from_secs(30), |d| d.0);
     if leeway > MAX_LEEWAY {
         errs.add(format!("{path}.leeway"), "must be at most 5m");
@@ -62,6 +64,7 @@ pub(super) fn issuer_settings(
         leeway,
         max_token_lifetime: f.max_token_lifetime.map(|d| d.0),
         required_typ: f.required_typ,
+        dpop: Arc::new(dpop),
         keys: KeySettings {
             source: source?,
             fetch: FetchSettings {
@@ -119,7 +122,7 @@ fn check_audiences(path: &str, f: &IssuerFile, errs: &mut Errors) {
 }
 
 /// The allow-list: named JWS algorithms, never HMAC.
-fn algorithms(path: &str, names: Option<&[String]>, errs: &mut Errors) -> Vec<Algorithm> {
+pub(super) fn algorithms(path: &str, names: Option<&[String]>, errs: &mut Errors) -> Vec<Algorithm> {
     let Some(names) = names else {
         return DEFAULT_ALGORITHMS.to_vec();
     };

@@ -2,6 +2,7 @@
 //! path. Every error in a file is reported at once, each with its key path.
 
 mod compile;
+mod dpop;
 mod file;
 mod issuers;
 mod policies;
@@ -12,11 +13,13 @@ mod tiers;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
 use jsonwebtoken::Algorithm;
 
+use crate::binding::DpopSettings;
 use crate::keys::KeySettings;
 use crate::policy::PolicySet;
 use crate::revocation::RevocationSettings;
@@ -134,6 +137,8 @@ pub struct IssuerSettings {
     pub max_token_lifetime: Option<Duration>,
     /// The `typ` every access token of this issuer must carry, if set.
     pub required_typ: Option<String>,
+    /// How DPoP proofs for this issuer's tokens are checked.
+    pub dpop: Arc<DpopSettings>,
     /// Where this issuer's keys come from and how often they are refreshed.
     pub keys: KeySettings,
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::compile::{Errors, is_quotable};
 use super::file::{ClaimConditionFile, PolicyFile, TierFile};
+use crate::binding::SenderConstraint;
 use crate::policy::{AcrRequirement, ClaimCondition, PathMatch, Policy, RouteMatch};
 use crate::token::TokenLimits;
 
@@ -37,6 +38,22 @@ pub(super) fn policy(
     {
         errs.add(path, "an anonymous policy cannot require scopes, claims, acr or auth age (it reads no token)");
     }
+    let sender_constraint = match f.sender_constraint.as_deref() {
+        None => None,
+        Some("dpop") => Some(SenderConstraint::Dpop),
+        Some("mtls") => Some(SenderConstraint::Mtls),
+        Some("any") => Some(SenderConstraint::Any),
+        Some(other) => {
+            errs.add(
+                format!("{path}.sender_constraint"),
+                format!("`{other}` is not one of dpop, mtls, any"),
+            );
+            None
+        }
+    };
+    if f.anonymous && sender_constraint.is_some() {
+        errs.add(format!("{path}.sender_constraint"), "an anonymous policy reads no token to constrain");
+    }
     let rego = f
         .rego
         .and_then(|r| super::rego::rego_policy(path, r, base_dir, errs));
@@ -59,6 +76,7 @@ pub(super) fn policy(
         },
         remove_authorization: settings.remove_authorization.unwrap_or(false),
         rego,
+        sender_constraint,
     })
 }
 

@@ -55,9 +55,10 @@ impl CheckService {
     fn encode(&self, decision: Decision) -> CheckResponse {
         // Only denials read the realm; allows skip the snapshot load.
         match decision {
-            Decision::Allow(_) => to_response(decision, ""),
+            Decision::Allow(_) => to_response(decision, "", ""),
             Decision::Deny(_) => {
-                to_response(decision, &self.authorizer.snapshot().config.server.realm)
+                let rt = self.authorizer.snapshot();
+                to_response(decision, &rt.config.server.realm, &rt.dpop_algs)
             }
         }
     }
@@ -129,6 +130,8 @@ pub struct RequestView<'a> {
     attributes: &'a AttributeContext,
     authorization: Option<Cow<'a, str>>,
     request_id: Option<Cow<'a, str>>,
+    dpop: Option<Cow<'a, str>>,
+    forwarded_proto: Option<Cow<'a, str>>,
 }
 
 impl<'a> RequestView<'a> {
@@ -141,6 +144,8 @@ impl<'a> RequestView<'a> {
             attributes,
             authorization: header(http, "authorization"),
             request_id: header(http, "x-request-id"),
+            dpop: header(http, "dpop"),
+            forwarded_proto: header(http, "x-forwarded-proto"),
         })
     }
 
@@ -164,6 +169,15 @@ impl<'a> RequestView<'a> {
                 .map(String::as_str),
             request_id: self.request_id.as_deref(),
             request: Some(self),
+            scheme: &self.http.scheme,
+            forwarded_proto: self.forwarded_proto.as_deref(),
+            dpop: self.dpop.as_deref(),
+            client_certificate: self
+                .attributes
+                .source
+                .as_ref()
+                .map(|s| s.certificate.as_str())
+                .filter(|c| !c.is_empty()),
         }
     }
 
@@ -214,10 +228,10 @@ fn header<'a>(http: &'a HttpRequest, name: &str) -> Option<Cow<'a, str>> {
 
 /// The response Envoy acts on. Consumes the decision so that its strings
 /// move into the message instead of being copied.
-pub fn to_response(decision: Decision, realm: &str) -> CheckResponse {
+pub fn to_response(decision: Decision, realm: &str, dpop_algs: &str) -> CheckResponse {
     match decision {
         Decision::Allow(allow) => allow_response(allow),
-        Decision::Deny(deny) => deny_response(&deny, realm),
+        Decision::Deny(deny) => deny_response(&deny, realm, dpop_algs),
     }
 }
 
@@ -288,7 +302,7 @@ fn grpc_code(http_status: u16) -> tonic::Code {
     }
 }
 
-fn deny_response(deny: &Deny, realm: &str) -> CheckResponse {
+fn deny_response(deny: &Deny, realm: &str, dpop_algs: &str) -> CheckResponse {
     let reason = &deny.reason;
     let http_status = reason.http_status();
     let mut headers = Vec::with_capacity(3);
@@ -312,6 +326,16 @@ fn deny_response(deny: &Deny, realm: &str) -> CheckResponse {
     }
     if let Some(challenge) = reason.challenge(realm) {
         headers.push(overwrite("www-authenticate", challenge));
+    }
+    if let Some(challenge) = reason.dpop_challenge(realm, dpop_algs) {
+        // A second challenge header: appended, not overwriting the first.
+        headers.push(HeaderValueOption {
+            append_action: HeaderAppendAction::AppendIfExistsOrAdd as i32,
+            ..overwrite("www-authenticate", challenge)
+        });
+    }
+    if let Some(nonce) = reason.dpop_nonce() {
+        headers.push(overwrite("dpop-nonce", nonce));
     }
     let mut meta = Metadata::with_capacity(3);
     meta.put("decision", "deny");

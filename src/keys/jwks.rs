@@ -63,6 +63,13 @@ impl VerifyKey {
         &self.decoding
     }
 
+    /// A public key from one JWK, or `None` if it cannot verify signatures
+    /// here (encryption, symmetric or unknown keys, an `alg` its type
+    /// cannot have).
+    pub fn from_jwk(jwk: &Jwk) -> Option<Self> {
+        verify_key(jwk)
+    }
+
     /// The key's `kty`/`crv` and, when present, its `alg` must fit the
     /// token's header `alg`.
     pub fn fits(&self, alg: Algorithm) -> bool {

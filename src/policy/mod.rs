@@ -9,6 +9,7 @@ use std::time::Duration;
 pub use evaluate::{Unmet, check_requirements};
 pub use matcher::{PathMatch, RouteMatch, normalize_host};
 
+use crate::binding::SenderConstraint;
 use crate::rego::RegoPolicy;
 use crate::token::TokenLimits;
 
@@ -41,6 +42,8 @@ pub struct Policy {
     pub remove_authorization: bool,
     /// Rego evaluated after every other requirement passes (step 10b).
     pub rego: Option<Arc<RegoPolicy>>,
+    /// A proof of possession the token must come with, if any.
+    pub sender_constraint: Option<SenderConstraint>,
 }
 
 /// One claim condition of a policy: a claim and the values it may have.

@@ -14,17 +14,44 @@ pub enum BearerError {
     TooLarge,
 }
 
-/// Takes the value of the `authorization` header as Envoy forwards it. Two
-/// headers arrive joined with `,`, so a comma anywhere is malformed.
+/// How the token was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Authorization: Bearer` (RFC 6750).
+    Bearer,
+    /// `Authorization: DPoP`, with a proof in the `DPoP` header (RFC 9449).
+    Dpop,
+}
+
+/// Takes the value of the `authorization` header as Envoy forwards it; only
+/// the Bearer scheme (the admin API).
 pub fn extract_bearer(header: Option<&str>, max_bytes: usize) -> Result<&str, BearerError> {
+    match extract_credentials(header, max_bytes)? {
+        (Scheme::Bearer, token) => Ok(token),
+        (Scheme::Dpop, _) => Err(BearerError::Malformed(
+            "the Authorization header must use the Bearer scheme",
+        )),
+    }
+}
+
+/// Step 4: one `Bearer` or `DPoP` token from the `authorization` header.
+/// Two headers arrive joined with `,`, so a comma anywhere is malformed.
+pub fn extract_credentials(
+    header: Option<&str>,
+    max_bytes: usize,
+) -> Result<(Scheme, &str), BearerError> {
     let value = header.ok_or(BearerError::Missing)?;
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
     let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
         return Err(BearerError::Malformed(
-            "the Authorization header must use the Bearer scheme",
+            "the Authorization header must use the Bearer or DPoP scheme",
         ));
-    }
+    };
     let token = rest.trim_start_matches([' ', '\t']);
     if token.is_empty() {
         return Err(BearerError::Malformed("the bearer token is empty"));
@@ -43,7 +70,7 @@ pub fn extract_bearer(header: Option<&str>, max_bytes: usize) -> Result<&str, Be
             "the bearer token contains characters a token cannot have",
         ));
     }
-    Ok(token)
+    Ok((scheme, token))
 }
 
 /// RFC 6750 b64token characters, as a table: this runs over every byte of

@@ -11,7 +11,7 @@ mod verify;
 
 use std::time::Duration;
 
-pub use bearer::{BearerError, extract_bearer};
+pub use bearer::{BearerError, Scheme, extract_bearer, extract_credentials};
 pub use cache::TokenCache;
 pub use claims::VerifiedClaims;
 pub use error::TokenError;

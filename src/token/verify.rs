@@ -33,6 +33,8 @@ pub struct IssuerTrust {
     pub max_token_lifetime: Option<Duration>,
     /// The `typ` every access token of this issuer must carry, if set.
     pub required_typ: Option<String>,
+    /// How DPoP proofs for this issuer's tokens are checked.
+    pub dpop: Arc<crate::binding::DpopSettings>,
     /// The issuer's key store.
     pub keys: Arc<IssuerKeys>,
 }

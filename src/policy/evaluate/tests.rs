@@ -32,6 +32,7 @@ fn policy() -> Policy {
         token_limits: TokenLimits::default(),
         remove_authorization: false,
         rego: None,
+        sender_constraint: None,
     }
 }
 
