@@ -55,6 +55,15 @@ pub fn envoy_binary() -> PathBuf {
     PathBuf::from("envoy")
 }
 
+/// Files of a TLS listener: its certificate and key, and the CA its
+/// clients' certificates must chain to.
+#[allow(dead_code)]
+pub struct TlsFiles {
+    pub server_cert: String,
+    pub server_key: String,
+    pub ca: String,
+}
+
 pub struct Envoy {
     child: Child,
     pub addr: SocketAddr,
@@ -122,8 +131,42 @@ impl Envoy {
     }
 
     pub async fn start_with(http_filters: Vec<Value>, clusters: Vec<Value>) -> Envoy {
+        Self::start_full(http_filters, clusters, None).await
+    }
+
+    /// `start`, with a TLS listener that asks for a client certificate
+    /// signed by `ca` (optional, so a request without one still arrives).
+    #[allow(dead_code)]
+    pub async fn start_tls(authz: SocketAddr, upstream: SocketAddr, tls: &TlsFiles) -> Envoy {
+        let http_filters = vec![
+            ext_authz_filter("zt-authz", "0.5s"),
+            json!({"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}),
+        ];
+        let transport = json!({
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                "require_client_certificate": false,
+                "common_tls_context": {
+                    "tls_certificates": [{
+                        "certificate_chain": {"filename": tls.server_cert},
+                        "private_key": {"filename": tls.server_key}
+                    }],
+                    "validation_context": {"trusted_ca": {"filename": tls.ca}}
+                }
+            }
+        });
+        Self::start_full(
+            http_filters,
+            vec![cluster("zt-authz", authz, true), cluster("upstream", upstream, false)],
+            Some(transport),
+        )
+        .await
+    }
+
+    async fn start_full(http_filters: Vec<Value>, clusters: Vec<Value>, transport: Option<Value>) -> Envoy {
         let dir = tempfile::tempdir().unwrap();
-        let bootstrap = json!({
+        let mut bootstrap = json!({
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
             "static_resources": {
                 "listeners": [{
@@ -142,6 +185,9 @@ impl Envoy {
                 "clusters": clusters
             }
         });
+        if let Some(t) = transport {
+            bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] = t;
+        }
         let config = dir.path().join("envoy.json");
         std::fs::write(&config, bootstrap.to_string()).unwrap();
         let admin_path = dir.path().join("admin.addr");

@@ -10,7 +10,7 @@ pub mod redis;
 pub mod wait;
 
 pub use app::TestApp;
-pub use envoy::{EchoUpstream, Envoy};
+pub use envoy::{EchoUpstream, Envoy, TlsFiles};
 pub use keys::{KeyServer, Serve, now};
 pub use redis::RedisServer;
 
