@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Makes sure zt-authz and the OPA set-up decide alike before benches/run.sh
-# measures them: the same Check requests go to both, and each must give the
-# expected allow or deny. A policy that allowed less (or more) would make
-# the comparison meaningless, so any difference fails the run.
+# Makes sure zt-authz (E2), the OPA set-up (E4) and zt-authz with the policy
+# in Rego (E5) decide alike before benches/run.sh measures them: the same
+# Check requests go to all three, and each must give the expected allow or
+# deny. A policy that allowed less (or more) would make the comparison
+# meaningless, so any difference fails the run.
 #
-#   bash benches/opa/parity.sh BENCH_TOOLS GRPCURL DIR ZT_ADDR OPA_ADDR
+#   bash benches/opa/parity.sh BENCH_TOOLS GRPCURL DIR ZT_ADDR OPA_ADDR REGO_ADDR
 #
 # DIR is what `bench_tools keys` and `bench_tools protoset` wrote there
 # (token-ALG, check-ALG.bin, check-forged.bin, ext_authz.protoset). The
@@ -12,18 +13,23 @@
 # uses; the other cases are CheckRequests in JSON sent with grpcurl
 # through the protoset. check-revoked.bin is left out: revocation is
 # zt-authz's own, OPA has nothing to compare it with.
+#
+# benches/rego/orders.rego (E5) also wants `sub` in {alice, bob}, which the
+# other two do not check; every token here is `bench_tools keys`'s, whose
+# `sub` is alice, so that rule never decides a case on its own.
 set -euo pipefail
-[ $# -eq 5 ] || { sed -n '2,14p' "$0" >&2; exit 2; }
-TOOLS=$1 GRPCURL=$2 DIR=$3 ZT=$4 OPA=$5
+[ $# -eq 6 ] || { sed -n '2,19p' "$0" >&2; exit 2; }
+TOOLS=$1 GRPCURL=$2 DIR=$3 ZT=$4 OPA=$5 REGO=$6
 
 passed=0 failed=0
 
 # framed NAME FILE EXPECTED
 framed() {
-  local zt opa
+  local zt opa rego
   zt=$("$TOOLS" check "$ZT" "$DIR/$2" | cut -d' ' -f1)
   opa=$("$TOOLS" check "$OPA" "$DIR/$2" | cut -d' ' -f1)
-  report "$1" "$3" "$zt" "$opa"
+  rego=$("$TOOLS" check "$REGO" "$DIR/$2" | cut -d' ' -f1)
+  report "$1" "$3" "$zt" "$opa" "$rego"
 }
 
 # decide ADDR JSON → allow, deny or the error
@@ -44,14 +50,14 @@ headers = {"authorization": auth} if auth else {}
 print(json.dumps({"attributes": {"request": {"http": {"method": method, "host": "api.local", "path": path, "headers": headers}}}}))
 PY
 )
-  report "$1" "$2" "$(decide "$ZT" "$request")" "$(decide "$OPA" "$request")"
+  report "$1" "$2" "$(decide "$ZT" "$request")" "$(decide "$OPA" "$request")" "$(decide "$REGO" "$request")"
 }
 
-report() { # report NAME EXPECTED ZT OPA
-  if [ "$3" = "$2" ] && [ "$4" = "$2" ]; then
+report() { # report NAME EXPECTED ZT OPA REGO
+  if [ "$3" = "$2" ] && [ "$4" = "$2" ] && [ "$5" = "$2" ]; then
     passed=$((passed + 1)); printf 'ok   %-44s %s\n' "$1" "$2" >&2
   else
-    failed=$((failed + 1)); printf 'FAIL %-44s expected %s; zt-authz: %s; OPA: %s\n' "$1" "$2" "$3" "$4" >&2
+    failed=$((failed + 1)); printf 'FAIL %-44s expected %s; zt-authz: %s; OPA: %s; zt-authz with Rego: %s\n' "$1" "$2" "$3" "$4" "$5" >&2
   fi
 }
 
