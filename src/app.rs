@@ -228,6 +228,7 @@ impl App {
             metrics: self.metrics.clone(),
             bound: self.admin_listener.local_addr()?,
             logouts: Arc::default(),
+            security_events: Arc::default(),
         };
         let admin = crate::admin::serve(self.admin_listener, admin_state, signal(stopped.clone()));
         let servers = async { tokio::join!(grpc, admin) };

@@ -8,6 +8,10 @@ use arc_swap::ArcSwap;
 use http::HeaderName;
 use serde_json::Value;
 
+use crate::binding::{
+    BindingContext, BindingError, Presentation, Proven, ReplayCaches, RequestUri, SenderConstraint,
+    check_binding,
+};
 use crate::clock::SharedClock;
 use crate::config::DefaultAction;
 use crate::decision::{Allow, Decision, Deny, DenyReason};
@@ -15,10 +19,6 @@ use crate::policy::{Policy, check_requirements};
 use crate::rego::RequestDocument;
 use crate::revocation::RevocationCheck;
 use crate::snapshot::Snapshot;
-use crate::binding::{
-    BindingContext, BindingError, Presentation, Proven, ReplayCaches, RequestUri, SenderConstraint,
-    check_binding,
-};
 use crate::token::{
     Scheme, TokenError, TokenLimits, VerifiedClaims, extract_bearer, extract_credentials,
 };
@@ -224,7 +224,12 @@ impl Authorizer {
         }
         // 4–9. The token, verified, its binding proven and not revoked.
         let (claims, proven) = self
-            .authenticate_presented(rt, input.authorization, &input.presentation(), policy.token_limits)
+            .authenticate_presented(
+                rt,
+                input.authorization,
+                &input.presentation(),
+                policy.token_limits,
+            )
             .await?;
         if let Some(constraint) = policy.sender_constraint
             && !constraint.met_by(proven)
@@ -284,7 +289,8 @@ impl Authorizer {
     ) -> Result<(Arc<VerifiedClaims>, Proven), Deny> {
         let (scheme, token) = extract_credentials(authorization, rt.config.server.max_token_bytes)
             .map_err(|e| Deny::new(DenyReason::Bearer(e)))?;
-        self.verify_presented(rt, scheme, token, presented, limits).await
+        self.verify_presented(rt, scheme, token, presented, limits)
+            .await
     }
 
     /// Steps 5–9: verification, binding (8b), revocation.
@@ -324,7 +330,10 @@ impl Authorizer {
     ) -> Result<Proven, Deny> {
         // A verified token's issuer is always configured; fail closed anyway.
         let Some(trust) = rt.verifier.trust(claims.issuer()) else {
-            return Err(Deny::about(DenyReason::Token(TokenError::UnknownIssuer), claims));
+            return Err(Deny::about(
+                DenyReason::Token(TokenError::UnknownIssuer),
+                claims,
+            ));
         };
         let cx = BindingContext {
             settings: &trust.dpop,

@@ -266,7 +266,8 @@ impl DenyReason {
     fn is_about_dpop(&self) -> bool {
         matches!(
             self,
-            Self::Binding(BindingError::UnboundTokenAsDpop) | Self::Binding(BindingError::Proof(_) | BindingError::UseNonce { .. })
+            Self::Binding(BindingError::UnboundTokenAsDpop)
+                | Self::Binding(BindingError::Proof(_) | BindingError::UseNonce { .. })
         )
     }
 

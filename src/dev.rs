@@ -141,6 +141,13 @@ impl DevKeys {
         self.sign_raw(alg, &header, claims)
     }
 
+    /// A Security Event Token (RFC 8417) with these claims, typed
+    /// `secevent+jwt` and signed with this set's `alg` key.
+    pub fn security_event(&self, alg: DevAlg, claims: &Value) -> String {
+        let header = json!({"alg": alg.name(), "kid": self.kid(alg), "typ": "secevent+jwt"});
+        self.sign_raw(alg, &header, claims)
+    }
+
     /// The RFC 7638 SHA-256 thumbprint of one key: a bound token's `cnf.jkt`.
     pub fn jkt(&self, alg: DevAlg) -> String {
         let jwk = self.jwk(alg);
@@ -163,13 +170,21 @@ impl DevKeys {
 
     /// A DPoP proof (RFC 9449) for `token` on `htm htu`, made with this set's
     /// `alg` key; `extra` claims are added or, when null, removed.
-    pub fn dpop_proof(&self, alg: DevAlg, htm: &str, htu: &str, token: &str, extra: &Value) -> String {
+    pub fn dpop_proof(
+        &self,
+        alg: DevAlg,
+        htm: &str,
+        htu: &str,
+        token: &str,
+        extra: &Value,
+    ) -> String {
         let mut jti = [0u8; 16];
         let _ = self.rng.fill(&mut jti);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let ath = b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref());
+        let ath =
+            b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref());
         let mut claims = json!({"htm": htm, "htu": htu, "iat": now, "jti": b64(&jti), "ath": ath});
         if let (Some(c), Some(e)) = (claims.as_object_mut(), extra.as_object()) {
             for (k, v) in e {

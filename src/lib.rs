@@ -22,6 +22,7 @@ pub mod rego;
 pub mod reload;
 pub mod revocation;
 pub mod snapshot;
+pub mod ssf;
 pub mod telemetry;
 pub mod token;
 

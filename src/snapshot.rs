@@ -8,6 +8,7 @@ use http::HeaderName;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::keys::{IssuerKeys, KeyStatus};
+use crate::ssf::{Transmitter, Transmitters};
 use crate::token::{IssuerTrust, TokenCache, Verifier};
 
 /// Compiled config and key stores, as one `Check` sees them.
@@ -21,6 +22,8 @@ pub struct Snapshot {
     /// Every DPoP proof algorithm some issuer accepts, space-separated, for
     /// the `DPoP` challenge's `algs`.
     pub dpop_algs: String,
+    /// Shared Signals transmitters, by issuer.
+    pub transmitters: Transmitters,
 }
 
 /// Key stores that a new snapshot created and that still need their refresh
@@ -65,9 +68,35 @@ impl Snapshot {
                 keys,
             })
         });
+        let trusts: Vec<_> = trusts.collect();
+        let transmitters = config
+            .transmitters
+            .iter()
+            .map(|settings| {
+                let reused = previous
+                    .and_then(|p| p.transmitters.get(&settings.trust.issuer))
+                    .filter(|t| t.keys.settings() == &settings.trust.keys)
+                    .map(|t| t.keys.clone());
+                let keys = reused.unwrap_or_else(|| {
+                    let keys = IssuerKeys::new(
+                        Arc::from(settings.trust.issuer.as_str()),
+                        settings.trust.keys.clone(),
+                        client.clone(),
+                        clock.clone(),
+                    );
+                    fresh.push(keys.clone());
+                    keys
+                });
+                let transmitter = Transmitter {
+                    settings: settings.clone(),
+                    keys,
+                };
+                (settings.trust.issuer.clone(), Arc::new(transmitter))
+            })
+            .collect();
         let cache = TokenCache::new(config.server.token_cache_entries);
         let verifier = Verifier::new(
-            trusts.collect::<Vec<_>>(),
+            trusts,
             cache,
             clock.clone(),
             config.revocations.max_token_lifetime,
@@ -85,6 +114,7 @@ impl Snapshot {
             verifier,
             identity_headers,
             dpop_algs: algs.join(" "),
+            transmitters,
         };
         (snapshot, fresh)
     }

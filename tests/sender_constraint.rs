@@ -50,7 +50,12 @@ struct Answer {
     error: Value,
 }
 
-async fn send(client: &reqwest::Client, url: &str, authorization: &str, proof: Option<&str>) -> Answer {
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    authorization: &str,
+    proof: Option<&str>,
+) -> Answer {
     let mut req = client.get(url).header("authorization", authorization);
     if let Some(p) = proof {
         req = req.header("dpop", p);
@@ -60,14 +65,27 @@ async fn send(client: &reqwest::Client, url: &str, authorization: &str, proof: O
         .headers()
         .get_all("www-authenticate")
         .iter()
-        .flat_map(|v| v.to_str().unwrap().split("DPoP ").map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|v| {
+            v.to_str()
+                .unwrap()
+                .split("DPoP ")
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .collect();
-    let nonce = resp.headers().get("dpop-nonce").map(|v| v.to_str().unwrap().to_owned());
+    let nonce = resp
+        .headers()
+        .get("dpop-nonce")
+        .map(|v| v.to_str().unwrap().to_owned());
     Answer {
         status: resp.status().as_u16(),
         challenges,
         nonce,
-        error: resp.json::<Value>().await.map(|b| b["error"].clone()).unwrap_or(Value::Null),
+        error: resp
+            .json::<Value>()
+            .await
+            .map(|b| b["error"].clone())
+            .unwrap_or(Value::Null),
     }
 }
 
@@ -75,7 +93,8 @@ async fn send(client: &reqwest::Client, url: &str, authorization: &str, proof: O
 async fn dpop_through_envoy() {
     let ks = KeyServer::start("primary").await;
     let nonce_ks = KeyServer::start("noncer").await;
-    let app = TestApp::start_with_files(&config(&ks, &nonce_ks), &[("nonce.key", &"k".repeat(40))]).await;
+    let app =
+        TestApp::start_with_files(&config(&ks, &nonce_ks), &[("nonce.key", &"k".repeat(40))]).await;
     let upstream = EchoUpstream::start().await;
     let envoy = Envoy::start(app.running.grpc_addr, upstream.addr).await;
     let client_key = DevKeys::generate("client").unwrap();
@@ -83,7 +102,9 @@ async fn dpop_through_envoy() {
     let http = reqwest::Client::new();
     let url = envoy.url("/payments/42");
     let bound = ks.token(json!({"cnf": {"jkt": client_key.jkt(DevAlg::ES256)}}));
-    let proof = |token: &str, extra: Value| client_key.dpop_proof(DevAlg::ES256, "GET", &url, token, &extra);
+    let proof = |token: &str, extra: Value| {
+        client_key.dpop_proof(DevAlg::ES256, "GET", &url, token, &extra)
+    };
 
     // The bound token with its proof.
     let p = proof(&bound, json!({}));
@@ -92,41 +113,118 @@ async fn dpop_through_envoy() {
 
     // The same proof again: a replay.
     let replay = send(&http, &url, &format!("DPoP {bound}"), Some(&p)).await;
-    assert_eq!((replay.status, replay.error.as_str()), (401, Some("invalid_dpop_proof")));
-    assert!(replay.challenges.iter().any(|c| c.contains("error=\"invalid_dpop_proof\"") && c.contains("algs=")), "{:?}", replay.challenges);
+    assert_eq!(
+        (replay.status, replay.error.as_str()),
+        (401, Some("invalid_dpop_proof"))
+    );
+    assert!(
+        replay
+            .challenges
+            .iter()
+            .any(|c| c.contains("error=\"invalid_dpop_proof\"") && c.contains("algs=")),
+        "{:?}",
+        replay.challenges
+    );
 
     // Stolen: replayed as a plain bearer token, without the key.
     let stolen = send(&http, &url, &format!("Bearer {bound}"), None).await;
-    assert_eq!((stolen.status, stolen.error.as_str()), (401, Some("invalid_token")));
+    assert_eq!(
+        (stolen.status, stolen.error.as_str()),
+        (401, Some("invalid_token"))
+    );
     // … or with a proof made with the thief's own key.
     let forged = attacker.dpop_proof(DevAlg::ES256, "GET", &url, &bound, &json!({}));
     let thief = send(&http, &url, &format!("DPoP {bound}"), Some(&forged)).await;
-    assert_eq!((thief.status, thief.error.as_str()), (401, Some("invalid_dpop_proof")));
+    assert_eq!(
+        (thief.status, thief.error.as_str()),
+        (401, Some("invalid_dpop_proof"))
+    );
     // A proof for another URL or method.
-    let elsewhere = client_key.dpop_proof(DevAlg::ES256, "GET", &envoy.url("/payments/43"), &bound, &json!({}));
-    assert_eq!(send(&http, &url, &format!("DPoP {bound}"), Some(&elsewhere)).await.status, 401);
+    let elsewhere = client_key.dpop_proof(
+        DevAlg::ES256,
+        "GET",
+        &envoy.url("/payments/43"),
+        &bound,
+        &json!({}),
+    );
+    assert_eq!(
+        send(&http, &url, &format!("DPoP {bound}"), Some(&elsewhere))
+            .await
+            .status,
+        401
+    );
     let post = client_key.dpop_proof(DevAlg::ES256, "POST", &url, &bound, &json!({}));
-    assert_eq!(send(&http, &url, &format!("DPoP {bound}"), Some(&post)).await.status, 401);
+    assert_eq!(
+        send(&http, &url, &format!("DPoP {bound}"), Some(&post))
+            .await
+            .status,
+        401
+    );
 
     // An unbound token in the DPoP scheme; a plain token where DPoP is required.
     let plain = ks.token(json!({}));
     let p = proof(&plain, json!({}));
     let unbound = send(&http, &url, &format!("DPoP {plain}"), Some(&p)).await;
-    assert_eq!((unbound.status, unbound.error.as_str()), (401, Some("invalid_token")));
+    assert_eq!(
+        (unbound.status, unbound.error.as_str()),
+        (401, Some("invalid_token"))
+    );
     let required = send(&http, &url, &format!("Bearer {plain}"), None).await;
-    assert_eq!((required.status, required.error.as_str()), (401, Some("invalid_token")));
+    assert_eq!(
+        (required.status, required.error.as_str()),
+        (401, Some("invalid_token"))
+    );
     // Both challenges: Bearer, and DPoP with the accepted algorithms.
-    assert!(required.challenges.iter().any(|c| c.starts_with("Bearer realm=")), "{:?}", required.challenges);
-    assert!(required.challenges.iter().any(|c| c.starts_with("realm=") && c.contains("algs=\"")), "{:?}", required.challenges);
+    assert!(
+        required
+            .challenges
+            .iter()
+            .any(|c| c.starts_with("Bearer realm=")),
+        "{:?}",
+        required.challenges
+    );
+    assert!(
+        required
+            .challenges
+            .iter()
+            .any(|c| c.starts_with("realm=") && c.contains("algs=\"")),
+        "{:?}",
+        required.challenges
+    );
     // Where no constraint is asked, plain bearer tokens work as before.
-    assert_eq!(send(&http, &envoy.url("/orders/1"), &format!("Bearer {plain}"), None).await.status, 200);
+    assert_eq!(
+        send(
+            &http,
+            &envoy.url("/orders/1"),
+            &format!("Bearer {plain}"),
+            None
+        )
+        .await
+        .status,
+        200
+    );
 
     // An issuer that requires nonces: first a nonce, then the retry passes.
     let nonce_bound = nonce_ks.token(json!({"cnf": {"jkt": client_key.jkt(DevAlg::ES256)}}));
-    let first = send(&http, &url, &format!("DPoP {nonce_bound}"), Some(&proof(&nonce_bound, json!({})))).await;
-    assert_eq!((first.status, first.error.as_str()), (401, Some("use_dpop_nonce")));
+    let first = send(
+        &http,
+        &url,
+        &format!("DPoP {nonce_bound}"),
+        Some(&proof(&nonce_bound, json!({}))),
+    )
+    .await;
+    assert_eq!(
+        (first.status, first.error.as_str()),
+        (401, Some("use_dpop_nonce"))
+    );
     let nonce = first.nonce.expect("a DPoP-Nonce header");
-    let retry = send(&http, &url, &format!("DPoP {nonce_bound}"), Some(&proof(&nonce_bound, json!({"nonce": nonce})))).await;
+    let retry = send(
+        &http,
+        &url,
+        &format!("DPoP {nonce_bound}"),
+        Some(&proof(&nonce_bound, json!({"nonce": nonce}))),
+    )
+    .await;
     assert_eq!(retry.status, 200);
     app.running.stop().await.unwrap();
 }
@@ -142,21 +240,30 @@ fn pki() -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "zt-authz test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "zt-authz test CA");
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let leaf = |names: Vec<String>, server: bool| {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(names.clone()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, names[0].as_str());
+        params
+            .distinguished_name
+            .push(DnType::CommonName, names[0].as_str());
         if server {
-            params.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+            params
+                .subject_alt_names
+                .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         } else {
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         }
-        (params.signed_by(&key, &issuer).unwrap().pem(), key.serialize_pem())
+        (
+            params.signed_by(&key, &issuer).unwrap().pem(),
+            key.serialize_pem(),
+        )
     };
     let dir = tempfile::tempdir().unwrap();
     let (server_cert, server_key) = leaf(vec!["localhost".into()], true);
@@ -166,12 +273,17 @@ fn pki() -> Pki {
     Pki {
         dir,
         ca_pem: ca_cert.pem(),
-        clients: vec![leaf(vec!["client-a".into()], false), leaf(vec!["client-b".into()], false)],
+        clients: vec![
+            leaf(vec!["client-a".into()], false),
+            leaf(vec!["client-b".into()], false),
+        ],
     }
 }
 
 fn x5t(cert_pem: &str) -> String {
-    let encoded = percent_encoding::utf8_percent_encode(cert_pem, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let encoded =
+        percent_encoding::utf8_percent_encode(cert_pem, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
     zt_authz::binding::certificate_thumbprint(&encoded).unwrap()
 }
 
@@ -179,11 +291,16 @@ fn x5t(cert_pem: &str) -> String {
 async fn certificate_bound_tokens_through_envoy() {
     let ks = KeyServer::start("primary").await;
     let nonce_ks = KeyServer::start("noncer").await;
-    let app = TestApp::start_with_files(&config(&ks, &nonce_ks), &[("nonce.key", &"k".repeat(40))]).await;
+    let app =
+        TestApp::start_with_files(&config(&ks, &nonce_ks), &[("nonce.key", &"k".repeat(40))]).await;
     let upstream = EchoUpstream::start().await;
     let pki = pki();
     let path = |f: &str| pki.dir.path().join(f).to_str().unwrap().to_owned();
-    let tls = TlsFiles { server_cert: path("server.pem"), server_key: path("server.key"), ca: path("ca.pem") };
+    let tls = TlsFiles {
+        server_cert: path("server.pem"),
+        server_key: path("server.key"),
+        ca: path("ca.pem"),
+    };
     let envoy = Envoy::start_tls(app.running.grpc_addr, upstream.addr, &tls).await;
     let url = format!("https://127.0.0.1:{}/mesh/orders", envoy.addr.port());
     let ca = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
@@ -200,9 +317,15 @@ async fn certificate_bound_tokens_through_envoy() {
 
     assert_eq!(send(&a, &url, &bearer, None).await.status, 200);
     let wrong = send(&b, &url, &bearer, None).await;
-    assert_eq!((wrong.status, wrong.error.as_str()), (401, Some("invalid_token")));
+    assert_eq!(
+        (wrong.status, wrong.error.as_str()),
+        (401, Some("invalid_token"))
+    );
     let none = send(&client(None), &url, &bearer, None).await;
-    assert_eq!((none.status, none.error.as_str()), (401, Some("invalid_token")));
+    assert_eq!(
+        (none.status, none.error.as_str()),
+        (401, Some("invalid_token"))
+    );
     // The route asks for mTLS: an unbound token fails even over a client certificate.
     let plain = format!("Bearer {}", ks.token(json!({})));
     assert_eq!(send(&a, &url, &plain, None).await.status, 401);

@@ -64,6 +64,7 @@ pub fn pipeline() -> &'static Pipeline {
             metrics: Metrics::new(),
             bound: "127.0.0.1:9090".parse().expect("address"),
             logouts: Arc::default(),
+            security_events: Arc::default(),
         };
         Pipeline {
             rt,

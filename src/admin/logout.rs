@@ -3,15 +3,13 @@
 //! token of the subject (`sub`) issued before the logout token is revoked,
 //! for that issuer only. Each logout token is accepted once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Form;
 use axum::extract::State;
 use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use moka::Expiry;
-use moka::sync::Cache;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -24,46 +22,6 @@ const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 #[derive(Deserialize)]
 pub struct LogoutForm {
     logout_token: String,
-}
-
-/// The `(issuer, jti)` of every logout token accepted here, each kept until
-/// the token expires (plus leeway): a replay inside that window is refused,
-/// and after it the token itself is expired. Logout tokens are signed by the
-/// identity provider, so nobody else can grow this set.
-pub struct SeenLogouts {
-    seen: Cache<(String, String), Duration>,
-}
-
-struct UntilExpiry;
-
-impl Expiry<(String, String), Duration> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _: &(String, String),
-        keep_for: &Duration,
-        _: Instant,
-    ) -> Option<Duration> {
-        Some(*keep_for)
-    }
-}
-
-impl Default for SeenLogouts {
-    fn default() -> Self {
-        Self {
-            seen: Cache::builder().expire_after(UntilExpiry).build(),
-        }
-    }
-}
-
-impl SeenLogouts {
-    fn contains(&self, issuer: &str, jti: &str) -> bool {
-        self.seen.contains_key(&(issuer.to_owned(), jti.to_owned()))
-    }
-
-    fn remember(&self, issuer: &str, jti: &str, keep_for: Duration) {
-        self.seen
-            .insert((issuer.to_owned(), jti.to_owned()), keep_for);
-    }
 }
 
 pub async fn receive(

@@ -5,6 +5,8 @@ mod api;
 mod error;
 mod guard;
 mod logout;
+mod seen;
+mod ssf;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,7 +26,7 @@ use crate::revocation::Revocations;
 use crate::telemetry::metrics::Metrics;
 
 pub use error::ApiError;
-pub use logout::SeenLogouts;
+pub use seen::SeenTokens;
 
 #[derive(Clone)]
 /// What every admin handler reads.
@@ -39,7 +41,9 @@ pub struct AdminState {
     /// which a reload may have changed).
     pub bound: SocketAddr,
     /// Logout tokens already received, refused if replayed.
-    pub logouts: Arc<SeenLogouts>,
+    pub logouts: Arc<SeenTokens>,
+    /// Security events already received, refused if replayed.
+    pub security_events: Arc<SeenTokens>,
 }
 
 /// Every admin route: probes, metrics, the revocation API and the logout receiver.
@@ -66,6 +70,10 @@ pub fn router(state: AdminState) -> Router {
             get(api::get_one).delete(api::delete),
         )
         .route("/v1/backchannel-logout", post(logout::receive))
+        .route(
+            "/v1/ssf/events",
+            post(ssf::receive).layer(DefaultBodyLimit::max(crate::ssf::MAX_SET_BYTES)),
+        )
         .with_state(state)
 }
 

@@ -90,7 +90,8 @@ impl DpopProof {
             return Err(ProofError::Multiple);
         }
         let mut parts = proof.trim().split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(ProofError::Malformed);
         };
@@ -98,7 +99,10 @@ impl DpopProof {
             return Err(ProofError::Malformed);
         }
         let header = json_object(h)?;
-        let typ = header.get("typ").and_then(Value::as_str).unwrap_or_default();
+        let typ = header
+            .get("typ")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let typ = typ.strip_prefix("application/").unwrap_or(typ);
         if !typ.eq_ignore_ascii_case("dpop+jwt") {
             return Err(ProofError::Typ);
@@ -110,21 +114,32 @@ impl DpopProof {
             .get("alg")
             .and_then(Value::as_str)
             .and_then(|a| a.parse().ok())
-            .filter(|a| algorithms.contains(a) && !matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+            .filter(|a| {
+                algorithms.contains(a)
+                    && !matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+            })
             .ok_or(ProofError::Alg)?;
         let jwk_value = match header.get("jwk") {
-            Some(Value::Object(jwk)) if !PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) => jwk,
+            Some(Value::Object(jwk)) if !PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) => {
+                jwk
+            }
             _ => return Err(ProofError::Jwk),
         };
-        let jwk: Jwk = serde_json::from_value(Value::Object(jwk_value.clone())).map_err(|_| ProofError::Jwk)?;
-        let key = VerifyKey::from_jwk(&jwk).filter(|k| k.fits(alg)).ok_or(ProofError::Jwk)?;
+        let jwk: Jwk = serde_json::from_value(Value::Object(jwk_value.clone()))
+            .map_err(|_| ProofError::Jwk)?;
+        let key = VerifyKey::from_jwk(&jwk)
+            .filter(|k| k.fits(alg))
+            .ok_or(ProofError::Jwk)?;
         let signing_input = &proof.trim()[..h.len() + 1 + p.len()];
-        let verified = jsonwebtoken::crypto::verify(s, signing_input.as_bytes(), key.decoding(), alg)
-            .unwrap_or(false);
+        let verified =
+            jsonwebtoken::crypto::verify(s, signing_input.as_bytes(), key.decoding(), alg)
+                .unwrap_or(false);
         if !verified {
             return Err(ProofError::Signature);
         }
-        let thumbprint = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| ProofError::Jwk)?;
+        let thumbprint = jwk
+            .thumbprint(ThumbprintHash::SHA256)
+            .map_err(|_| ProofError::Jwk)?;
         Ok(Self {
             claims: json_object(p)?,
             thumbprint,
@@ -137,7 +152,9 @@ impl DpopProof {
 }
 
 fn json_object(part: &str) -> Result<Map<String, Value>, ProofError> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| ProofError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| ProofError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| ProofError::Malformed)
 }
 
@@ -163,7 +180,11 @@ pub(super) fn check(
         return Err(fail(ProofError::Htu));
     }
     let window = cx.settings.iat_window.as_secs_f64() + cx.leeway.as_secs_f64();
-    let iat = proof.claims.get("iat").and_then(Value::as_f64).ok_or(fail(ProofError::Iat))?;
+    let iat = proof
+        .claims
+        .get("iat")
+        .and_then(Value::as_f64)
+        .ok_or(fail(ProofError::Iat))?;
     if !((iat - cx.now).abs() <= window) {
         return Err(fail(ProofError::Iat));
     }
@@ -179,9 +200,9 @@ pub(super) fn check(
         return Err(fail(ProofError::KeyMismatch));
     }
     if let Some(nonces) = &cx.settings.nonce {
-        let fresh = proof
-            .text("nonce")
-            .map_or(Freshness::Stale, |n| nonces.key.check(issuer, n, cx.now, nonces.lifetime));
+        let fresh = proof.text("nonce").map_or(Freshness::Stale, |n| {
+            nonces.key.check(issuer, n, cx.now, nonces.lifetime)
+        });
         if fresh == Freshness::Stale {
             return Err(BindingError::UseNonce {
                 nonce: nonces.key.issue(issuer, cx.now, nonces.lifetime),

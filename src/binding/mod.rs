@@ -150,7 +150,10 @@ struct Confirmation<'a> {
 
 fn confirmation(claims: &VerifiedClaims) -> Result<Confirmation<'_>, BindingError> {
     let Some(cnf) = claims.claim("cnf") else {
-        return Ok(Confirmation { jkt: None, x5t: None });
+        return Ok(Confirmation {
+            jkt: None,
+            x5t: None,
+        });
     };
     let Value::Object(cnf) = cnf else {
         return Err(BindingError::MalformedCnf);

@@ -41,7 +41,9 @@ impl NonceKey {
     /// A key from secret bytes (at least 32, checked by the config).
     pub fn new(secret: &[u8]) -> Self {
         let mut digest = [0u8; 32];
-        digest.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret).as_ref());
+        digest.copy_from_slice(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret).as_ref(),
+        );
         Self(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, secret)), digest)
     }
 

@@ -43,11 +43,24 @@ impl World {
     }
 
     fn proof(&self, token: &str, extra: Value) -> String {
-        self.keys.dpop_proof(DevAlg::ES256, "GET", HTU, token, &extra)
+        self.keys
+            .dpop_proof(DevAlg::ES256, "GET", HTU, token, &extra)
     }
 
-    fn check(&self, claims: &VerifiedClaims, scheme: Scheme, token: &str, proof: Option<&str>) -> Result<Proven, BindingError> {
-        self.check_at(claims, scheme, token, proof, ("https", "api.example", "/orders/7"))
+    fn check(
+        &self,
+        claims: &VerifiedClaims,
+        scheme: Scheme,
+        token: &str,
+        proof: Option<&str>,
+    ) -> Result<Proven, BindingError> {
+        self.check_at(
+            claims,
+            scheme,
+            token,
+            proof,
+            ("https", "api.example", "/orders/7"),
+        )
     }
 
     fn check_at(
@@ -61,7 +74,12 @@ impl World {
         let presented = Presentation {
             dpop: proof,
             method: "GET",
-            uri: RequestUri { scheme: s, forwarded_proto: None, host, path },
+            uri: RequestUri {
+                scheme: s,
+                forwarded_proto: None,
+                host,
+                path,
+            },
             client_certificate: None,
         };
         let cx = BindingContext {
@@ -85,22 +103,51 @@ fn proof_error(r: Result<Proven, BindingError>) -> ProofError {
 fn a_bound_token_with_its_proof_is_proven_once() {
     let w = World::new();
     let proof = w.proof("tok", json!({}));
-    let proven = w.check(&w.bound(), Scheme::Dpop, "tok", Some(&proof)).unwrap();
-    assert_eq!(proven, Proven { dpop: true, mtls: false });
-    assert_eq!(proof_error(w.check(&w.bound(), Scheme::Dpop, "tok", Some(&proof))), ProofError::Replayed);
+    let proven = w
+        .check(&w.bound(), Scheme::Dpop, "tok", Some(&proof))
+        .unwrap();
+    assert_eq!(
+        proven,
+        Proven {
+            dpop: true,
+            mtls: false
+        }
+    );
+    assert_eq!(
+        proof_error(w.check(&w.bound(), Scheme::Dpop, "tok", Some(&proof))),
+        ProofError::Replayed
+    );
 }
 
 #[test]
 fn bound_and_unbound_tokens_in_the_wrong_scheme_are_refused() {
     let w = World::new();
-    assert_eq!(w.check(&w.bound(), Scheme::Bearer, "tok", None), Err(BindingError::BoundTokenAsBearer));
+    assert_eq!(
+        w.check(&w.bound(), Scheme::Bearer, "tok", None),
+        Err(BindingError::BoundTokenAsBearer)
+    );
     let proof = w.proof("tok", json!({}));
     // A proof beside a Bearer token changes nothing.
-    assert_eq!(w.check(&w.bound(), Scheme::Bearer, "tok", Some(&proof)), Err(BindingError::BoundTokenAsBearer));
-    assert_eq!(w.check(&w.claims(Value::Null), Scheme::Dpop, "tok", Some(&proof)), Err(BindingError::UnboundTokenAsDpop));
-    assert_eq!(w.check(&w.claims(Value::Null), Scheme::Bearer, "tok", None), Ok(Proven::default()));
-    assert_eq!(w.check(&w.claims(json!("jkt")), Scheme::Bearer, "tok", None), Err(BindingError::MalformedCnf));
-    assert_eq!(w.check(&w.claims(json!({"jkt": 7})), Scheme::Dpop, "tok", None), Err(BindingError::MalformedCnf));
+    assert_eq!(
+        w.check(&w.bound(), Scheme::Bearer, "tok", Some(&proof)),
+        Err(BindingError::BoundTokenAsBearer)
+    );
+    assert_eq!(
+        w.check(&w.claims(Value::Null), Scheme::Dpop, "tok", Some(&proof)),
+        Err(BindingError::UnboundTokenAsDpop)
+    );
+    assert_eq!(
+        w.check(&w.claims(Value::Null), Scheme::Bearer, "tok", None),
+        Ok(Proven::default())
+    );
+    assert_eq!(
+        w.check(&w.claims(json!("jkt")), Scheme::Bearer, "tok", None),
+        Err(BindingError::MalformedCnf)
+    );
+    assert_eq!(
+        w.check(&w.claims(json!({"jkt": 7})), Scheme::Dpop, "tok", None),
+        Err(BindingError::MalformedCnf)
+    );
 }
 
 #[test]
@@ -109,9 +156,18 @@ fn every_claim_of_the_proof_is_checked() {
     let old = w.now - 200.0;
     let cases: Vec<(Value, ProofError)> = vec![
         (json!({"htm": "POST"}), ProofError::Htm),
-        (json!({"htu": "https://api.example/orders/8"}), ProofError::Htu),
-        (json!({"htu": "https://evil.example/orders/7"}), ProofError::Htu),
-        (json!({"htu": "http://api.example/orders/7"}), ProofError::Htu),
+        (
+            json!({"htu": "https://api.example/orders/8"}),
+            ProofError::Htu,
+        ),
+        (
+            json!({"htu": "https://evil.example/orders/7"}),
+            ProofError::Htu,
+        ),
+        (
+            json!({"htu": "http://api.example/orders/7"}),
+            ProofError::Htu,
+        ),
         (json!({"htu": null}), ProofError::Htu),
         (json!({"iat": old}), ProofError::Iat),
         (json!({"iat": w.now + 200.0}), ProofError::Iat),
@@ -124,26 +180,59 @@ fn every_claim_of_the_proof_is_checked() {
     ];
     for (extra, expected) in cases {
         let proof = w.proof("tok", extra.clone());
-        assert_eq!(proof_error(w.check(&w.bound(), Scheme::Dpop, "tok", Some(&proof))), expected, "{extra}");
+        assert_eq!(
+            proof_error(w.check(&w.bound(), Scheme::Dpop, "tok", Some(&proof))),
+            expected,
+            "{extra}"
+        );
     }
     // ath binds the proof to its token: the same proof with another token fails.
     let proof = w.proof("tok", json!({}));
-    assert_eq!(proof_error(w.check(&w.bound(), Scheme::Dpop, "other", Some(&proof))), ProofError::Ath);
+    assert_eq!(
+        proof_error(w.check(&w.bound(), Scheme::Dpop, "other", Some(&proof))),
+        ProofError::Ath
+    );
 }
 
 #[test]
 fn htu_is_compared_after_normalisation() {
     let w = World::new();
     for (htu, (scheme, host, path)) in [
-        ("HTTPS://API.Example:443/orders/7", ("https", "api.example", "/orders/7")),
-        ("https://api.example/orders/7?x=1#f", ("https", "api.example", "/orders/7")),
-        ("https://api.example/a/%7euser", ("https", "api.example", "/a/~user")),
-        ("https://api.example/a/%2f", ("https", "api.example:443", "/a/%2F")),
-        ("https://api.example/a/./b/../c", ("https", "API.EXAMPLE", "/a/c")),
-        ("http://api.example:8080/", ("http", "api.example:8080", "/")),
+        (
+            "HTTPS://API.Example:443/orders/7",
+            ("https", "api.example", "/orders/7"),
+        ),
+        (
+            "https://api.example/orders/7?x=1#f",
+            ("https", "api.example", "/orders/7"),
+        ),
+        (
+            "https://api.example/a/%7euser",
+            ("https", "api.example", "/a/~user"),
+        ),
+        (
+            "https://api.example/a/%2f",
+            ("https", "api.example:443", "/a/%2F"),
+        ),
+        (
+            "https://api.example/a/./b/../c",
+            ("https", "API.EXAMPLE", "/a/c"),
+        ),
+        (
+            "http://api.example:8080/",
+            ("http", "api.example:8080", "/"),
+        ),
     ] {
-        let proof = w.keys.dpop_proof(DevAlg::ES256, "GET", htu, "tok", &json!({}));
-        let r = w.check_at(&w.bound(), Scheme::Dpop, "tok", Some(&proof), (scheme, host, path));
+        let proof = w
+            .keys
+            .dpop_proof(DevAlg::ES256, "GET", htu, "tok", &json!({}));
+        let r = w.check_at(
+            &w.bound(),
+            Scheme::Dpop,
+            "tok",
+            Some(&proof),
+            (scheme, host, path),
+        );
         assert!(r.is_ok(), "{htu} vs {scheme}://{host}{path}: {r:?}");
     }
     assert_eq!(normalize_htu("ftp://api.example/"), None);
@@ -157,37 +246,78 @@ fn the_proof_itself_must_be_sound() {
     let good = w.proof("tok", json!({}));
     let (h, rest) = good.split_once('.').unwrap();
     let (p, _sig) = rest.split_once('.').unwrap();
-    let sign = |header: Value| w.keys.sign_raw(DevAlg::ES256, &header, &serde_json::from_slice::<Value>(&base64_decode(p)).unwrap());
+    let sign = |header: Value| {
+        w.keys.sign_raw(
+            DevAlg::ES256,
+            &header,
+            &serde_json::from_slice::<Value>(&base64_decode(p)).unwrap(),
+        )
+    };
     let jwk = w.keys.jwk(DevAlg::ES256);
     let mut private = jwk.clone();
     private["d"] = json!("AAAA");
     let other = DevKeys::generate("other").unwrap();
     let cases: Vec<(String, ProofError)> = vec![
-        (sign(json!({"typ": "JWT", "alg": "ES256", "jwk": jwk})), ProofError::Typ),
-        (sign(json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": jwk})), ProofError::Alg),
-        (sign(json!({"typ": "dpop+jwt", "alg": "none", "jwk": jwk})), ProofError::Alg),
-        (sign(json!({"typ": "dpop+jwt", "alg": "ES256"})), ProofError::Jwk),
-        (sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": private})), ProofError::Jwk),
-        (sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": w.keys.jwk(DevAlg::RS256)})), ProofError::Jwk),
-        (sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": other.jwk(DevAlg::ES256)})), ProofError::Signature),
-        (sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk, "crit": ["x"]})), ProofError::Malformed),
+        (
+            sign(json!({"typ": "JWT", "alg": "ES256", "jwk": jwk})),
+            ProofError::Typ,
+        ),
+        (
+            sign(json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": jwk})),
+            ProofError::Alg,
+        ),
+        (
+            sign(json!({"typ": "dpop+jwt", "alg": "none", "jwk": jwk})),
+            ProofError::Alg,
+        ),
+        (
+            sign(json!({"typ": "dpop+jwt", "alg": "ES256"})),
+            ProofError::Jwk,
+        ),
+        (
+            sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": private})),
+            ProofError::Jwk,
+        ),
+        (
+            sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": w.keys.jwk(DevAlg::RS256)})),
+            ProofError::Jwk,
+        ),
+        (
+            sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": other.jwk(DevAlg::ES256)})),
+            ProofError::Signature,
+        ),
+        (
+            sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk, "crit": ["x"]})),
+            ProofError::Malformed,
+        ),
         (format!("{h}.{p}"), ProofError::Malformed),
         (format!("{h}.{p}.AAAA"), ProofError::Signature),
         (format!("{good},{good}"), ProofError::Multiple),
         ("x".repeat(9000), ProofError::TooLarge),
     ];
     for (proof, expected) in cases {
-        assert_eq!(proof_error(w.check(&w.bound(), Scheme::Dpop, "tok", Some(&proof))), expected);
+        assert_eq!(
+            proof_error(w.check(&w.bound(), Scheme::Dpop, "tok", Some(&proof))),
+            expected
+        );
     }
-    assert_eq!(proof_error(w.check(&w.bound(), Scheme::Dpop, "tok", None)), ProofError::Missing);
+    assert_eq!(
+        proof_error(w.check(&w.bound(), Scheme::Dpop, "tok", None)),
+        ProofError::Missing
+    );
     // Another key's valid proof: not the key the token is bound to.
     let foreign = other.dpop_proof(DevAlg::ES256, "GET", HTU, "tok", &json!({}));
-    assert_eq!(proof_error(w.check(&w.bound(), Scheme::Dpop, "tok", Some(&foreign))), ProofError::KeyMismatch);
+    assert_eq!(
+        proof_error(w.check(&w.bound(), Scheme::Dpop, "tok", Some(&foreign))),
+        ProofError::KeyMismatch
+    );
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
 }
 
 #[test]
@@ -196,38 +326,85 @@ fn every_proof_algorithm_of_the_dev_keys_works_when_allowed() {
     for alg in DevAlg::ALL {
         let claims = w.claims(json!({"jkt": w.keys.jkt(alg)}));
         let proof = w.keys.dpop_proof(alg, "GET", HTU, "tok", &json!({}));
-        assert!(w.check(&claims, Scheme::Dpop, "tok", Some(&proof)).is_ok(), "{alg:?}");
+        assert!(
+            w.check(&claims, Scheme::Dpop, "tok", Some(&proof)).is_ok(),
+            "{alg:?}"
+        );
     }
     w.settings.algorithms = vec![jsonwebtoken::Algorithm::ES256];
     let claims = w.claims(json!({"jkt": w.keys.jkt(DevAlg::EdDSA)}));
-    let proof = w.keys.dpop_proof(DevAlg::EdDSA, "GET", HTU, "tok", &json!({}));
-    assert_eq!(proof_error(w.check(&claims, Scheme::Dpop, "tok", Some(&proof))), ProofError::Alg);
+    let proof = w
+        .keys
+        .dpop_proof(DevAlg::EdDSA, "GET", HTU, "tok", &json!({}));
+    assert_eq!(
+        proof_error(w.check(&claims, Scheme::Dpop, "tok", Some(&proof))),
+        ProofError::Alg
+    );
 }
 
 #[test]
 fn nonces_are_asked_for_and_then_accepted_on_any_replica() {
     let mut w = World::new();
     let key = NonceKey::new(&[7u8; 32]);
-    w.settings.nonce = Some(NonceSettings { key: key.clone(), lifetime: Duration::from_secs(300) });
+    w.settings.nonce = Some(NonceSettings {
+        key: key.clone(),
+        lifetime: Duration::from_secs(300),
+    });
     let no_nonce = w.proof("tok", json!({}));
-    let Err(BindingError::UseNonce { nonce }) = w.check(&w.bound(), Scheme::Dpop, "tok", Some(&no_nonce)) else {
+    let Err(BindingError::UseNonce { nonce }) =
+        w.check(&w.bound(), Scheme::Dpop, "tok", Some(&no_nonce))
+    else {
         panic!("a nonce should be asked for");
     };
     // Asking for a nonce does not use up the proof's jti … but it is a new proof anyway.
     let with = w.proof("tok", json!({"nonce": nonce}));
-    assert!(w.check(&w.bound(), Scheme::Dpop, "tok", Some(&with)).is_ok());
+    assert!(
+        w.check(&w.bound(), Scheme::Dpop, "tok", Some(&with))
+            .is_ok()
+    );
     // Another replica, same key: accepts it; a different key does not.
     let other_replica = NonceKey::new(&[7u8; 32]);
-    assert_eq!(other_replica.check(ISS, &nonce, w.now, Duration::from_secs(300)), nonce::Freshness::Fresh);
-    assert_eq!(NonceKey::new(&[8u8; 32]).check(ISS, &nonce, w.now, Duration::from_secs(300)), nonce::Freshness::Stale);
+    assert_eq!(
+        other_replica.check(ISS, &nonce, w.now, Duration::from_secs(300)),
+        nonce::Freshness::Fresh
+    );
+    assert_eq!(
+        NonceKey::new(&[8u8; 32]).check(ISS, &nonce, w.now, Duration::from_secs(300)),
+        nonce::Freshness::Stale
+    );
     // Another issuer's nonce, a stale one, a forged one.
-    assert_eq!(key.check("https://other.example", &nonce, w.now, Duration::from_secs(300)), nonce::Freshness::Stale);
-    assert_eq!(key.check(ISS, &nonce, w.now + 700.0, Duration::from_secs(300)), nonce::Freshness::Stale);
-    assert_eq!(key.check(ISS, &nonce, w.now + 300.0, Duration::from_secs(300)), nonce::Freshness::Fresh);
+    assert_eq!(
+        key.check(
+            "https://other.example",
+            &nonce,
+            w.now,
+            Duration::from_secs(300)
+        ),
+        nonce::Freshness::Stale
+    );
+    assert_eq!(
+        key.check(ISS, &nonce, w.now + 700.0, Duration::from_secs(300)),
+        nonce::Freshness::Stale
+    );
+    assert_eq!(
+        key.check(ISS, &nonce, w.now + 300.0, Duration::from_secs(300)),
+        nonce::Freshness::Fresh
+    );
     let (slot, _) = nonce.split_once('.').unwrap();
-    assert_eq!(key.check(ISS, &format!("{slot}.AAAAAAAAAAAAAAAAAAAAAAAA"), w.now, Duration::from_secs(300)), nonce::Freshness::Stale);
+    assert_eq!(
+        key.check(
+            ISS,
+            &format!("{slot}.AAAAAAAAAAAAAAAAAAAAAAAA"),
+            w.now,
+            Duration::from_secs(300)
+        ),
+        nonce::Freshness::Stale
+    );
     let stale = w.proof("tok", json!({"nonce": "1.AAAA"}));
-    assert!(matches!(w.check(&w.bound(), Scheme::Dpop, "tok", Some(&stale)), Err(BindingError::UseNonce { .. })));
+    assert!(matches!(
+        w.check(&w.bound(), Scheme::Dpop, "tok", Some(&stale)),
+        Err(BindingError::UseNonce { .. })
+    ));
 }
 
 #[test]
@@ -237,10 +414,19 @@ fn a_full_replay_cache_refuses_instead_of_forgetting() {
     for i in 0..1000 {
         caches.remember(ISS, &format!("j{i}"), ttl, 1000).unwrap();
     }
-    assert_eq!(caches.remember(ISS, "new", ttl, 1000), Err(ProofError::ReplayCacheFull));
-    assert_eq!(caches.remember(ISS, "j1", ttl, 2000), Err(ProofError::Replayed));
+    assert_eq!(
+        caches.remember(ISS, "new", ttl, 1000),
+        Err(ProofError::ReplayCacheFull)
+    );
+    assert_eq!(
+        caches.remember(ISS, "j1", ttl, 2000),
+        Err(ProofError::Replayed)
+    );
     // Issuers have caches of their own.
-    assert_eq!(caches.remember("https://other.example", "j1", ttl, 1000), Ok(()));
+    assert_eq!(
+        caches.remember("https://other.example", "j1", ttl, 1000),
+        Ok(())
+    );
     assert_eq!(caches.len(ISS), 1000);
 }
 
@@ -249,29 +435,61 @@ fn a_certificate_bound_token_needs_that_certificate() {
     let w = World::new();
     let cert = rcgen::generate_simple_self_signed(vec!["client.example".into()]).unwrap();
     let other = rcgen::generate_simple_self_signed(vec!["client.example".into()]).unwrap();
-    let encoded = |pem: &str| percent_encoding::utf8_percent_encode(pem, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let encoded = |pem: &str| {
+        percent_encoding::utf8_percent_encode(pem, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
     let pem = encoded(&cert.cert.pem());
     let x5t = certificate_thumbprint(&pem).unwrap();
     let claims = w.claims(json!({"x5t#S256": x5t}));
     let check = |certificate: Option<&str>| {
-        let presented = Presentation { client_certificate: certificate, method: "GET", ..Presentation::default() };
-        let cx = BindingContext { settings: &w.settings, leeway: Duration::ZERO, replay: &w.replay, now: w.now };
+        let presented = Presentation {
+            client_certificate: certificate,
+            method: "GET",
+            ..Presentation::default()
+        };
+        let cx = BindingContext {
+            settings: &w.settings,
+            leeway: Duration::ZERO,
+            replay: &w.replay,
+            now: w.now,
+        };
         check_binding(&claims, Scheme::Bearer, "tok", &presented, &cx)
     };
-    assert_eq!(check(Some(&pem)), Ok(Proven { dpop: false, mtls: true }));
-    assert_eq!(check(Some(&encoded(&other.cert.pem()))), Err(BindingError::CertificateMismatch));
+    assert_eq!(
+        check(Some(&pem)),
+        Ok(Proven {
+            dpop: false,
+            mtls: true
+        })
+    );
+    assert_eq!(
+        check(Some(&encoded(&other.cert.pem()))),
+        Err(BindingError::CertificateMismatch)
+    );
     assert_eq!(check(None), Err(BindingError::CertificateMismatch));
-    assert_eq!(check(Some("not%20a%20certificate")), Err(BindingError::CertificateMismatch));
+    assert_eq!(
+        check(Some("not%20a%20certificate")),
+        Err(BindingError::CertificateMismatch)
+    );
     // The DER's hash, as RFC 8705 defines it.
     use base64::Engine;
     let der_hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.cert.der());
-    assert_eq!(x5t, base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(der_hash));
+    assert_eq!(
+        x5t,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(der_hash)
+    );
 }
 
 #[test]
 fn constraints_are_met_only_by_what_was_proven() {
-    let dpop = Proven { dpop: true, mtls: false };
-    let mtls = Proven { dpop: false, mtls: true };
+    let dpop = Proven {
+        dpop: true,
+        mtls: false,
+    };
+    let mtls = Proven {
+        dpop: false,
+        mtls: true,
+    };
     assert!(SenderConstraint::Dpop.met_by(dpop) && !SenderConstraint::Dpop.met_by(mtls));
     assert!(SenderConstraint::Mtls.met_by(mtls) && !SenderConstraint::Mtls.met_by(dpop));
     assert!(SenderConstraint::Any.met_by(dpop) && SenderConstraint::Any.met_by(mtls));

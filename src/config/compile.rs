@@ -8,11 +8,12 @@ use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
 
 use super::file::{
-    AdminFile, IdentityHeadersFile, IssuerFile, PolicyFile, RevocationsFile, ServerFile, TierFile,
+    AdminFile, IdentityHeadersFile, IssuerFile, PolicyFile, RevocationsFile, ServerFile, SsfFile,
+    TierFile,
 };
 use super::{
     Config, ConfigError, ConfigErrors, DefaultAction, IdentityHeaders, IssuerSettings, issuers,
-    policies, sections, tiers,
+    policies, sections, ssf, tiers,
 };
 use crate::policy::{Policy, PolicySet};
 
@@ -91,6 +92,10 @@ pub fn compile(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
             errs.parse("revocations", v)
         })
         .and_then(|f| sections::revocation_settings(f, base_dir, &mut errs));
+    let transmitters = take("ssf")
+        .map_or(Some(SsfFile::default()), |v| errs.parse("ssf", v))
+        .map(|f| ssf::transmitters(f, &issuers, base_dir, &mut errs))
+        .unwrap_or_default();
     let admin = take("admin")
         .map_or(Some(AdminFile::default()), |v| errs.parse("admin", v))
         .map(|f| sections::admin_auth(f, server.as_ref(), &issuers, &mut errs));
@@ -105,6 +110,7 @@ pub fn compile(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
             policies: PolicySet::new(policies),
             revocations,
             admin,
+            transmitters,
         }),
         _ => Err(ConfigErrors(errs.0)),
     }
@@ -129,10 +135,10 @@ fn top_level_sections(
     let mut sections = BTreeMap::new();
     for (key, value) in root {
         match key.as_str() {
-            Some(k @ ("server" | "acr_levels" | "default_action" | "identity_headers" | "tiers" | "issuers" | "policies" | "revocations" | "admin")) => {
+            Some(k @ ("server" | "acr_levels" | "default_action" | "identity_headers" | "tiers" | "issuers" | "policies" | "revocations" | "admin" | "ssf")) => {
                 sections.insert(k.to_string(), value);
             }
-            Some(other) => errs.add(other, "unknown key; expected one of server, acr_levels, default_action, identity_headers, tiers, issuers, policies, revocations, admin"),
+            Some(other) => errs.add(other, "unknown key; expected one of server, acr_levels, default_action, identity_headers, tiers, issuers, policies, revocations, admin, ssf"),
             None => errs.add("(file)", "top-level keys must be strings"),
         }
     }

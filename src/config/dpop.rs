@@ -12,15 +12,26 @@ use crate::binding::{DpopSettings, NonceKey, NonceSettings};
 
 const MIN_NONCE_KEY_BYTES: usize = 32;
 
-pub(super) fn dpop_settings(path: &str, f: DpopFile, base_dir: &Path, errs: &mut Errors) -> DpopSettings {
+pub(super) fn dpop_settings(
+    path: &str,
+    f: DpopFile,
+    base_dir: &Path,
+    errs: &mut Errors,
+) -> DpopSettings {
     let at = format!("{path}.dpop");
     let defaults = DpopSettings::default();
     let algorithms = match f.algorithms.as_deref() {
         None => defaults.algorithms.clone(),
         Some(names) => super::issuers::algorithms(&at, Some(names), errs),
     };
-    if algorithms.iter().any(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)) {
-        errs.add(format!("{at}.algorithms"), "DPoP proofs are signed with asymmetric keys only");
+    if algorithms
+        .iter()
+        .any(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+    {
+        errs.add(
+            format!("{at}.algorithms"),
+            "DPoP proofs are signed with asymmetric keys only",
+        );
     }
     let iat_window = f.iat_window.map_or(defaults.iat_window, |d| d.0);
     if iat_window < Duration::from_secs(1) || iat_window > Duration::from_secs(600) {
@@ -33,7 +44,10 @@ pub(super) fn dpop_settings(path: &str, f: DpopFile, base_dir: &Path, errs: &mut
     let nonce = match (f.require_nonce, &f.nonce_key_file) {
         (false, None) => None,
         (false, Some(_)) => {
-            errs.add(format!("{at}.nonce_key_file"), "is only used with require_nonce: true");
+            errs.add(
+                format!("{at}.nonce_key_file"),
+                "is only used with require_nonce: true",
+            );
             None
         }
         (true, None) => {
@@ -43,12 +57,19 @@ pub(super) fn dpop_settings(path: &str, f: DpopFile, base_dir: &Path, errs: &mut
             );
             None
         }
-        (true, Some(file)) => nonce_key(&base_dir.join(file), &format!("{at}.nonce_key_file"), errs)
-            .map(|key| NonceSettings { key, lifetime }),
+        (true, Some(file)) => {
+            nonce_key(&base_dir.join(file), &format!("{at}.nonce_key_file"), errs)
+                .map(|key| NonceSettings { key, lifetime })
+        }
     };
-    let replay_cache_entries = f.replay_cache_entries.unwrap_or(defaults.replay_cache_entries);
+    let replay_cache_entries = f
+        .replay_cache_entries
+        .unwrap_or(defaults.replay_cache_entries);
     if !(1_000..=100_000_000).contains(&replay_cache_entries) {
-        errs.add(format!("{at}.replay_cache_entries"), "must be from 1000 to 100000000");
+        errs.add(
+            format!("{at}.replay_cache_entries"),
+            "must be from 1000 to 100000000",
+        );
     }
     DpopSettings {
         algorithms,
@@ -66,7 +87,10 @@ fn nonce_key(file: &Path, at: &str, errs: &mut Errors) -> Option<NonceKey> {
             None
         }
         Ok(bytes) if bytes.trim_ascii_end().len() < MIN_NONCE_KEY_BYTES => {
-            errs.add(at, format!("the key must be at least {MIN_NONCE_KEY_BYTES} bytes"));
+            errs.add(
+                at,
+                format!("the key must be at least {MIN_NONCE_KEY_BYTES} bytes"),
+            );
             None
         }
         Ok(bytes) => Some(NonceKey::new(bytes.trim_ascii_end())),

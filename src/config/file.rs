@@ -48,7 +48,7 @@ pub struct IdentityHeadersFile {
     pub policy: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct IssuerFile {
     pub issuer: String,
@@ -225,4 +225,29 @@ pub struct AdminFile {
     pub scope: Option<String>,
     /// No authentication at all: only with a loopback `server.admin_addr`.
     pub unauthenticated: bool,
+}
+
+/// `ssf:` (README, "Shared Signals").
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SsfFile {
+    pub transmitters: Vec<TransmitterFile>,
+}
+
+/// One `ssf.transmitters[]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransmitterFile {
+    pub issuer: String,
+    pub jwks_uri: Option<String>,
+    pub discovery_url: Option<String>,
+    pub jwks_file: Option<PathBuf>,
+    pub audience: String,
+    pub algorithms: Option<Vec<String>>,
+    pub leeway: Option<HumanDuration>,
+    pub max_age: Option<HumanDuration>,
+    pub subject_issuer: Option<String>,
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    pub poll_url: Option<String>,
 }

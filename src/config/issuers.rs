@@ -122,7 +122,11 @@ fn check_audiences(path: &str, f: &IssuerFile, errs: &mut Errors) {
 }
 
 /// The allow-list: named JWS algorithms, never HMAC.
-pub(super) fn algorithms(path: &str, names: Option<&[String]>, errs: &mut Errors) -> Vec<Algorithm> {
+pub(super) fn algorithms(
+    path: &str,
+    names: Option<&[String]>,
+    errs: &mut Errors,
+) -> Vec<Algorithm> {
     let Some(names) = names else {
         return DEFAULT_ALGORITHMS.to_vec();
     };

@@ -8,6 +8,7 @@ mod issuers;
 mod policies;
 mod rego;
 mod sections;
+mod ssf;
 mod summary;
 mod tiers;
 
@@ -18,6 +19,8 @@ use std::time::Duration;
 
 use http::HeaderName;
 use jsonwebtoken::Algorithm;
+
+pub use ssf::TransmitterSettings;
 
 use crate::binding::DpopSettings;
 use crate::keys::KeySettings;
@@ -45,6 +48,8 @@ pub struct Config {
     pub revocations: RevocationSettings,
     /// Who may call the revocation API.
     pub admin: AdminAuth,
+    /// Shared Signals transmitters whose events are received.
+    pub transmitters: Vec<TransmitterSettings>,
 }
 
 /// Who may call the revocation API on the admin port.

@@ -52,7 +52,10 @@ pub(super) fn policy(
         }
     };
     if f.anonymous && sender_constraint.is_some() {
-        errs.add(format!("{path}.sender_constraint"), "an anonymous policy reads no token to constrain");
+        errs.add(
+            format!("{path}.sender_constraint"),
+            "an anonymous policy reads no token to constrain",
+        );
     }
     let rego = f
         .rego

@@ -138,7 +138,11 @@ fn requirements(out: &mut String, p: &Policy) {
         opt(p.token_limits.max_age),
     );
     if let Some(c) = p.sender_constraint {
-        let _ = writeln!(out, "       sender constraint: {}", format!("{c:?}").to_ascii_lowercase());
+        let _ = writeln!(
+            out,
+            "       sender constraint: {}",
+            format!("{c:?}").to_ascii_lowercase()
+        );
     }
     if let Some(rego) = &p.rego {
         let _ = writeln!(

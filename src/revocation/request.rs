@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::model::{Kind, Revocation, Target, revocation_id};
 
 /// A revocation as an operator asks for it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewRevocation {
     /// `jti`, `sid`, `sub` or `iss`.

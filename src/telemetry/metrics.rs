@@ -52,6 +52,7 @@ pub struct Metrics {
     cache_misses: IntCounter,
     revocations_active: IntGaugeVec,
     reloads: IntCounterVec,
+    ssf_events: IntCounterVec,
     sources: OnceLock<Sources>,
     /// One scrape at a time: state is copied into the registry, then encoded.
     scrape: Mutex<()>,
@@ -160,10 +161,20 @@ impl Metrics {
                 "Config reloads by outcome.",
                 &["outcome"],
             )?,
+            ssf_events: r.counters(
+                "zt_authz_ssf_events_total",
+                "Security events received, by event and outcome (applied, ignored, refused).",
+                &["event", "outcome"],
+            )?,
             registry: r.0,
             sources: OnceLock::new(),
             scrape: Mutex::new(()),
         })
+    }
+
+    /// Counts one received security event; `event` is a fixed short name.
+    pub fn ssf_event(&self, event: &str, outcome: &str) {
+        self.ssf_events.with_label_values(&[event, outcome]).inc();
     }
 
     /// Tells the scrape where to read state from; only the first call counts.

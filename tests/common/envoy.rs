@@ -158,13 +158,20 @@ impl Envoy {
         });
         Self::start_full(
             http_filters,
-            vec![cluster("zt-authz", authz, true), cluster("upstream", upstream, false)],
+            vec![
+                cluster("zt-authz", authz, true),
+                cluster("upstream", upstream, false),
+            ],
             Some(transport),
         )
         .await
     }
 
-    async fn start_full(http_filters: Vec<Value>, clusters: Vec<Value>, transport: Option<Value>) -> Envoy {
+    async fn start_full(
+        http_filters: Vec<Value>,
+        clusters: Vec<Value>,
+        transport: Option<Value>,
+    ) -> Envoy {
         let dir = tempfile::tempdir().unwrap();
         let mut bootstrap = json!({
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
@@ -186,7 +193,8 @@ impl Envoy {
             }
         });
         if let Some(t) = transport {
-            bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] = t;
+            bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] =
+                t;
         }
         let config = dir.path().join("envoy.json");
         std::fs::write(&config, bootstrap.to_string()).unwrap();

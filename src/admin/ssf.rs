@@ -1,0 +1,108 @@
+//! `POST /v1/ssf/events`: RFC 8935 push delivery of Security Event Tokens.
+//! 202 when accepted (acted on or not); 400 with `{"err", "description"}`
+//! when refused. Each SET is accepted once.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AdminState;
+use crate::revocation::RevokeError;
+use crate::ssf::{Action, SET_CONTENT_TYPE, SetError, plan, verify_set};
+
+pub async fn receive(State(state): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {
+    match accept(&state, &headers, &body).await {
+        Ok(()) => {
+            let mut response = StatusCode::ACCEPTED.into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(Refused::Set(e)) => {
+            // Never the SET: only why it was refused.
+            tracing::info!(err = e.code, description = %e.description, "security event refused");
+            state.metrics.ssf_event("unknown", "refused");
+            let body = json!({"err": e.code, "description": e.description});
+            (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        }
+        Err(Refused::Unavailable) => {
+            // Not remembered: the transmitter's retry is not a replay.
+            let body = json!({"err": "temporarily_unavailable", "description": "the event could not be recorded; retry"});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
+enum Refused {
+    Set(SetError),
+    Unavailable,
+}
+
+impl From<SetError> for Refused {
+    fn from(e: SetError) -> Self {
+        Self::Set(e)
+    }
+}
+
+async fn accept(state: &AdminState, headers: &HeaderMap, body: &[u8]) -> Result<(), Refused> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    if !content_type.is_some_and(|c| c.eq_ignore_ascii_case(SET_CONTENT_TYPE)) {
+        return Err(SetError::request(format!("Content-Type must be {SET_CONTENT_TYPE}")).into());
+    }
+    let raw = std::str::from_utf8(body).map_err(|_| SetError::request("the body is not a JWT"))?;
+    let snapshot = state.authorizer.snapshot();
+    let now = state.revocations.now();
+    let set = verify_set(raw, &snapshot.transmitters, now).await?;
+    let issuer = set.transmitter.settings.trust.issuer.clone();
+    if state.security_events.contains(&issuer, &set.jti) {
+        return Err(SetError::request(
+            "this SET was already received (same jti); a replay changes nothing",
+        )
+        .into());
+    }
+    let leeway = set.transmitter.settings.trust.leeway.as_secs_f64();
+    let planned = plan(
+        &set,
+        |iss| snapshot.verifier.trust(iss).is_some(),
+        now,
+        leeway,
+    )?;
+    for (kind, action) in planned {
+        match action {
+            Action::Ignore => {
+                tracing::info!(transmitter = %issuer, event = kind.label(), "security event accepted, not acted on");
+                state.metrics.ssf_event(kind.label(), "ignored");
+            }
+            Action::Revoke(new) => {
+                let revocation_kind = new.kind.clone();
+                match state.revocations.revoke(new).await {
+                    Ok(_) => {}
+                    Err(RevokeError::Invalid(e)) => {
+                        return Err(SetError::request(format!("{}: {e}", kind.label())).into());
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "security event not stored");
+                        return Err(Refused::Unavailable);
+                    }
+                }
+                tracing::info!(transmitter = %issuer, event = kind.label(), revoked = %revocation_kind, "security event applied");
+                state.metrics.ssf_event(kind.label(), "applied");
+            }
+        }
+    }
+    let keep_for = set.transmitter.settings.max_age.as_secs_f64() + 2.0 * leeway;
+    state
+        .security_events
+        .remember(&issuer, &set.jti, Duration::from_secs_f64(keep_for));
+    Ok(())
+}

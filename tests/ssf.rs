@@ -1,0 +1,262 @@
+//! The Shared Signals receiver: SETs minted by a test transmitter with
+//! real keys served over HTTP, pushed to `/v1/ssf/events`; forged,
+//! replayed, cross-issuer and malformed ones refused; and a revocation from
+//! a SET on replica A enforced on replica B through a real Redis.
+
+// Tests and their fixtures may panic on broken set-up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::wait::until;
+use common::{KeyServer, RedisServer, TestApp, now};
+use serde_json::{Value, json};
+use zt_authz::dev::{DevAlg, DevKeys};
+
+const AUD: &str = "https://zt-authz.test/";
+const CAEP: &str = "https://schemas.openid.net/secevent/caep/event-type/";
+const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
+
+fn config(ks: &KeyServer, other: &KeyServer, tx: &KeyServer, revocations: &str) -> String {
+    format!(
+        r#"
+server: {{ grpc_addr: 127.0.0.1:0, admin_addr: 127.0.0.1:0, reload_interval: 0s }}
+issuers:
+  - issuer: {iss}
+    jwks_uri: {iss}/jwks.json
+    audiences: [orders-api]
+  - issuer: {other}
+    jwks_uri: {other}/jwks.json
+    audiences: [orders-api]
+policies:
+  - name: orders
+    match: {{ path: {{ prefix: /orders }} }}
+ssf:
+  transmitters:
+    - issuer: {tx}
+      jwks_uri: {tx}/jwks.json
+      audience: {AUD}
+      subject_issuer: {iss}
+{revocations}"#,
+        iss = ks.issuer(),
+        other = other.issuer(),
+        tx = tx.issuer(),
+    )
+}
+
+struct Transmitter<'a> {
+    tx: &'a KeyServer,
+}
+
+impl Transmitter<'_> {
+    fn claims(&self, events: Value) -> Value {
+        json!({"iss": self.tx.issuer(), "aud": AUD, "iat": now(), "jti": format!("set-{}", rand()), "events": events})
+    }
+
+    fn set(&self, events: Value) -> String {
+        self.tx
+            .keys
+            .security_event(DevAlg::ES256, &self.claims(events))
+    }
+
+    fn set_with(&self, events: Value, change: impl FnOnce(&mut Value)) -> String {
+        let mut c = self.claims(events);
+        change(&mut c);
+        self.tx.keys.security_event(DevAlg::ES256, &c)
+    }
+}
+
+fn rand() -> u64 {
+    let mut b = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}
+
+async fn push(app: &TestApp, set: &str) -> (u16, Value) {
+    push_as(app, set, "application/secevent+jwt").await
+}
+
+async fn push_as(app: &TestApp, set: &str, content_type: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/ssf/events", app.admin_url()))
+        .header("content-type", content_type)
+        .body(set.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn iss_sub(ks: &KeyServer, sub: &str) -> Value {
+    json!({"format": "iss_sub", "iss": ks.issuer(), "sub": sub})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_events_revoke_what_they_name() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let tx_keys = KeyServer::start("transmitter").await;
+    let app = TestApp::start(&config(&ks, &other, &tx_keys, "")).await;
+    let tx = Transmitter { tx: &tx_keys };
+    let t = now();
+
+    // session-revoked, complex subject: that session only.
+    let s1 = ks.token(json!({"sub": "bob", "sid": "s-1"}));
+    let s2 = ks.token(json!({"sub": "bob", "sid": "s-2"}));
+    let subject = json!({"format": "complex", "user": iss_sub(&ks, "bob"), "session": {"format": "opaque", "id": "s-1"}});
+    let set = tx
+        .set(json!({format!("{CAEP}session-revoked"): {"subject": subject, "event_timestamp": t}}));
+    assert_eq!(push(&app, &set).await.0, 202);
+    assert!(app.revoked(&s1).await);
+    assert!(!app.revoked(&s2).await, "another session of the same user");
+
+    // The same SET again: a replay, refused, changing nothing.
+    let (status, body) = push(&app, &set).await;
+    assert_eq!(
+        (status, body["err"].as_str()),
+        (400, Some("invalid_request"))
+    );
+
+    // credential-change (top-level sub_id): every earlier token of the user.
+    let carol_old = ks.token(json!({"sub": "carol", "iat": t - 10}));
+    let carol_new = ks.token(json!({"sub": "carol", "iat": t + 5, "auth_time": t + 5}));
+    let set = tx.set_with(json!({format!("{CAEP}credential-change"): {"event_timestamp": t, "credential_type": "password"}}), |c| {
+        c["sub_id"] = iss_sub(&ks, "carol");
+    });
+    assert_eq!(push(&app, &set).await.0, 202);
+    assert!(app.revoked(&carol_old).await);
+    assert!(!app.revoked(&carol_new).await, "re-issued after the change");
+
+    // RISC account-disabled, opaque subject: the subject issuer's user only;
+    // the same `sub` at another issuer is someone else.
+    let dave = ks.token(json!({"sub": "dave"}));
+    let dave_elsewhere = other
+        .keys
+        .mint(DevAlg::RS256, &other.claims(json!({"sub": "dave"})));
+    let set = tx.set(
+        json!({format!("{RISC}account-disabled"): {"subject": {"format": "opaque", "id": "dave"}}}),
+    );
+    assert_eq!(push(&app, &set).await.0, 202);
+    assert!(app.revoked(&dave).await);
+    assert!(!app.revoked(&dave_elsewhere).await);
+
+    // assurance-level-change: a decrease revokes, an increase does not.
+    let erin = ks.token(json!({"sub": "erin", "acr": "phr"}));
+    let up = tx.set(json!({format!("{CAEP}assurance-level-change"): {"subject": iss_sub(&ks, "erin"), "current_level": "nist-aal3", "previous_level": "nist-aal2", "change_direction": "increase"}}));
+    assert_eq!(push(&app, &up).await.0, 202);
+    assert!(!app.revoked(&erin).await);
+    let down = tx.set(json!({format!("{CAEP}assurance-level-change"): {"subject": iss_sub(&ks, "erin"), "current_level": "nist-aal1", "previous_level": "nist-aal2", "change_direction": "decrease", "event_timestamp": t}}));
+    assert_eq!(push(&app, &down).await.0, 202);
+    assert!(app.revoked(&erin).await);
+
+    // An event nobody acts on: accepted, counted.
+    let other_event =
+        tx.set(json!({"https://example.com/event/unknown": {"subject": iss_sub(&ks, "frank")}}));
+    assert_eq!(push(&app, &other_event).await.0, 202);
+    let metrics = reqwest::get(format!("{}/metrics", app.admin_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"zt_authz_ssf_events_total{event="other",outcome="ignored"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains(r#"zt_authz_ssf_events_total{event="session-revoked",outcome="applied"} 1"#)
+    );
+    app.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_replayed_and_malformed_events_are_refused() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let tx_keys = KeyServer::start("transmitter").await;
+    let app = TestApp::start(&config(&ks, &other, &tx_keys, "")).await;
+    let tx = Transmitter { tx: &tx_keys };
+    let victim = ks.token(json!({"sub": "victim"}));
+    let revoke_victim =
+        json!({format!("{RISC}account-disabled"): {"subject": iss_sub(&ks, "victim")}});
+    let attacker = DevKeys::generate("transmitter").unwrap();
+    let forged = attacker.security_event(DevAlg::ES256, &tx.claims(revoke_victim.clone()));
+    let old = now() - 3600;
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("forged signature", forged, "invalid_key"),
+        ("unknown transmitter", tx.set_with(revoke_victim.clone(), |c| c["iss"] = json!("https://evil.example")), "invalid_issuer"),
+        ("another audience", tx.set_with(revoke_victim.clone(), |c| c["aud"] = json!("https://other.example/")), "invalid_audience"),
+        ("too old", tx.set_with(revoke_victim.clone(), |c| c["iat"] = json!(old)), "invalid_request"),
+        ("from the future", tx.set_with(revoke_victim.clone(), |c| c["iat"] = json!(now() + 3600)), "invalid_request"),
+        ("no jti", tx.set_with(revoke_victim.clone(), |c| { c.as_object_mut().unwrap().remove("jti"); }), "invalid_request"),
+        ("no events", tx.set_with(json!({}), |_| {}), "invalid_request"),
+        ("an access token", tx_keys.keys.mint(DevAlg::ES256, &tx.claims(revoke_victim.clone())), "invalid_request"),
+        ("email subject", tx.set(json!({format!("{RISC}account-disabled"): {"subject": {"format": "email", "email": "v@example.com"}}})), "invalid_request"),
+        ("subject of an unknown issuer", tx.set(json!({format!("{RISC}account-disabled"): {"subject": {"format": "iss_sub", "iss": "https://evil.example", "sub": "victim"}}})), "invalid_request"),
+        ("no subject", tx.set(json!({format!("{RISC}account-disabled"): {}})), "invalid_request"),
+        ("not a JWT", "not.a.jwt".into(), "invalid_request"),
+        ("HS256 with the public key", {
+            let set = tx.set(revoke_victim.clone());
+            let (h, rest) = set.split_once('.').unwrap();
+            let _ = h;
+            format!("eyJhbGciOiJIUzI1NiIsInR5cCI6InNlY2V2ZW50K2p3dCJ9.{rest}")
+        }, "invalid_key"),
+    ];
+    for (name, set, err) in cases {
+        let (status, body) = push(&app, &set).await;
+        assert_eq!(
+            (status, body["err"].as_str()),
+            (400, Some(err)),
+            "{name}: {body}"
+        );
+        assert!(
+            !body.to_string().contains(&set),
+            "{name}: the SET is echoed"
+        );
+    }
+    let (status, _) = push_as(&app, &tx.set(revoke_victim.clone()), "application/json").await;
+    assert_eq!(status, 400, "wrong content type");
+    assert!(!app.revoked(&victim).await, "nothing refused may revoke");
+    // The genuine one works.
+    assert_eq!(push(&app, &tx.set(revoke_victim)).await.0, 202);
+    assert!(app.revoked(&victim).await);
+    app.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_security_event_on_one_replica_denies_on_another() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let tx_keys = KeyServer::start("transmitter").await;
+    let redis = RedisServer::start().await;
+    let revocations = format!(
+        "revocations:\n  store: redis\n  redis_url: {}\n  redis_prefix: ssf\n",
+        redis.url()
+    );
+    let yaml = config(&ks, &other, &tx_keys, &revocations);
+    let a = TestApp::start(&yaml).await;
+    let b = TestApp::start(&yaml).await;
+    for app in [&a, &b] {
+        let svc = app.running.revocations.clone();
+        until("connected to Redis", Duration::from_secs(10), async || {
+            svc.shared_store_connected()
+        })
+        .await;
+    }
+    let tx = Transmitter { tx: &tx_keys };
+    let token = ks.token(json!({"sub": "gina", "sid": "g-1"}));
+    assert!(!b.revoked(&token).await);
+    let subject = json!({"format": "complex", "user": iss_sub(&ks, "gina"), "session": {"format": "opaque", "id": "g-1"}});
+    let set = tx.set(json!({format!("{CAEP}session-revoked"): {"subject": subject}}));
+    assert_eq!(push(&a, &set).await.0, 202);
+    until("B denies", Duration::from_secs(1), async || {
+        b.revoked(&token).await
+    })
+    .await;
+    a.running.stop().await.unwrap();
+    b.running.stop().await.unwrap();
+}
