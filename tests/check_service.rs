@@ -184,10 +184,17 @@ async fn deny_response_shape() {
         .collect();
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["content-type"], "application/json");
-    assert!(
-        headers["www-authenticate"]
-            .starts_with("Bearer realm=\"zt-authz\", error=\"invalid_token\"")
-    );
+    let challenges: Vec<(&str, i32)> = d
+        .headers
+        .iter()
+        .filter(|h| h.header.as_ref().unwrap().key == "www-authenticate")
+        .map(|h| (h.header.as_ref().unwrap().value.as_str(), h.append_action))
+        .collect();
+    assert_eq!(challenges.len(), 2, "{challenges:?}");
+    assert!(challenges[0].0.starts_with("Bearer realm=\"zt-authz\", error=\"invalid_token\""));
+    // The DPoP challenge is appended next to the Bearer one, not over it.
+    assert!(challenges[1].0.starts_with("DPoP realm=\"zt-authz\", algs=\""), "{challenges:?}");
+    assert_ne!(challenges[0].1, challenges[1].1);
     assert!(
         !d.body.contains("abc.def"),
         "the body echoes the token: {}",

@@ -23,14 +23,17 @@ pub enum Scheme {
     Dpop,
 }
 
+const WRONG_SCHEME: &str = "the Authorization header must use the Bearer or DPoP scheme";
+
 /// Takes the value of the `authorization` header as Envoy forwards it; only
 /// the Bearer scheme (the admin API).
 pub fn extract_bearer(header: Option<&str>, max_bytes: usize) -> Result<&str, BearerError> {
-    match extract_credentials(header, max_bytes)? {
-        (Scheme::Bearer, token) => Ok(token),
-        (Scheme::Dpop, _) => Err(BearerError::Malformed(
-            "the Authorization header must use the Bearer scheme",
-        )),
+    match extract_credentials(header, max_bytes) {
+        Ok((Scheme::Bearer, token)) => Ok(token),
+        Ok((Scheme::Dpop, _)) | Err(BearerError::Malformed(WRONG_SCHEME)) => Err(
+            BearerError::Malformed("the Authorization header must use the Bearer scheme"),
+        ),
+        Err(e) => Err(e),
     }
 }
 
@@ -48,9 +51,7 @@ pub fn extract_credentials(
     } else if scheme.eq_ignore_ascii_case("dpop") {
         Scheme::Dpop
     } else {
-        return Err(BearerError::Malformed(
-            "the Authorization header must use the Bearer or DPoP scheme",
-        ));
+        return Err(BearerError::Malformed(WRONG_SCHEME));
     };
     let token = rest.trim_start_matches([' ', '\t']);
     if token.is_empty() {
@@ -133,5 +134,18 @@ mod tests {
         for (header, expected) in cases {
             assert_eq!(&extract_bearer(*header, 16), expected, "header {header:?}");
         }
+    }
+
+    #[test]
+    fn dpop_is_a_scheme_of_check_not_of_the_admin_api() {
+        assert_eq!(extract_credentials(Some("DPoP abc"), 16), Ok((Scheme::Dpop, "abc")));
+        assert_eq!(extract_credentials(Some("dpop   abc"), 16), Ok((Scheme::Dpop, "abc")));
+        assert_eq!(extract_credentials(Some("Bearer abc"), 16), Ok((Scheme::Bearer, "abc")));
+        assert_eq!(extract_credentials(Some("DPoP a,DPoP b"), 16).map(|_| ()), Err(BearerError::Malformed("more than one Authorization header, or a comma in the token")));
+        assert_eq!(extract_credentials(Some("Basic abc"), 16), Err(BearerError::Malformed(WRONG_SCHEME)));
+        assert_eq!(
+            extract_bearer(Some("DPoP abc"), 16),
+            Err(BearerError::Malformed("the Authorization header must use the Bearer scheme"))
+        );
     }
 }
