@@ -132,5 +132,64 @@ if before != 200 or after != 401:
     sys.exit("revocation did not take effect as expected")
 PY
 
+say "7. Sender-constrained tokens: a stolen DPoP-bound token is useless without the client's key"
+python3 - <<'PY'
+import json, sys, urllib.error, urllib.parse, urllib.request
+
+def fetch(url, headers=None, data=None):
+    req = urllib.request.Request(url, headers=headers or {}, data=data, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.read().decode(), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), e.headers
+
+issuer = "http://127.0.0.1:18081"
+url = "http://127.0.0.1:18080/payments/1"
+token = fetch(f"{issuer}/token?aud=dev-api&sub=alice&scope=payments&acr=mfa&bind=dpop")[1].strip()
+proof = fetch(f"{issuer}/dpop-proof?" + urllib.parse.urlencode({"htm": "GET", "htu": url, "token": token}))[1].strip()
+with_key, _, _ = fetch(url, {"Authorization": "DPoP " + token, "DPoP": proof})
+print(f"   the client, with token and a fresh proof of its key: HTTP {with_key}")
+replay, body, headers = fetch(url, {"Authorization": "DPoP " + token, "DPoP": proof})
+print(f"   the same proof captured and replayed: HTTP {replay} {json.loads(body)['error']}")
+stolen, body, headers = fetch(url, {"Authorization": "Bearer " + token})
+print(f"   the token stolen and sent as a bearer token: HTTP {stolen} {json.loads(body)['error']}")
+for challenge in headers.get_all("www-authenticate") or []:
+    print(f"   www-authenticate: {challenge}")
+if (with_key, replay, stolen) != (200, 401, 401):
+    sys.exit("DPoP did not behave as expected")
+PY
+
+say "8. Shared Signals: the identity provider revokes a session; every replica refuses it within a second"
+python3 - <<'PY'
+import json, sys, time, urllib.error, urllib.request
+
+def fetch(url, headers=None, data=None):
+    req = urllib.request.Request(url, headers=headers or {}, data=data, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+issuer = "http://127.0.0.1:18081"
+token = fetch(f"{issuer}/token?aud=dev-api&sub=alice&scope=orders:read&acr=mfa&sid=sess-42")[1].strip()
+orders = lambda: fetch("http://127.0.0.1:18080/orders/7", {"Authorization": "Bearer " + token})[0]
+print(f"   a token of session sess-42: HTTP {orders()}")
+event = fetch(f"{issuer}/ssf/session-revoked?aud=zt-authz-walkthrough&sub=alice&sid=sess-42")[1].strip()
+start = time.perf_counter()
+status, body = fetch("http://127.0.0.1:19090/v1/ssf/events", {"Content-Type": "application/secevent+jwt"}, event.encode())
+print("   $ curl -X POST localhost:19090/v1/ssf/events -H 'Content-Type: application/secevent+jwt' --data \"$SET\"")
+print(f"   CAEP session-revoked SET: HTTP {status}")
+while orders() != 401 and time.perf_counter() - start < 1.0:
+    pass
+after = orders()
+print(f"   the same token afterwards: HTTP {after}, {(time.perf_counter() - start) * 1000:.1f} ms after the event arrived")
+replayed, body = fetch("http://127.0.0.1:19090/v1/ssf/events", {"Content-Type": "application/secevent+jwt"}, event.encode())
+print(f"   the same SET replayed: HTTP {replayed} {body}")
+if (status, after, replayed) != (202, 401, 400):
+    sys.exit("the security event did not take effect as expected")
+PY
+
 echo
 echo "Done; stopping everything started here."

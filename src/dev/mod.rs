@@ -2,8 +2,6 @@
 //! tests. Its keys are generated in memory at start and never persisted;
 //! `serve` never uses any of this. Do not point production at it.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -11,14 +9,8 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
     RsaKeyPair, RsaPublicKeyComponents,
 };
-use axum::Json;
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// The signing algorithms of the development issuer, one key each.
@@ -204,105 +196,6 @@ impl DevKeys {
     }
 }
 
-struct IssuerState {
-    issuer: String,
-    keys: DevKeys,
-}
+mod issuer;
 
-#[derive(Deserialize)]
-struct TokenQuery {
-    sub: Option<String>,
-    aud: Option<String>,
-    scope: Option<String>,
-    acr: Option<String>,
-    sid: Option<String>,
-    jti: Option<String>,
-    /// Lifetime in seconds (default 300).
-    ttl: Option<u64>,
-    /// How long ago the user authenticated, in seconds (default 0).
-    auth_age: Option<u64>,
-    alg: Option<String>,
-}
-
-/// Routes: discovery, JWKS and `GET /token?sub=…&scope=…&acr=…`.
-fn router(state: Arc<IssuerState>) -> Router {
-    Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(|State(s): State<Arc<IssuerState>>| async move {
-                Json(json!({"issuer": s.issuer, "jwks_uri": format!("{}/jwks.json", s.issuer)}))
-            }),
-        )
-        .route(
-            "/jwks.json",
-            get(|State(s): State<Arc<IssuerState>>| async move { Json(s.keys.jwks()) }),
-        )
-        .route("/token", get(mint))
-        .with_state(state)
-}
-
-async fn mint(
-    State(s): State<Arc<IssuerState>>,
-    Query(q): Query<TokenQuery>,
-) -> Result<String, (StatusCode, String)> {
-    let alg = match q.alg.as_deref().unwrap_or("RS256") {
-        "RS256" => DevAlg::RS256,
-        "ES256" => DevAlg::ES256,
-        "EdDSA" => DevAlg::EdDSA,
-        other => {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                format!("alg {other} is not one of RS256, ES256, EdDSA\n"),
-            ));
-        }
-    };
-    let now = crate::clock::Clock::now_unix(&crate::clock::SystemClock).floor() as u64;
-    let mut claims = json!({
-        "iss": s.issuer,
-        "sub": q.sub.unwrap_or_else(|| "dev-user".into()),
-        "aud": q.aud.unwrap_or_else(|| "dev-api".into()),
-        "iat": now,
-        "exp": now + q.ttl.unwrap_or(300),
-        "auth_time": now - q.auth_age.unwrap_or(0).min(now),
-        "jti": match q.jti {
-            Some(jti) => jti,
-            None => format!("dev-{now}-{}", rand_suffix()?),
-        },
-    });
-    for (name, value) in [("scope", q.scope), ("acr", q.acr), ("sid", q.sid)] {
-        if let Some(v) = value {
-            claims[name] = json!(v);
-        }
-    }
-    Ok(s.keys.mint(alg, &claims) + "\n")
-}
-
-/// A random `jti` suffix; without randomness there is no token.
-fn rand_suffix() -> Result<u64, (StatusCode, String)> {
-    let mut bytes = [0u8; 8];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| {
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "no randomness for a jti\n".to_string(),
-        )
-    })?;
-    Ok(u64::from_le_bytes(bytes))
-}
-
-/// Serves the dev issuer on a loopback address until the process ends.
-/// The issuer URL is `http://<bound address>`.
-pub async fn serve_dev_issuer(addr: SocketAddr) -> std::io::Result<()> {
-    if !addr.ip().is_loopback() {
-        return Err(std::io::Error::other(
-            "the dev issuer only binds loopback addresses",
-        ));
-    }
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let issuer = format!("http://{bound}");
-    let keys =
-        DevKeys::generate("dev").map_err(|_| std::io::Error::other("key generation failed"))?;
-    println!("DEV ONLY issuer {issuer} (keys generated in memory; token endpoint {issuer}/token)");
-    let state = Arc::new(IssuerState { issuer, keys });
-    axum::serve(listener, router(state)).await
-}
+pub use issuer::serve_dev_issuer;
