@@ -94,6 +94,47 @@ fn rego_vs_native(c: &mut Criterion) {
     group.finish();
 }
 
+/// The price of DPoP on a cached token: the proof's signature (ES256),
+/// its claims, the key thumbprint and the replay probe, per Check, next to
+/// the same cached Check with a bearer token. Each iteration gets a fresh
+/// proof, made outside the timing.
+fn dpop(c: &mut Criterion) {
+    let rt = runtime();
+    let p = rt.block_on(support::pipeline(1));
+    let client = zt_authz::dev::DevKeys::generate("client").unwrap();
+    let token = p.bound_token(&client, "dpop");
+    let fresh = || {
+        let proof = client.dpop_proof(
+            DevAlg::ES256,
+            "GET",
+            support::HTU,
+            &token,
+            &serde_json::json!({}),
+        );
+        support::dpop_request(&token, &proof)
+    };
+    let first = rt.block_on(p.service.answer(&fresh()));
+    assert_eq!(
+        first.status.map(|s| s.code),
+        Some(0),
+        "the DPoP request is not allowed"
+    );
+    let bearer = support::request(&p.token(DevAlg::RS256, "bearer"));
+    let mut group = c.benchmark_group("dpop");
+    group.bench_function("cached_bearer", |b| {
+        b.to_async(&rt).iter(|| p.service.answer(&bearer))
+    });
+    let service = &p.service;
+    group.bench_function("cached_dpop", |b| {
+        b.to_async(&rt).iter_batched(
+            fresh,
+            |r| async move { service.answer(&r).await },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
 /// Every check verifies the signature (cache off), per algorithm; and the
 /// raw verification alone, the floor of that path.
 fn uncached_and_raw(c: &mut Criterion) {
@@ -154,6 +195,7 @@ criterion_group!(
     benches,
     cached_allow,
     rego_vs_native,
+    dpop,
     uncached_and_raw,
     bad_signature,
     policy_choice,

@@ -10,9 +10,9 @@ SECONDS_EACH=${FUZZ_SECONDS:-10}
 # smoke run is about building and running the targets, not depth.
 FLAGS=(--dev --sanitizer none)
 cargo fuzz build "${FLAGS[@]}"
-for target in token check_request config jwks admin_body admin_auth rego_input; do
+for target in token check_request config jwks admin_body admin_auth rego_input security_event dpop_proof; do
   mkdir -p "target/fuzz-corpus/$target"
   cargo fuzz run "${FLAGS[@]}" "$target" "target/fuzz-corpus/$target" "fuzz/seeds/$target" -- \
     -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 2>&1 | tail -1
 done
-echo "fuzz smoke: 7 passed, 0 failed"
+echo "fuzz smoke: 9 passed, 0 failed"

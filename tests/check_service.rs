@@ -191,9 +191,18 @@ async fn deny_response_shape() {
         .map(|h| (h.header.as_ref().unwrap().value.as_str(), h.append_action))
         .collect();
     assert_eq!(challenges.len(), 2, "{challenges:?}");
-    assert!(challenges[0].0.starts_with("Bearer realm=\"zt-authz\", error=\"invalid_token\""));
+    assert!(
+        challenges[0]
+            .0
+            .starts_with("Bearer realm=\"zt-authz\", error=\"invalid_token\"")
+    );
     // The DPoP challenge is appended next to the Bearer one, not over it.
-    assert!(challenges[1].0.starts_with("DPoP realm=\"zt-authz\", algs=\""), "{challenges:?}");
+    assert!(
+        challenges[1]
+            .0
+            .starts_with("DPoP realm=\"zt-authz\", algs=\""),
+        "{challenges:?}"
+    );
     assert_ne!(challenges[0].1, challenges[1].1);
     assert!(
         !d.body.contains("abc.def"),

@@ -117,6 +117,13 @@ impl Pipeline {
     pub fn token(&self, alg: DevAlg, jti: &str) -> String {
         self.keys.mint(alg, &claims(jti))
     }
+
+    /// A token bound to `client`'s ES256 key.
+    pub fn bound_token(&self, client: &DevKeys, jti: &str) -> String {
+        let mut c = claims(jti);
+        c["cnf"] = json!({"jkt": client.jkt(DevAlg::ES256)});
+        self.keys.mint(DevAlg::RS256, &c)
+    }
 }
 
 pub fn request(token: &str) -> CheckRequest {
@@ -138,6 +145,26 @@ pub fn request(token: &str) -> CheckRequest {
             ..Default::default()
         }),
     }
+}
+
+/// The URI the benchmark request is for, as a DPoP proof's `htu`.
+pub const HTU: &str = "https://api.local/orders/7";
+
+/// The benchmark request with a DPoP-bound token and its proof.
+pub fn dpop_request(token: &str, proof: &str) -> CheckRequest {
+    let mut request = request(token);
+    if let Some(http) = request
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+    {
+        http.scheme = "https".into();
+        http.headers
+            .insert("authorization".into(), format!("DPoP {token}"));
+        http.headers.insert("dpop".into(), proof.into());
+    }
+    request
 }
 
 /// `n` active `jti` revocations, none of which match the benchmark tokens.

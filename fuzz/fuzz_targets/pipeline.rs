@@ -17,6 +17,8 @@ use zt_authz::pipeline::DecisionPipeline;
 use zt_authz::telemetry::metrics::Metrics;
 
 pub const ISSUER: &str = "https://fuzz.example";
+/// The audience `ISSUER`'s security events must name.
+pub const SSF_AUDIENCE: &str = "https://zt-authz.fuzz/";
 /// The scope admin tokens of `ISSUER` need.
 pub const ADMIN_SCOPE: &str = "zt-authz:admin";
 
@@ -49,7 +51,7 @@ pub fn pipeline() -> &'static Pipeline {
         std::fs::create_dir_all(&dir).expect("temp dir");
         std::fs::write(dir.join("jwks.json"), keys.jwks().to_string()).expect("jwks");
         let yaml = format!(
-            "server: {{ token_cache_entries: 0 }}\nrevocations: {{ store: memory }}\nissuers:\n  - issuer: {ISSUER}\n    jwks_file: jwks.json\n    audiences: [api]\n    logout_audiences: [rp]\n    algorithms: [RS256, ES256, EdDSA]\npolicies:\n  - name: all\n    scopes: [read]\nadmin:\n  issuer: {ISSUER}\n  scope: {ADMIN_SCOPE}\n"
+            "server: {{ token_cache_entries: 0 }}\nrevocations: {{ store: memory }}\nissuers:\n  - issuer: {ISSUER}\n    jwks_file: jwks.json\n    audiences: [api]\n    logout_audiences: [rp]\n    algorithms: [RS256, ES256, EdDSA]\npolicies:\n  - name: all\n    scopes: [read]\nadmin:\n  issuer: {ISSUER}\n  scope: {ADMIN_SCOPE}\nssf:\n  transmitters:\n    - issuer: {ISSUER}\n      jwks_file: jwks.json\n      audience: {SSF_AUDIENCE}\n      algorithms: [RS256, ES256, EdDSA]\n"
         );
         let config = Config::from_yaml(&yaml, &dir).expect("config");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");

@@ -110,7 +110,12 @@ async fn mint(
     match q.bind.as_deref() {
         None => {}
         Some("dpop") => claims["cnf"] = json!({"jkt": s.client.jkt(DevAlg::ES256)}),
-        Some(other) => return Err((StatusCode::BAD_REQUEST, format!("bind={other}: only dpop\n"))),
+        Some(other) => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("bind={other}: only dpop\n"),
+            ));
+        }
     }
     Ok(s.keys.mint(alg, &claims) + "\n")
 }
@@ -118,7 +123,9 @@ async fn mint(
 /// `GET /dpop-proof?htm=…&htu=…&token=…`: a proof made with the stand-in
 /// client key, as the client itself would make it.
 async fn dpop_proof(State(s): State<Arc<IssuerState>>, Query(q): Query<ProofQuery>) -> String {
-    s.client.dpop_proof(DevAlg::ES256, &q.htm, &q.htu, &q.token, &json!({})) + "\n"
+    s.client
+        .dpop_proof(DevAlg::ES256, &q.htm, &q.htu, &q.token, &json!({}))
+        + "\n"
 }
 
 /// `GET /ssf/session-revoked?aud=…&sub=…&sid=…`: a CAEP session-revoked
@@ -130,7 +137,9 @@ async fn session_revoked(
     let now = crate::clock::Clock::now_unix(&crate::clock::SystemClock).floor() as u64;
     let user = json!({"format": "iss_sub", "iss": s.issuer, "sub": q.sub});
     let subject = match q.sid {
-        Some(sid) => json!({"format": "complex", "user": user, "session": {"format": "opaque", "id": sid}}),
+        Some(sid) => {
+            json!({"format": "complex", "user": user, "session": {"format": "opaque", "id": sid}})
+        }
         None => user,
     };
     let claims = json!({

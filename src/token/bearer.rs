@@ -138,14 +138,33 @@ mod tests {
 
     #[test]
     fn dpop_is_a_scheme_of_check_not_of_the_admin_api() {
-        assert_eq!(extract_credentials(Some("DPoP abc"), 16), Ok((Scheme::Dpop, "abc")));
-        assert_eq!(extract_credentials(Some("dpop   abc"), 16), Ok((Scheme::Dpop, "abc")));
-        assert_eq!(extract_credentials(Some("Bearer abc"), 16), Ok((Scheme::Bearer, "abc")));
-        assert_eq!(extract_credentials(Some("DPoP a,DPoP b"), 16).map(|_| ()), Err(BearerError::Malformed("more than one Authorization header, or a comma in the token")));
-        assert_eq!(extract_credentials(Some("Basic abc"), 16), Err(BearerError::Malformed(WRONG_SCHEME)));
+        assert_eq!(
+            extract_credentials(Some("DPoP abc"), 16),
+            Ok((Scheme::Dpop, "abc"))
+        );
+        assert_eq!(
+            extract_credentials(Some("dpop   abc"), 16),
+            Ok((Scheme::Dpop, "abc"))
+        );
+        assert_eq!(
+            extract_credentials(Some("Bearer abc"), 16),
+            Ok((Scheme::Bearer, "abc"))
+        );
+        assert_eq!(
+            extract_credentials(Some("DPoP a,DPoP b"), 16).map(|_| ()),
+            Err(BearerError::Malformed(
+                "more than one Authorization header, or a comma in the token"
+            ))
+        );
+        assert_eq!(
+            extract_credentials(Some("Basic abc"), 16),
+            Err(BearerError::Malformed(WRONG_SCHEME))
+        );
         assert_eq!(
             extract_bearer(Some("DPoP abc"), 16),
-            Err(BearerError::Malformed("the Authorization header must use the Bearer scheme"))
+            Err(BearerError::Malformed(
+                "the Authorization header must use the Bearer scheme"
+            ))
         );
     }
 }
