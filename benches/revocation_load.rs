@@ -1,6 +1,8 @@
 //! Revocation load figures, as one markdown table:
 //! - in process: propagation A → B through a real Redis (p50, p99 over
-//!   1,000 revocations) and the index's memory with 1,000,000 entries;
+//!   1,000 revocations), the same for Shared Signals events (a SET pushed
+//!   to A until B's Check denies, 300 events) and the index's memory with
+//!   1,000,000 entries;
 //! - the scale-and-fault run (`support/scale.rs`): two replica processes,
 //!   N active revocations (default 1,000,000; `ZT_SCALE_N` for fewer) added
 //!   through the bulk API, propagation on the quiet path, while replica B
@@ -15,6 +17,8 @@
 
 #[path = "support/scale.rs"]
 mod scale;
+#[path = "support/ssf_propagation.rs"]
+mod ssf_propagation;
 mod support;
 
 use std::net::TcpListener;
@@ -301,6 +305,12 @@ fn main() {
         .build()
         .unwrap();
     let (p50, p99, max) = rt.block_on(propagation(revocations));
+    let events = if full { 300 } else { 10 };
+    let ssf = rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let server = redis(dir.path()).await;
+        ssf_propagation::ssf_propagation(events, server.1).await
+    });
     let (before, after) = memory(entries);
     let scale_rows = rt.block_on(scale(scale_n, probes));
     println!("| measure | value | target |");
@@ -316,6 +326,12 @@ fn main() {
     println!(
         "| propagation A → B max | {:.2} ms | < 1 s |",
         max.as_secs_f64() * 1e3
+    );
+    println!(
+        "| Shared Signals SET on A → denied on B: p50 / p99 / max ({events} events) | {:.2} / {:.2} / {:.2} ms | within 1 s |",
+        ssf.0.as_secs_f64() * 1e3,
+        ssf.1.as_secs_f64() * 1e3,
+        ssf.2.as_secs_f64() * 1e3
     );
     println!(
         "| RSS before / after {entries} jti revocations | {:.1} / {:.1} MiB | ≤ 200 MiB |",
