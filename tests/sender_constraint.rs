@@ -335,3 +335,31 @@ async fn certificate_bound_tokens_through_envoy() {
     assert_eq!(send(&a, &orders, &bearer, None).await.status, 200);
     app.running.stop().await.unwrap();
 }
+
+/// Replay caches are per replica: a captured proof already used on A is
+/// accepted once by B while its `iat` is in the window, then never again.
+/// What the README says about replicas, pinned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_is_remembered_per_replica() {
+    let ks = KeyServer::start("primary").await;
+    let nonce_ks = KeyServer::start("noncer").await;
+    let files = [("nonce.key", "k".repeat(40))];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let a = TestApp::start_with_files(&config(&ks, &nonce_ks), &files).await;
+    let b = TestApp::start_with_files(&config(&ks, &nonce_ks), &files).await;
+    let client_key = DevKeys::generate("client").unwrap();
+    let token = ks.token(json!({"cnf": {"jkt": client_key.jkt(DevAlg::ES256)}}));
+    let proof = client_key.dpop_proof(DevAlg::ES256, "GET", "https://api.local/payments/1", &token, &json!({}));
+    let mut request = common::app::check_request("/payments/1", None);
+    let http = common::app::http_mut(&mut request);
+    http.scheme = "https".into();
+    http.headers.insert("authorization".into(), format!("DPoP {token}"));
+    http.headers.insert("dpop".into(), proof);
+    let code = |r: envoy_types::pb::envoy::service::auth::v3::CheckResponse| r.status.unwrap().code;
+    assert_eq!(code(a.check(&request).await), 0, "A: first use");
+    assert_eq!(code(a.check(&request).await), 16, "A: replay");
+    assert_eq!(code(b.check(&request).await), 0, "B has its own memory");
+    assert_eq!(code(b.check(&request).await), 16, "B: replay");
+    a.running.stop().await.unwrap();
+    b.running.stop().await.unwrap();
+}
