@@ -349,11 +349,18 @@ async fn a_proof_is_remembered_per_replica() {
     let b = TestApp::start_with_files(&config(&ks, &nonce_ks), &files).await;
     let client_key = DevKeys::generate("client").unwrap();
     let token = ks.token(json!({"cnf": {"jkt": client_key.jkt(DevAlg::ES256)}}));
-    let proof = client_key.dpop_proof(DevAlg::ES256, "GET", "https://api.local/payments/1", &token, &json!({}));
+    let proof = client_key.dpop_proof(
+        DevAlg::ES256,
+        "GET",
+        "https://api.local/payments/1",
+        &token,
+        &json!({}),
+    );
     let mut request = common::app::check_request("/payments/1", None);
     let http = common::app::http_mut(&mut request);
     http.scheme = "https".into();
-    http.headers.insert("authorization".into(), format!("DPoP {token}"));
+    http.headers
+        .insert("authorization".into(), format!("DPoP {token}"));
     http.headers.insert("dpop".into(), proof);
     let code = |r: envoy_types::pb::envoy::service::auth::v3::CheckResponse| r.status.unwrap().code;
     assert_eq!(code(a.check(&request).await), 0, "A: first use");

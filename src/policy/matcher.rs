@@ -66,6 +66,30 @@ impl RouteMatch {
         self.hosts.is_empty() || self.hosts.iter().any(|p| p.matches(host))
     }
 
+    /// The literal hosts the route is limited to, when every one of them is
+    /// literal; `None` for any host or when a glob is among them.
+    pub fn literal_hosts(&self) -> Option<Vec<&str>> {
+        if self.hosts.is_empty() {
+            return None;
+        }
+        self.hosts
+            .iter()
+            .map(|h| match h {
+                HostPattern::Exact(h) => Some(h.as_str()),
+                HostPattern::Glob(_) => None,
+            })
+            .collect()
+    }
+
+    /// A literal every matching path starts with (an exact path, or a
+    /// prefix); `None` for any path or a regex.
+    pub fn literal_path_prefix(&self) -> Option<&str> {
+        match &self.path {
+            PathMatch::Exact(p) | PathMatch::Prefix(p) => Some(p),
+            PathMatch::Any | PathMatch::Regex(_) => None,
+        }
+    }
+
     /// The route in one line, for the config summary.
     pub fn describe(&self) -> String {
         let hosts = if self.hosts.is_empty() {

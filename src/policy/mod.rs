@@ -1,12 +1,14 @@
 //! Route policies: which requests they cover and what they require.
 
 mod evaluate;
+mod index;
 mod matcher;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use evaluate::{Unmet, check_requirements};
+use index::PolicyIndex;
 pub use matcher::{PathMatch, RouteMatch, normalize_host};
 
 use crate::binding::SenderConstraint;
@@ -73,18 +75,22 @@ impl Policy {
     }
 }
 
+/// Up to this many policies are scanned; more are looked up by index.
+const SCAN_AT_MOST: usize = 8;
+
 /// Policies in match order.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
     policies: Vec<Arc<Policy>>,
+    index: PolicyIndex,
 }
 
 impl PolicySet {
     /// A set that matches in the given order.
     pub fn new(policies: Vec<Policy>) -> Self {
-        Self {
-            policies: policies.into_iter().map(Arc::new).collect(),
-        }
+        let policies: Vec<Arc<Policy>> = policies.into_iter().map(Arc::new).collect();
+        let index = PolicyIndex::build(policies.iter().map(|p| &**p));
+        Self { policies, index }
     }
 
     /// The policy with this name, as a route's `context_extensions` names it.
@@ -96,9 +102,22 @@ impl PolicySet {
     /// is normalised here, once, so every spelling of a host selects alike.
     pub fn select(&self, host: &str, path: &str, method: &str) -> Option<&Arc<Policy>> {
         let host = normalize_host(host);
+        if self.policies.len() <= SCAN_AT_MOST {
+            return self.scan(&host, path, method);
+        }
+        self.index
+            .candidates(&host, path)
+            .into_iter()
+            .filter_map(|i| self.policies.get(i as usize))
+            .find(|p| p.route.matches(&host, path, method))
+    }
+
+    /// The first policy whose route fits, by trying each in order; `host`
+    /// already normalised. What `select` must always agree with.
+    fn scan(&self, host: &str, path: &str, method: &str) -> Option<&Arc<Policy>> {
         self.policies
             .iter()
-            .find(|p| p.route.matches(&host, path, method))
+            .find(|p| p.route.matches(host, path, method))
     }
 
     /// Every policy, in match order.
