@@ -12,7 +12,7 @@ use zt_authz::config::Config;
 use zt_authz::dev::DevKeys;
 use zt_authz::grpc::CheckService;
 use zt_authz::keys::http_client;
-use zt_authz::revocation::{NoEvents, Revocations};
+use zt_authz::revocation::NoEvents;
 use zt_authz::pipeline::DecisionPipeline;
 use zt_authz::telemetry::metrics::Metrics;
 
