@@ -97,3 +97,35 @@ impl ReplayCaches {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_full_replay_cache_refuses_instead_of_forgetting() {
+        let caches = ReplayCaches::default();
+        let ttl = Duration::from_secs(60);
+        for i in 0..1000 {
+            caches
+                .remember("https://idp.example", &format!("j{i}"), ttl, 1000)
+                .unwrap();
+        }
+        assert_eq!(
+            caches.remember("https://idp.example", "new", ttl, 1000),
+            Err(ProofError::ReplayCacheFull)
+        );
+        assert_eq!(
+            caches.remember("https://idp.example", "j1", ttl, 2000),
+            Err(ProofError::Replayed)
+        );
+        // Issuers have caches of their own.
+        assert_eq!(
+            caches.remember("https://other.example", "j1", ttl, 1000),
+            Ok(())
+        );
+        assert_eq!(caches.len("https://idp.example"), 1000);
+    }
+}

@@ -42,7 +42,10 @@ impl Default for RegoLimits {
     fn default() -> Self {
         Self {
             max_instructions: 100_000,
-            time_budget: Duration::from_millis(10),
+            // Wall-clock time: a thread descheduled under load counts, so
+            // this is a backstop for slow built-ins, well above what a
+            // busy machine adds; the instruction limit bounds the work.
+            time_budget: Duration::from_millis(100),
         }
     }
 }
