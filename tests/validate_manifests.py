@@ -3,17 +3,21 @@
 - `helm lint --strict` and `helm package` on helm/zt-authz.
 - `helm template` for the default values, every combination of the Istio
   switches with both revocation stores, an external Redis, an existing HMAC
-  key Secret, opt-in path scoping, and everything switched off.
+  key Secret, opt-in path scoping, Rego files in `policyFiles` with a
+  generated or an existing DPoP nonce key, and everything switched off.
 - Every rendered object and every file in istio/: Istio kinds against the
   CRD schemas of the istio.io/api module (path given by tests/tools.sh),
   core kinds with kubernetes-validate (strict), Prometheus Operator kinds by
   their required shape; `zt-authz check-config` on the config file the chart
-  renders into its config Secret.
+  renders into its config Secret, with the files rendered beside it.
 - The chart's rules, each a check that fails when the rule is broken: bad
   values refused by values.schema.json, bad combinations refused by the
   templates, every request covered by the CUSTOM policy, revocations that
   cannot be lost, config changes reloaded in place, memory sized for the
-  stated capacity, the Redis fan-out key mounted from a Secret.
+  stated capacity, the Redis fan-out key mounted from a Secret, the files
+  the config names (Rego modules and data, the DPoP nonce key) at the paths
+  it names them by in the pod, and a change of a Rego file alone reloaded
+  in place.
 - With --istioctl: `istioctl validate -f` on istio/ and on every rendering
   that holds Istio objects, and `istioctl analyze --use-kube=false` on them.
 - With --meshcheck: every mesh config (istio/ and the chart's extension
@@ -30,6 +34,7 @@ import copy
 import itertools
 import json
 import pathlib
+import posixpath
 import re
 import secrets
 import subprocess
@@ -44,6 +49,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHART = ROOT / "helm" / "zt-authz"
 KUBERNETES = "1.33.0"
 RELEASE, NAMESPACE = "zt-authz", "zt-authz"
+# Where the chart mounts the DPoP nonce key; the config must name this path.
+NONCE_KEY_PATH = "/etc/zt-authz-dpop/nonce-key"
 ISTIO_GROUPS = ("security.istio.io", "networking.istio.io", "telemetry.istio.io", "install.istio.io")
 
 failures = []
@@ -116,13 +123,16 @@ def mesh_provider_problem(mesh):
 
 
 class ConfigChecker:
-    """Runs `zt-authz check-config` on a rendered config file.
+    """Runs `zt-authz check-config` on a rendered config file, with every
+    other key of its Secret written beside it, as the pod sees them: the
+    Rego modules and data it names relative to itself are read from there.
 
-    The chart sets `revocations.redis_hmac_key_file` to a path inside the
-    pod; here it is pointed at a local copy of the rendered key. A zt-authz
-    build that does not know the key yet rejects it as unknown: then, and
-    only then, the key is dropped before the check, and `hmac_key_unknown`
-    records that it happened.
+    The chart sets `revocations.redis_hmac_key_file` and the issuers'
+    `dpop.nonce_key_file` to paths inside the pod; here they are pointed at
+    local copies of the rendered keys. A zt-authz build that does not know
+    the HMAC key yet rejects it as unknown: then, and only then, the key is
+    dropped before the check, and `hmac_key_unknown` records that it
+    happened.
     """
 
     def __init__(self, binary, workdir):
@@ -130,21 +140,36 @@ class ConfigChecker:
         self.workdir = pathlib.Path(workdir)
         self.hmac_key_unknown = False
 
-    def problem(self, text, hmac_key):
-        config = yaml.safe_load(text)
+    def problem(self, data, hmac_key, nonce_key):
+        # A new directory each time, so that no file of an earlier rendering
+        # can stand in for one this rendering lacks.
+        root = pathlib.Path(tempfile.mkdtemp(dir=self.workdir))
+        etc, keys = root / "etc", root / "keys"
+        etc.mkdir()
+        keys.mkdir()
+        for name, content in data.items():
+            if name != "config.yaml":
+                (etc / name).write_text(content)
+        config = yaml.safe_load(data["config.yaml"])
         rev = config.get("revocations") or {}
         if "redis_hmac_key_file" in rev:
-            key_file = self.workdir / "hmac-key"
+            key_file = keys / "hmac-key"
             # The key the chart generated, or (an existing Secret's, unknown
             # here) a stand-in of the same size.
             key_file.write_text(hmac_key or secrets.token_hex(32))
             rev["redis_hmac_key_file"] = str(key_file)
-        out = self._run(config)
+        for issuer in config.get("issuers") or []:
+            dpop = issuer.get("dpop") or {}
+            if dpop.get("nonce_key_file") == NONCE_KEY_PATH:
+                key_file = keys / "nonce-key"
+                key_file.write_text(nonce_key or secrets.token_hex(32))
+                dpop["nonce_key_file"] = str(key_file)
+        out = self._run(config, etc)
         unknown = "redis_hmac_key_file: unknown field `redis_hmac_key_file`"
         if out.returncode != 0 and "redis_hmac_key_file" in rev and unknown in out.stderr + out.stdout:
             retry = copy.deepcopy(config)
             del retry["revocations"]["redis_hmac_key_file"]
-            second = self._run(retry)
+            second = self._run(retry, etc)
             if second.returncode == 0:
                 self.hmac_key_unknown = True
                 return None
@@ -153,8 +178,8 @@ class ConfigChecker:
             return f"embedded zt-authz config rejected:\n{out.stderr}{out.stdout}"
         return None
 
-    def _run(self, config):
-        path = self.workdir / "config.yaml"
+    def _run(self, config, etc):
+        path = etc / "config.yaml"
         path.write_text(yaml.safe_dump(config))
         return run([self.binary, "check-config", "--config", path])
 
@@ -198,7 +223,7 @@ class Validator:
         problem = None
         data = secret_data(doc) if kind == "Secret" else (doc.get("data") or {})
         if kind == "Secret" and "config.yaml" in data:
-            problem = self.configs.problem(data["config.yaml"], hmac_key_of(secrets or []))
+            problem = self.configs.problem(data, hmac_key_of(secrets or []), nonce_key_of(secrets or []))
         if kind == "ConfigMap" and "mesh.yaml" in data:
             problem = mesh_provider_problem(yaml.safe_load(data["mesh.yaml"]))
         if kind == "ConfigMap" and "zt-authz.json" in data:
@@ -261,6 +286,13 @@ def hmac_key_of(docs):
     return None
 
 
+def nonce_key_of(docs):
+    for d in docs:
+        if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-dpop-nonce"):
+            return next(iter(secret_data(d).values()), None)
+    return None
+
+
 def set_path(values, dotted, value):
     node = values
     *parents, last = dotted.split(".")
@@ -303,6 +335,48 @@ def memory_bytes(q):
 
 def pod_template(docs):
     return find(docs, "Deployment")[0]["spec"]["template"]
+
+
+def config_path(docs):
+    """The config file zt-authz is started with, from the container's args."""
+    args = pod_template(docs)["spec"]["containers"][0]["args"]
+    return args[args.index("--config") + 1]
+
+
+def pod_file(docs, path):
+    """Which Secret key kubelet puts at `path` in the zt-authz container:
+    (secret name, key, mount), or None. Follows the volume semantics the
+    chart relies on: the deepest mount holding the path; a Secret volume
+    without `items` projects every key flat at its root, one with `items`
+    only those, each at its `path`."""
+    spec = pod_template(docs)["spec"]
+    volumes = {vol["name"]: vol for vol in spec["volumes"]}
+    mounts = [m for m in spec["containers"][0]["volumeMounts"]
+              if path.startswith(m["mountPath"].rstrip("/") + "/")]
+    if not mounts:
+        return None
+    mount = max(mounts, key=lambda m: len(m["mountPath"]))
+    secret = volumes.get(mount["name"], {}).get("secret")
+    if not secret or mount.get("subPath"):
+        return None
+    rel = path[len(mount["mountPath"].rstrip("/")) + 1:]
+    items = secret.get("items")
+    if items:
+        key = next((i["key"] for i in items if i["path"] == rel), None)
+    else:
+        key = rel if "/" not in rel else None
+    return (secret["secretName"], key, mount) if key else None
+
+
+def rego_files(config):
+    """Every file the config's Rego policies name: (where, path as written)."""
+    for i, policy in enumerate(config.get("policies") or []):
+        rego = policy.get("rego") or {}
+        module = rego.get("module") or []
+        for path in [module] if isinstance(module, str) else module:
+            yield f"policies[{i}].rego.module", path
+        if rego.get("data"):
+            yield f"policies[{i}].rego.data", rego["data"]
 
 
 # ----------------------------------------------------------------------------
@@ -350,6 +424,29 @@ def check_lint_and_package(v):
         check("helm template of the package", docs is not None, err)
 
 
+# A Rego module and a data file shipped with the chart, and a config that
+# names them as they appear beside it.
+TENANT_REGO = (ROOT / "examples" / "policies" / "tenant.rego").read_text()
+POLICY_FILES = {
+    "policyFiles": {"tenant.rego": TENANT_REGO, "tenants.yaml": "tenants: [acme, globex]\n"},
+    "config.policies": [
+        {"name": "health", "match": {"path": {"exact": "/healthz"}}, "anonymous": True},
+        {"name": "tenants", "match": {"path": {"prefix": "/tenants/"}}, "scopes": ["orders:read"],
+         "rego": {"module": "tenant.rego", "data": "tenants.yaml", "query": "data.zt.authz.result",
+                  "headers": ["x-tenant"]}},
+    ],
+}
+# An issuer that requires DPoP nonces, with the key where the chart mounts it.
+NONCE_CONFIG = {
+    "config.issuers": [{
+        "issuer": "https://login.example.com/realms/shop",
+        "discovery_url": "https://login.example.com/realms/shop/.well-known/openid-configuration",
+        "audiences": ["shop-api"], "required_typ": "at+jwt",
+        "dpop": {"require_nonce": True, "nonce_key_file": NONCE_KEY_PATH},
+    }],
+}
+
+
 # Values the schema must refuse, with the words its message must contain.
 BAD_VALUES = [
     ({"replicaCount": "two"}, "at '/replicaCount'"),
@@ -361,6 +458,15 @@ BAD_VALUES = [
     ({"resources": {"limits": {"memory": "lots"}}}, "at '/resources/limits/memory'"),
     ({"redis": {"auth": {"password": "short"}}}, "at '/redis/auth/password'"),
     ({"redis": {"auth": {"password": "has@and/in-a-url-0123"}}}, "at '/redis/auth/password'"),
+    ({"policyFiles": {"../tenant.rego": "package x"}}, "at '/policyFiles': additional properties '../tenant.rego'"),
+    ({"policyFiles": {"policies/tenant.rego": "package x"}},
+     "at '/policyFiles': additional properties 'policies/tenant.rego'"),
+    ({"policyFiles": {"..data": "x"}}, "at '/policyFiles': additional properties '..data'"),
+    ({"policyFiles": {"tenant rego": "x"}}, "at '/policyFiles': additional properties 'tenant rego'"),
+    ({"policyFiles": {"config.yaml": "default_action: allow"}}, "at '/policyFiles/config.yaml'"),
+    ({"policyFiles": {"tenant.rego": 5}}, "at '/policyFiles/tenant.rego'"),
+    ({"dpop": {"nonceKey": {"secretKey": "a/b"}}}, "at '/dpop/nonceKey/secretKey'"),
+    ({"dpop": {"nonceKey": {"create": "yes"}}}, "at '/dpop/nonceKey/create'"),
 ]
 
 # Combinations the templates must refuse, with the words the message must contain.
@@ -372,6 +478,17 @@ BAD_COMBINATIONS = [
     ({"redis.enabled": False, "revocations.redis.url": ""}, "revocations.store: redis needs a Redis"),
     ({"revocations.capacity": 3000000}, "too small for revocations.capacity"),
     ({"resources.limits.memory": "256Mi"}, "too small for revocations.capacity"),
+    ({"dpop.nonceKey.create": True, "dpop.nonceKey.existingSecret": "mine"}, "not both"),
+    (NONCE_CONFIG, "nonces need a key shared by every replica"),
+    ({**NONCE_CONFIG, "dpop.nonceKey.create": True,
+      "config.issuers": [{**NONCE_CONFIG["config.issuers"][0],
+                          "dpop": {"require_nonce": True, "nonce_key_file": "dpop-nonce.key"}}]},
+     f"but the chart mounts the nonce key (dpop.nonceKey) at {NONCE_KEY_PATH}"),
+    ({**POLICY_FILES, "policyFiles": {"tenants.yaml": "tenants: []\n"}}, '"tenant.rego", which is not a key of policyFiles'),
+    ({**POLICY_FILES, "config.policies": [{**POLICY_FILES["config.policies"][1],
+                                           "rego": {"module": ["tenant.rego", "policies/tenant.rego"],
+                                                    "query": "data.zt.authz.result"}}]},
+     '"policies/tenant.rego", which is not a key of policyFiles'),
 ]
 
 
@@ -386,7 +503,9 @@ def check_refusals(v):
               and words in err, f"not refused with a message naming {words!r}: {err or 'rendered'}")
     for dotted, words in BAD_COMBINATIONS:
         docs, err = v.render(merged(dotted))
-        check(f"refuses {dotted}", docs is None and words in (err or ""),
+        # The overrides may hold a whole Rego module: name them briefly.
+        named = str(dotted) if len(str(dotted)) <= 160 else str(dotted)[:157] + "..."
+        check(f"refuses {named}", docs is None and words in (err or ""),
               f"rendered, or refused without {words!r}: {err}")
 
 
@@ -425,6 +544,11 @@ def combinations():
                            "revocations.embedded.existingClaim": "my-claim"}), "embedded, existing claim"))
     combos.append((merged({"istio.authorizationPolicy.paths": ["/orders*", "/admin*"]}), "opt-in paths"))
     combos.append((merged({"redis.auth.password": "given-password-0123456789abcdef"}), "Redis password given"))
+    combos.append((merged(POLICY_FILES), "Rego policy files"))
+    combos.append((merged(POLICY_FILES, NONCE_CONFIG, {"dpop.nonceKey.create": True}),
+                   "Rego policy files, generated DPoP nonce key"))
+    combos.append((merged(NONCE_CONFIG, {"dpop.nonceKey.existingSecret": "my-nonce-key",
+                                         "dpop.nonceKey.secretKey": "key"}), "existing DPoP nonce key Secret"))
     off = {t: False for t in toggles + ["hpa.enabled", "pdb.enabled", "networkPolicy.enabled",
                                         "metrics.prometheusRule.enabled", "metrics.grafanaDashboard.enabled",
                                         "serviceAccount.create"]}
@@ -465,6 +589,7 @@ def check_rendering(v, overrides, name):
         check(f"{where} has a {required}", required in kinds, f"no {required}")
     check_zero_trust(where, overrides, docs)
     check_revocation_rules(where, overrides, docs)
+    check_config_files(where, overrides, docs)
     v.istioctl(where, docs=docs)
     return docs
 
@@ -539,6 +664,62 @@ def check_revocation_rules(where, overrides, docs):
               "a Redis URL or password in a ConfigMap")
 
 
+def check_config_files(where, overrides, docs):
+    """The files the config names are in the pod where it names them: the
+    Rego files of policyFiles beside config.yaml, the DPoP nonce key from
+    its Secret, read-only."""
+    config = zt_config(docs)
+    config_file = config_path(docs)
+    config_secret = f"{RELEASE}-config"
+    rendered = secret_data(find(docs, "Secret", "-config")[0])
+    at = pod_file(docs, config_file)
+    check(f"{where} config.yaml from the config Secret", at and at[:2] == (config_secret, "config.yaml"),
+          f"{config_file} is not the config Secret's config.yaml: {at}")
+    wanted = get_path(overrides, "policyFiles", {}) or {}
+    for name, content in wanted.items():
+        check(f"{where} policyFiles {name} in the config Secret", rendered.get(name) == content,
+              f"the config Secret does not hold {name} as given")
+        at = pod_file(docs, posixpath.join(posixpath.dirname(config_file), name))
+        check(f"{where} policyFiles {name} beside config.yaml", at and at[:2] == (config_secret, name),
+              f"{name} is not at {posixpath.dirname(config_file)}/{name} in the pod: {at}")
+    extra = set(rendered) - set(wanted) - {"config.yaml"}
+    check(f"{where} config Secret holds only config.yaml and policyFiles", not extra,
+          f"unexpected keys {sorted(extra)}")
+    for key, path in rego_files(config):
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(config_file), path))
+        at = pod_file(docs, resolved)
+        content = secret_data(find(docs, "Secret", at[0])[0]).get(at[1]) if at and find(docs, "Secret", at[0]) else None
+        check(f"{where} {key} {path} mounted", content is not None and content == wanted.get(posixpath.basename(resolved)),
+              f"{path} resolves to {resolved}, which no rendered Secret provides with the policyFiles content ({at})")
+    # The DPoP nonce key.
+    existing = get_path(overrides, "dpop.nonceKey.existingSecret", "")
+    create = get_path(overrides, "dpop.nonceKey.create", False)
+    key_name = get_path(overrides, "dpop.nonceKey.secretKey", "nonce-key")
+    generated = find(docs, "Secret", "-dpop-nonce")
+    volumes = [vol for vol in pod_template(docs)["spec"]["volumes"] if vol["name"] == "dpop-nonce-key"]
+    if not (existing or create):
+        check(f"{where} no DPoP nonce key", not generated and not volumes,
+              "a nonce key Secret or volume although dpop.nonceKey is off")
+        return
+    secret_name = existing or f"{RELEASE}-dpop-nonce"
+    at = pod_file(docs, NONCE_KEY_PATH)
+    check(f"{where} DPoP nonce key from its Secret, read-only",
+          at and at[:2] == (secret_name, key_name) and at[2].get("readOnly") is True,
+          f"{NONCE_KEY_PATH} is not {secret_name}/{key_name} mounted read-only: {at}")
+    for i, issuer in enumerate(config.get("issuers") or []):
+        named = (issuer.get("dpop") or {}).get("nonce_key_file")
+        if named:
+            check(f"{where} issuers[{i}].dpop.nonce_key_file is the mounted key", named == NONCE_KEY_PATH,
+                  f"nonce_key_file {named!r}, the key is mounted at {NONCE_KEY_PATH}")
+    if existing:
+        check(f"{where} existing DPoP nonce key Secret used as is", not generated,
+              "the chart generated a nonce key although an existing Secret was named")
+    else:
+        key = secret_data(generated[0]).get(key_name, "") if generated else ""
+        check(f"{where} generated DPoP nonce key", len(key.encode()) >= 32,
+              f"the generated nonce key has {len(key.encode())} bytes, needs at least 32")
+
+
 def check_bundled_redis(where, overrides, docs, rev):
     sts = find(docs, "StatefulSet", "-redis")
     secret = find(docs, "Secret", "-redis")
@@ -609,6 +790,24 @@ def check_defaults_and_reload(v, defaults):
         check(f"{where} config change does not roll the pods",
               pod_template(changed) == pod_template(defaults) and zt_config(changed) != config,
               "the pod template changed with a config-only change")
+    # A Rego file added, then changed alone: reloaded in place. zt-authz
+    # watches config.yaml's bytes only, so config.yaml must change with it;
+    # kubelet swaps the Secret's keys together, so the reload reads the new
+    # file. The Redis password is fixed, since a generated one would differ
+    # between the two renderings.
+    password = {"redis.auth.password": "given-password-0123456789abcdef"}
+    first, err = v.render(merged(POLICY_FILES, password))
+    edited = copy.deepcopy(POLICY_FILES)
+    edited["policyFiles"]["tenant.rego"] += "\n# edited\n"
+    second, err2 = v.render(merged(edited, password))
+    if check(f"{where} policy file change renders", first is not None and second is not None, err or err2):
+        text = lambda docs: secret_data(find(docs, "Secret", "-config")[0])["config.yaml"]
+        check(f"{where} policy files do not roll the pods",
+              pod_template(first) == pod_template(defaults) and pod_template(second) == pod_template(first),
+              "the pod template changed with policyFiles")
+        check(f"{where} a policy file change alone changes config.yaml",
+              zt_config(second) == zt_config(first) and text(second) != text(first),
+              "config.yaml is byte for byte the same, so zt-authz would not reload the changed file")
     for dotted in ({"grpcPort": 9001}, {"adminPort": 9091}, {"revocations.redis.prefix": "other"}):
         other, err = v.render(merged(dotted))
         if check(f"{where} {dotted} renders", other is not None, err):

@@ -43,6 +43,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default (printf "%s-hmac" (include "zt-authz.fullname" .)) .Values.revocations.redis.hmacKey.existingSecret -}}
 {{- end -}}
 
+{{/* The DPoP nonce key: mounted when the chart generates it or a Secret of
+     the operator's is named. Its path is fixed, so the config can name it. */}}
+{{- define "zt-authz.nonceKey" -}}
+{{- if or .Values.dpop.nonceKey.create .Values.dpop.nonceKey.existingSecret -}}true{{- end -}}
+{{- end -}}
+
+{{- define "zt-authz.nonceKeySecret" -}}
+{{- default (printf "%s-dpop-nonce" (include "zt-authz.fullname" .)) .Values.dpop.nonceKey.existingSecret -}}
+{{- end -}}
+
+{{- define "zt-authz.nonceKeyDir" -}}/etc/zt-authz-dpop{{- end -}}
+
+{{- define "zt-authz.nonceKeyPath" -}}{{ include "zt-authz.nonceKeyDir" . }}/nonce-key{{- end -}}
+
 {{- define "zt-authz.revocationClaim" -}}
 {{- default (printf "%s-revocations" (include "zt-authz.fullname" .)) .Values.revocations.embedded.existingClaim -}}
 {{- end -}}
@@ -77,6 +91,47 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $need := addf 67108864.0 (mulf 200.0 (float64 .Values.revocations.capacity)) -}}
 {{- if lt (float64 (include "zt-authz.bytes" $limit)) $need -}}
 {{- fail (printf "resources.limits.memory %s is too small for revocations.capacity %v: about 64Mi + 200 B per active revocation, i.e. at least %dMi." $limit .Values.revocations.capacity (int (ceil (divf $need 1048576.0)))) -}}
+{{- end -}}
+{{- include "zt-authz.validateFiles" . -}}
+{{- end -}}
+
+{{/* The files the config names must be the ones the chart mounts: a wrong
+     name would otherwise be found only by the pods, at start (crash loop)
+     or at reload (refused, the old config keeps deciding unnoticed). */}}
+{{- define "zt-authz.validateFiles" -}}
+{{- $nonce := .Values.dpop.nonceKey -}}
+{{- $nonceKey := include "zt-authz.nonceKeyPath" . -}}
+{{- if and $nonce.create $nonce.existingSecret -}}
+{{- fail "dpop.nonceKey: set create: true (the chart generates the key) or existingSecret (a Secret of yours), not both." -}}
+{{- end -}}
+{{- range $i, $issuer := default (list) .Values.config.issuers -}}
+{{- $dpop := default (dict) $issuer.dpop -}}
+{{- $file := toString (default "" $dpop.nonce_key_file) -}}
+{{- if or $file $dpop.require_nonce -}}
+{{- if not (include "zt-authz.nonceKey" $) -}}
+{{- fail (printf "config.issuers[%d].dpop: nonces need a key shared by every replica: set dpop.nonceKey.create: true or dpop.nonceKey.existingSecret, and nonce_key_file: %s." $i $nonceKey) -}}
+{{- else if ne $file $nonceKey -}}
+{{- fail (printf "config.issuers[%d].dpop.nonce_key_file is %q, but the chart mounts the nonce key (dpop.nonceKey) at %s: set nonce_key_file to that path." $i $file $nonceKey) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $files := default (dict) .Values.policyFiles -}}
+{{- range $i, $policy := default (list) .Values.config.policies -}}
+{{- $rego := default (dict) $policy.rego -}}
+{{- $named := list -}}
+{{- if kindIs "slice" $rego.module -}}{{- $named = $rego.module -}}{{- else if $rego.module -}}{{- $named = list $rego.module -}}{{- end -}}
+{{- if $rego.data -}}{{- $named = append $named $rego.data -}}{{- end -}}
+{{- range $named -}}
+{{- $f := toString . -}}
+{{- /* Absolute paths and paths out of the config directory are the
+       operator's own (an image or volume of theirs); everything under it
+       comes from policyFiles. */ -}}
+{{- if not (or (hasPrefix "/" $f) (hasPrefix "../" $f)) -}}
+{{- if not (hasKey $files (trimPrefix "./" $f)) -}}
+{{- fail (printf "config.policies[%d].rego names %q, which is not a key of policyFiles. policyFiles are mounted flat beside config.yaml: add the file there and name it by its key (module: tenant.rego)." $i $f) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -121,5 +176,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if $v.admin.issuer -}}
 {{- $_ := set $config "admin" (dict "issuer" $v.admin.issuer "scope" $v.admin.scope) -}}
 {{- end -}}
+{{- /* zt-authz reloads when config.yaml's bytes change; it does not watch
+       the files beside it. Their checksum in a comment makes a change of
+       a file alone a change of config.yaml, and kubelet swaps every key of
+       the Secret at once, so the reload reads the new files. */ -}}
+{{- with $v.policyFiles -}}
+# policyFiles sha256 (changes with them, so zt-authz reloads): {{ toJson . | sha256sum }}
+{{ end -}}
 {{- toYaml $config -}}
 {{- end -}}
