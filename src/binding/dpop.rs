@@ -185,7 +185,7 @@ pub(super) fn check(
         .get("iat")
         .and_then(Value::as_f64)
         .ok_or(fail(ProofError::Iat))?;
-    if !((iat - cx.now).abs() <= window) {
+    if !iat.is_finite() || (iat - cx.now).abs() > window {
         return Err(fail(ProofError::Iat));
     }
     let ath = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()));

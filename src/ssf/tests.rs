@@ -27,9 +27,7 @@ fn event_uris_are_matched_exactly() {
     );
     assert_eq!(EventKind::label_of(caep), "other");
     assert_eq!(
-        EventKind::label_of(&format!(
-            "http://schemas.openid.net/secevent/caep/event-type/session-revoked"
-        )),
+        EventKind::label_of("http://schemas.openid.net/secevent/caep/event-type/session-revoked"),
         "other"
     );
 }

@@ -134,10 +134,10 @@ pub async fn verify_set(
             "the SET's iat is outside the accepted window",
         ));
     }
-    if let Some(exp) = claims.get("exp") {
-        if exp.as_f64().is_none_or(|e| e + leeway < now) {
-            return Err(SetError::request("the SET has expired"));
-        }
+    if let Some(exp) = claims.get("exp")
+        && exp.as_f64().is_none_or(|e| e + leeway < now)
+    {
+        return Err(SetError::request("the SET has expired"));
     }
     let jti = claims
         .get("jti")
