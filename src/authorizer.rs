@@ -311,10 +311,12 @@ impl Authorizer {
                 issuer: rejected.issuer,
                 kid: rejected.kid,
             })?;
-        let proven = self.check_binding(rt, &claims, scheme, token, presented)?;
+        // Revocation before the binding: a revoked token's proofs must not
+        // use up room in the replay cache.
         if self.revocations.is_revoked(&claims) {
             return Err(Deny::about(DenyReason::Revoked, &claims));
         }
+        let proven = self.check_binding(rt, &claims, scheme, token, presented)?;
         Ok((claims, proven))
     }
 

@@ -20,6 +20,17 @@ const CAEP: &str = "https://schemas.openid.net/secevent/caep/event-type/";
 const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
 
 fn config(ks: &KeyServer, other: &KeyServer, tx: &KeyServer, revocations: &str) -> String {
+    config_with(ks, other, tx, revocations, "")
+}
+
+/// `extra`: more lines for the transmitter entry.
+fn config_with(
+    ks: &KeyServer,
+    other: &KeyServer,
+    tx: &KeyServer,
+    revocations: &str,
+    extra: &str,
+) -> String {
     format!(
         r#"
 server: {{ grpc_addr: 127.0.0.1:0, admin_addr: 127.0.0.1:0, reload_interval: 0s }}
@@ -39,6 +50,7 @@ ssf:
       jwks_uri: {tx}/jwks.json
       audience: {AUD}
       subject_issuer: {iss}
+{extra}
 {revocations}"#,
         iss = ks.issuer(),
         other = other.issuer(),
@@ -148,7 +160,7 @@ async fn security_events_revoke_what_they_name() {
     let up = tx.set(json!({format!("{CAEP}assurance-level-change"): {"subject": iss_sub(&ks, "erin"), "current_level": "nist-aal3", "previous_level": "nist-aal2", "change_direction": "increase"}}));
     assert_eq!(push(&app, &up).await.0, 202);
     assert!(!app.revoked(&erin).await);
-    let down = tx.set(json!({format!("{CAEP}assurance-level-change"): {"subject": iss_sub(&ks, "erin"), "current_level": "nist-aal1", "previous_level": "nist-aal2", "change_direction": "decrease", "event_timestamp": t}}));
+    let down = tx.set(json!({format!("{CAEP}assurance-level-change"): {"subject": iss_sub(&ks, "erin"), "current_level": "nist-aal1", "previous_level": "nist-aal2", "change_direction": "decrease", "event_timestamp": now()}}));
     assert_eq!(push(&app, &down).await.0, 202);
     assert!(app.revoked(&erin).await);
 
@@ -198,6 +210,7 @@ async fn forged_replayed_and_malformed_events_are_refused() {
         ("email subject", tx.set(json!({format!("{RISC}account-disabled"): {"subject": {"format": "email", "email": "v@example.com"}}})), "invalid_request"),
         ("subject of an unknown issuer", tx.set(json!({format!("{RISC}account-disabled"): {"subject": {"format": "iss_sub", "iss": "https://evil.example", "sub": "victim"}}})), "invalid_request"),
         ("no subject", tx.set(json!({format!("{RISC}account-disabled"): {}})), "invalid_request"),
+        ("another identity provider's user", tx.set(json!({format!("{RISC}account-disabled"): {"subject": iss_sub(&other, "victim")}})), "invalid_request"),
         ("not a JWT", "not.a.jwt".into(), "invalid_request"),
         ("HS256 with the public key", {
             let set = tx.set(revoke_victim.clone());
@@ -220,6 +233,19 @@ async fn forged_replayed_and_malformed_events_are_refused() {
     }
     let (status, _) = push_as(&app, &tx.set(revoke_victim.clone()), "application/json").await;
     assert_eq!(status, 400, "wrong content type");
+    let from_a_browser = reqwest::Client::new()
+        .post(format!("{}/v1/ssf/events", app.admin_url()))
+        .header("content-type", "application/secevent+jwt")
+        .header("origin", "https://evil.example")
+        .body(tx.set(revoke_victim.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        from_a_browser.status().as_u16(),
+        400,
+        "a browser-driven push"
+    );
     assert!(!app.revoked(&victim).await, "nothing refused may revoke");
     // The genuine one works.
     assert_eq!(push(&app, &tx.set(revoke_victim)).await.0, 202);
@@ -259,4 +285,35 @@ async fn a_security_event_on_one_replica_denies_on_another() {
     .await;
     a.running.stop().await.unwrap();
     b.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_belongs_to_its_users_issuer() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let tx_keys = KeyServer::start("transmitter").await;
+    let extra = format!(
+        "      subject_issuers: [{}, {}]",
+        ks.issuer(),
+        other.issuer()
+    );
+    let app = TestApp::start(&config_with(&ks, &other, &tx_keys, "", &extra)).await;
+    let tx = Transmitter { tx: &tx_keys };
+    let at_other = other.keys.mint(
+        DevAlg::RS256,
+        &other.claims(json!({"sub": "carol", "sid": "c-1"})),
+    );
+    let at_primary = ks.token(json!({"sub": "carol", "sid": "c-1"}));
+    let subject = json!({"format": "complex", "user": iss_sub(&other, "carol"), "session": {"format": "opaque", "id": "c-1"}});
+    let set = tx.set(json!({format!("{CAEP}session-revoked"): {"subject": subject}}));
+    assert_eq!(push(&app, &set).await.0, 202);
+    assert!(
+        app.revoked(&at_other).await,
+        "the session of the named user's issuer"
+    );
+    assert!(
+        !app.revoked(&at_primary).await,
+        "the same session id at another issuer"
+    );
+    app.running.stop().await.unwrap();
 }

@@ -56,6 +56,13 @@ async fn accept(state: &AdminState, headers: &HeaderMap, body: &[u8]) -> Result<
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(str::trim);
+    // A browser has no business here; transmitters send no Origin.
+    if headers.contains_key(header::ORIGIN) {
+        return Err(SetError::request(
+            "requests from browsers (with an Origin header) are refused",
+        )
+        .into());
+    }
     if !content_type.is_some_and(|c| c.eq_ignore_ascii_case(SET_CONTENT_TYPE)) {
         return Err(SetError::request(format!("Content-Type must be {SET_CONTENT_TYPE}")).into());
     }
@@ -71,12 +78,7 @@ async fn accept(state: &AdminState, headers: &HeaderMap, body: &[u8]) -> Result<
         .into());
     }
     let leeway = set.transmitter.settings.trust.leeway.as_secs_f64();
-    let planned = plan(
-        &set,
-        |iss| snapshot.verifier.trust(iss).is_some(),
-        now,
-        leeway,
-    )?;
+    let planned = plan(&set, now, leeway)?;
     for (kind, action) in planned {
         match action {
             Action::Ignore => {

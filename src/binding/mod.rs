@@ -126,8 +126,10 @@ pub enum BindingError {
     /// A certificate-bound token without a client certificate, or with another one.
     #[error("the token is bound to a client certificate this connection did not present")]
     CertificateMismatch,
-    /// `cnf` is present but not an object of strings.
-    #[error("the token's cnf claim is malformed")]
+    /// `cnf` is present but not an object of `jkt` and `x5t#S256` strings.
+    #[error(
+        "the token's cnf claim is malformed or names a confirmation method this service cannot check"
+    )]
     MalformedCnf,
     /// The policy requires a sender-constrained token.
     #[error("this route requires a sender-constrained token ({0})")]
@@ -158,6 +160,11 @@ fn confirmation(claims: &VerifiedClaims) -> Result<Confirmation<'_>, BindingErro
     let Value::Object(cnf) = cnf else {
         return Err(BindingError::MalformedCnf);
     };
+    // A confirmation method this service cannot check (`jwk`, `kid`,
+    // `x5t`, …) still means the token is not a bearer token: refused.
+    if cnf.is_empty() || cnf.keys().any(|k| k != "jkt" && k != "x5t#S256") {
+        return Err(BindingError::MalformedCnf);
+    }
     let member = |name: &str| match cnf.get(name) {
         None => Ok(None),
         Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.as_str())),

@@ -73,9 +73,13 @@ impl NonceKey {
         let Some((slot, tag)) = nonce.split_once('.') else {
             return Freshness::Stale;
         };
+        // Only the spelling `issue` writes: no sign, no leading zeros.
         let Ok(slot) = slot.parse::<u64>() else {
             return Freshness::Stale;
         };
+        if nonce.split_once('.').map(|(s, _)| s) != Some(slot.to_string().as_str()) {
+            return Freshness::Stale;
+        }
         let recent = slot == current || slot.checked_add(1) == Some(current);
         let expected = self.tag(issuer, slot);
         if recent && super::constant_time_eq(expected.as_bytes(), tag.as_bytes()) {

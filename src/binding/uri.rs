@@ -35,6 +35,14 @@ impl RequestUri<'_> {
 /// `uri` normalised for comparison, or `None` if it is not an absolute
 /// http(s) URI.
 pub fn normalize_htu(uri: &str) -> Option<String> {
+    // The URL parser forgives surrounding and embedded whitespace; an
+    // `htu` with any is not the request's URI.
+    if uri
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return None;
+    }
     let mut url = Url::parse(uri).ok()?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return None;

@@ -247,6 +247,7 @@ pub struct TransmitterFile {
     pub leeway: Option<HumanDuration>,
     pub max_age: Option<HumanDuration>,
     pub subject_issuer: Option<String>,
+    pub subject_issuers: Option<Vec<String>>,
     #[serde(default)]
     pub allow_insecure_http: bool,
     pub poll_url: Option<String>,

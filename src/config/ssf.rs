@@ -16,8 +16,11 @@ pub struct TransmitterSettings {
     pub trust: IssuerSettings,
     /// Oldest `iat` accepted, before leeway.
     pub max_age: Duration,
-    /// The token issuer whose users `opaque` and `complex` subjects name.
+    /// The token issuer whose users `opaque` subjects name.
     pub subject_issuer: String,
+    /// Every token issuer whose users this transmitter may name in
+    /// `iss_sub` subjects; by default only `subject_issuer`.
+    pub subject_issuers: Vec<String>,
 }
 
 pub(super) fn transmitters(
@@ -45,13 +48,19 @@ pub(super) fn transmitters(
             );
         }
         let subject_issuer = t.subject_issuer.clone().unwrap_or_else(|| t.issuer.clone());
-        if !token_issuers.iter().any(|i| i.issuer == subject_issuer) {
-            errs.add(
-                format!("{path}.subject_issuer"),
-                format!(
-                    "`{subject_issuer}` is not one of issuers[]: its subjects would match no token"
-                ),
-            );
+        let subject_issuers = t
+            .subject_issuers
+            .clone()
+            .unwrap_or_else(|| vec![subject_issuer.clone()]);
+        for (key, named) in std::iter::once(("subject_issuer", &subject_issuer))
+            .chain(subject_issuers.iter().map(|s| ("subject_issuers", s)))
+        {
+            if !token_issuers.iter().any(|i| &i.issuer == named) {
+                errs.add(
+                    format!("{path}.{key}"),
+                    format!("`{named}` is not one of issuers[]: its subjects would match no token"),
+                );
+            }
         }
         let max_age = t.max_age.map_or(Duration::from_secs(300), |d| d.0);
         if max_age < Duration::from_secs(10) || max_age > Duration::from_secs(86_400) {
@@ -73,6 +82,7 @@ pub(super) fn transmitters(
                 trust,
                 max_age,
                 subject_issuer,
+                subject_issuers,
             });
         }
     }

@@ -77,17 +77,14 @@ struct Named {
     session: Option<(String, String)>,
 }
 
-/// Every event of the SET with what it does. `is_token_issuer` says
-/// whether an `iss_sub` subject's issuer is one whose tokens are checked
-/// here. A `sub` cut-off covers every token issued up to and including the
+/// Every event of the SET with what it does. An `iss_sub` subject may only
+/// name a user of one of the transmitter's `subject_issuers`: one identity
+/// provider cannot revoke another's users. A `sub` cut-off covers every token issued up to and including the
 /// second of the event's `event_timestamp`, or, without one, up to the
 /// SET's receipt (`now`); never later than `now + leeway`.
-pub fn plan(
-    set: &SetClaims,
-    is_token_issuer: impl Fn(&str) -> bool,
-    now: f64,
-    leeway: f64,
-) -> Result<Vec<(EventKind, Action)>, SetError> {
+pub fn plan(set: &SetClaims, now: f64, leeway: f64) -> Result<Vec<(EventKind, Action)>, SetError> {
+    let settings = &set.transmitter.settings;
+    let may_name = |iss: &str| settings.subject_issuers.iter().any(|s| s == iss);
     let events = set
         .claims
         .get("events")
@@ -108,8 +105,7 @@ pub fn plan(
                     .get("subject")
                     .or_else(|| set.claims.get("sub_id"))
                     .ok_or_else(|| SetError::request(format!("{} has no subject", kind.label())))?;
-                let default_issuer = &set.transmitter.settings.subject_issuer;
-                let named = named(subject, default_issuer, &is_token_issuer)?;
+                let named = named(subject, &settings.subject_issuer, &may_name)?;
                 // Token times are whole seconds: a token issued in the
                 // event's own second may predate it, so that second is in.
                 let at = payload
@@ -178,8 +174,14 @@ fn named(
             if let Some(user) = s.get("user") {
                 named.user = Some(simple(user, default_issuer, is_token_issuer)?);
             }
+            // A session belongs to its user's issuer: an opaque session id
+            // next to an `iss_sub` user is that issuer's session.
+            let session_issuer = named
+                .user
+                .as_ref()
+                .map_or(default_issuer, |(iss, _)| iss.as_str());
             if let Some(session) = s.get("session") {
-                named.session = Some(simple(session, default_issuer, is_token_issuer)?);
+                named.session = Some(simple(session, session_issuer, is_token_issuer)?);
             }
             Ok(named)
         }
@@ -204,7 +206,7 @@ fn simple(
             let iss = text(s, "iss")?;
             if !is_token_issuer(iss) {
                 return Err(SetError::request(
-                    "the subject's iss is not an issuer whose tokens are checked here",
+                    "the subject's iss is not an issuer this transmitter may speak for (subject_issuers)",
                 ));
             }
             Ok((iss.to_owned(), text(s, "sub")?.to_owned()))

@@ -148,6 +148,17 @@ fn bound_and_unbound_tokens_in_the_wrong_scheme_are_refused() {
         w.check(&w.claims(json!({"jkt": 7})), Scheme::Dpop, "tok", None),
         Err(BindingError::MalformedCnf)
     );
+    // Confirmation methods this service cannot check are not bearer tokens either.
+    for cnf in [
+        json!({}),
+        json!({"jwk": {"kty": "EC"}}),
+        json!({"kid": "k"}),
+        json!({"x5t": "AAAA"}),
+        json!({"jkt": "x", "jwk": {}}),
+    ] {
+        let r = w.check(&w.claims(cnf.clone()), Scheme::Bearer, "tok", None);
+        assert_eq!(r, Err(BindingError::MalformedCnf), "{cnf}");
+    }
 }
 
 #[test]
@@ -238,6 +249,9 @@ fn htu_is_compared_after_normalisation() {
     assert_eq!(normalize_htu("ftp://api.example/"), None);
     assert_eq!(normalize_htu("https://user@api.example/"), None);
     assert_eq!(normalize_htu("/orders"), None);
+    assert_eq!(normalize_htu("https://api.example/orders/7 "), None);
+    assert_eq!(normalize_htu(" https://api.example/orders/7"), None);
+    assert_eq!(normalize_htu("https://api.example/or\tders/7"), None);
 }
 
 #[test]
@@ -400,6 +414,15 @@ fn nonces_are_asked_for_and_then_accepted_on_any_replica() {
         ),
         nonce::Freshness::Stale
     );
+    // Only the spelling it was issued in.
+    for spelled in [
+        format!("+{nonce}"),
+        format!("0{nonce}"),
+        format!(" {nonce}"),
+    ] {
+        let fresh = key.check(ISS, &spelled, w.now, Duration::from_secs(300));
+        assert_eq!(fresh, nonce::Freshness::Stale, "{spelled}");
+    }
     let stale = w.proof("tok", json!({"nonce": "1.AAAA"}));
     assert!(matches!(
         w.check(&w.bound(), Scheme::Dpop, "tok", Some(&stale)),
