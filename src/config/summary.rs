@@ -106,6 +106,22 @@ fn policies(out: &mut String, c: &Config) {
         if !p.principals.is_empty() {
             let _ = writeln!(out, "       principals: {}", p.principals.join(", "));
         }
+        if let Some(rego) = &p.rego {
+            let _ = writeln!(
+                out,
+                "       rego: {}  sets: {}",
+                rego.query(),
+                if rego.headers().is_empty() {
+                    "-".to_string()
+                } else {
+                    rego.headers()
+                        .iter()
+                        .map(|h| h.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }
+            );
+        }
         if p.remove_authorization {
             let _ = writeln!(out, "       removes Authorization before the workload");
         }
@@ -142,14 +158,6 @@ fn requirements(out: &mut String, p: &Policy) {
             out,
             "       sender constraint: {}",
             format!("{c:?}").to_ascii_lowercase()
-        );
-    }
-    if let Some(rego) = &p.rego {
-        let _ = writeln!(
-            out,
-            "       rego: {}  sets: {}",
-            rego.query(),
-            list(rego.headers().iter().map(|h| h.to_string()).collect())
         );
     }
 }
