@@ -27,7 +27,7 @@ pub(super) fn apply(
         None => Deny::new(DenyReason::Rego(denial)),
     };
     let verdict = document(input, claims)
-        .and_then(|doc| off_the_async_workers(|| rego.evaluate(Value::from(doc))))
+        .and_then(|doc| rego.evaluate(Value::from(doc)))
         .map_err(|e| {
             tracing::warn!(policy = %policy.name, error = %Redacted(&e), "rego gave no decision; denied");
             deny(RegoDenial::default())
@@ -50,19 +50,6 @@ pub(super) fn apply(
     allow.remove_headers.extend(verdict.remove_headers);
     allow.response_headers = verdict.response_headers;
     Ok(allow)
-}
-
-/// Runs `f`, telling a multi-threaded runtime to move its other tasks to
-/// other workers meanwhile: a slow policy (a built-in can run long between
-/// the limit checks) then holds one thread, not every Check queued on it.
-fn off_the_async_workers<T>(f: impl FnOnce() -> T) -> T {
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi_thread {
-        tokio::task::block_in_place(f)
-    } else {
-        f()
-    }
 }
 
 fn document(
