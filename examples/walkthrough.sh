@@ -133,16 +133,9 @@ if before != 200 or after != 401:
 PY
 
 say "7. Sender-constrained tokens: a stolen DPoP-bound token is useless without the client's key"
-python3 - <<'PY'
-import json, sys, urllib.error, urllib.parse, urllib.request
-
-def fetch(url, headers=None, data=None):
-    req = urllib.request.Request(url, headers=headers or {}, data=data, method="POST" if data else "GET")
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, r.read().decode(), r.headers
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(), e.headers
+PYTHONPATH=examples python3 - <<'PY'
+import json, sys, urllib.parse
+from walkthrough_http import fetch
 
 issuer = "http://127.0.0.1:18081"
 url = "http://127.0.0.1:18080/payments/1"
@@ -161,16 +154,9 @@ if (with_key, replay, stolen) != (200, 401, 401):
 PY
 
 say "8. Shared Signals: the identity provider revokes a session; every replica refuses it within a second"
-python3 - <<'PY'
-import json, sys, time, urllib.error, urllib.request
-
-def fetch(url, headers=None, data=None):
-    req = urllib.request.Request(url, headers=headers or {}, data=data, method="POST" if data else "GET")
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+PYTHONPATH=examples python3 - <<'PY'
+import sys, time
+from walkthrough_http import fetch
 
 issuer = "http://127.0.0.1:18081"
 token = fetch(f"{issuer}/token?aud=dev-api&sub=alice&scope=orders:read&acr=mfa&sid=sess-42")[1].strip()
@@ -178,14 +164,14 @@ orders = lambda: fetch("http://127.0.0.1:18080/orders/7", {"Authorization": "Bea
 print(f"   a token of session sess-42: HTTP {orders()}")
 event = fetch(f"{issuer}/ssf/session-revoked?aud=zt-authz-walkthrough&sub=alice&sid=sess-42")[1].strip()
 start = time.perf_counter()
-status, body = fetch("http://127.0.0.1:19090/v1/ssf/events", {"Content-Type": "application/secevent+jwt"}, event.encode())
+status, body, _ = fetch("http://127.0.0.1:19090/v1/ssf/events", {"Content-Type": "application/secevent+jwt"}, event.encode())
 print("   $ curl -X POST localhost:19090/v1/ssf/events -H 'Content-Type: application/secevent+jwt' --data \"$SET\"")
 print(f"   CAEP session-revoked SET: HTTP {status}")
 while orders() != 401 and time.perf_counter() - start < 1.0:
     pass
 after = orders()
 print(f"   the same token afterwards: HTTP {after}, {(time.perf_counter() - start) * 1000:.1f} ms after the event arrived")
-replayed, body = fetch("http://127.0.0.1:19090/v1/ssf/events", {"Content-Type": "application/secevent+jwt"}, event.encode())
+replayed, body, _ = fetch("http://127.0.0.1:19090/v1/ssf/events", {"Content-Type": "application/secevent+jwt"}, event.encode())
 print(f"   the same SET replayed: HTTP {replayed} {body}")
 if (status, after, replayed) != (202, 401, 400):
     sys.exit("the security event did not take effect as expected")
