@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{EchoUpstream, Envoy, KeyServer, TestApp};
+use common::{EchoUpstream, Envoy, KeyServer, TEST_SERVER, TestApp, issuer_entry};
 use serde_json::{Value, json};
 use zt_authz::config::Config;
 
@@ -61,13 +61,8 @@ allow if {
 
 fn config(ks: &KeyServer) -> String {
     format!(
-        r#"
-server: {{ grpc_addr: 127.0.0.1:0, admin_addr: 127.0.0.1:0, reload_interval: 0s }}
-issuers:
-  - issuer: {iss}
-    jwks_uri: {iss}/jwks.json
-    audiences: [orders-api]
-policies:
+        r#"{TEST_SERVER}issuers:
+{}policies:
   - name: tenants
     match: {{ path: {{ prefix: /tenants/ }} }}
     scopes: [orders:read]
@@ -80,7 +75,7 @@ policies:
     anonymous: true
     rego: {{ module: [people.rego], query: data.envoy.authz.allow }}
 "#,
-        iss = ks.issuer()
+        issuer_entry(ks, "")
     )
 }
 

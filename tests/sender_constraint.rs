@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{EchoUpstream, Envoy, KeyServer, TestApp, TlsFiles};
+use common::{EchoUpstream, Envoy, KeyServer, TEST_SERVER, TestApp, TlsFiles, issuer_entry};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
@@ -17,18 +17,11 @@ use serde_json::{Value, json};
 use zt_authz::dev::{DevAlg, DevKeys};
 
 fn config(ks: &KeyServer, nonce_ks: &KeyServer) -> String {
+    let nonce_dpop =
+        "    dpop: { require_nonce: true, nonce_key_file: nonce.key, algorithms: [ES256] }\n";
     format!(
-        r#"
-server: {{ grpc_addr: 127.0.0.1:0, admin_addr: 127.0.0.1:0, reload_interval: 0s }}
-issuers:
-  - issuer: {iss}
-    jwks_uri: {iss}/jwks.json
-    audiences: [orders-api]
-  - issuer: {nonce}
-    jwks_uri: {nonce}/jwks.json
-    audiences: [orders-api]
-    dpop: {{ require_nonce: true, nonce_key_file: nonce.key, algorithms: [ES256] }}
-policies:
+        r#"{TEST_SERVER}issuers:
+{}{}policies:
   - name: payments
     match: {{ path: {{ prefix: /payments }} }}
     sender_constraint: dpop
@@ -38,8 +31,8 @@ policies:
   - name: orders
     match: {{ path: {{ prefix: /orders }} }}
 "#,
-        iss = ks.issuer(),
-        nonce = nonce_ks.issuer()
+        issuer_entry(ks, ""),
+        issuer_entry(nonce_ks, nonce_dpop)
     )
 }
 

@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::wait::until;
-use common::{KeyServer, RedisServer, TestApp, now};
+use common::{KeyServer, RedisServer, TEST_SERVER, TestApp, issuer_entry, now};
 use serde_json::{Value, json};
 use zt_authz::dev::{DevAlg, DevKeys};
 
@@ -32,16 +32,8 @@ fn config_with(
     extra: &str,
 ) -> String {
     format!(
-        r#"
-server: {{ grpc_addr: 127.0.0.1:0, admin_addr: 127.0.0.1:0, reload_interval: 0s }}
-issuers:
-  - issuer: {iss}
-    jwks_uri: {iss}/jwks.json
-    audiences: [orders-api]
-  - issuer: {other}
-    jwks_uri: {other}/jwks.json
-    audiences: [orders-api]
-policies:
+        r#"{TEST_SERVER}issuers:
+{}{}policies:
   - name: orders
     match: {{ path: {{ prefix: /orders }} }}
 ssf:
@@ -52,8 +44,9 @@ ssf:
       subject_issuer: {iss}
 {extra}
 {revocations}"#,
+        issuer_entry(ks, ""),
+        issuer_entry(other, ""),
         iss = ks.issuer(),
-        other = other.issuer(),
         tx = tx.issuer(),
     )
 }

@@ -66,3 +66,19 @@ policies:
         o = other.issuer()
     )
 }
+
+/// The `server` line of an in-process test app: ports chosen by the OS, no
+/// reload polling.
+#[allow(dead_code)]
+pub const TEST_SERVER: &str =
+    "server: { grpc_addr: 127.0.0.1:0, admin_addr: 127.0.0.1:0, reload_interval: 0s }\n";
+
+/// One `issuers[]` entry for `ks`, for audience `orders-api`; `extra` is
+/// appended to the entry as more lines.
+#[allow(dead_code)]
+pub fn issuer_entry(ks: &KeyServer, extra: &str) -> String {
+    format!(
+        "  - issuer: {iss}\n    jwks_uri: {iss}/jwks.json\n    audiences: [orders-api]\n{extra}",
+        iss = ks.issuer()
+    )
+}
