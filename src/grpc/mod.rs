@@ -2,6 +2,7 @@
 //! reflection, so that grpcurl and ghz work without proto files.
 
 mod check;
+mod frames;
 mod opa_input;
 
 use std::future::Future;
@@ -81,7 +82,7 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1();
     let reflection_v1alpha = reflection().build_v1alpha();
     let mut router = tonic::transport::Server::builder()
-        .add_service(AuthorizationServer::new(check))
+        .add_service(frames::ShortFrames::new(AuthorizationServer::new(check)))
         .add_service(health_service);
     // The descriptor set is built into the binary and checked by tests, so
     // these only fail on a broken build; serving Check matters more.
