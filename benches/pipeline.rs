@@ -70,6 +70,31 @@ fn cached_allow(c: &mut Criterion) {
     });
 }
 
+/// A cached token's allow as the gRPC server sends it: built and encoded
+/// per Check, against encoded once and reused (`CheckService::reply`).
+fn encoded_allow(c: &mut Criterion) {
+    use prost::Message;
+    use zt_authz::grpc::Reply;
+    let rt = runtime();
+    let p = rt.block_on(support::pipeline(1));
+    let request = support::request(&p.token(DevAlg::RS256, "reused"));
+    let call = tonic::Request::new(request.clone());
+    let mut group = c.benchmark_group("encoded_allow");
+    group.bench_function("built", |b| {
+        b.to_async(&rt)
+            .iter(|| async { p.service.answer(&request).await.encode_to_vec() })
+    });
+    group.bench_function("reused", |b| {
+        b.to_async(&rt).iter(|| async {
+            match p.service.reply(&call).await {
+                Reply::Encoded(bytes) => bytes,
+                Reply::Message(_) => panic!("a cached token's allow is reused"),
+            }
+        })
+    });
+    group.finish();
+}
+
 /// A cached check under the orders policy written natively and in Rego
 /// (benches/rego/orders.rego): the price of the in-process Rego engine.
 fn rego_vs_native(c: &mut Criterion) {
@@ -194,6 +219,7 @@ fn policy_choice(c: &mut Criterion) {
 criterion_group!(
     benches,
     cached_allow,
+    encoded_allow,
     rego_vs_native,
     dpop,
     uncached_and_raw,

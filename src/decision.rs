@@ -38,6 +38,19 @@ pub struct Allow {
     /// Headers for the workload's response (a Rego policy's
     /// `response_headers_to_add`).
     pub response_headers: Vec<(HeaderName, String)>,
+    /// Set when nothing in this allow comes from the request: every request
+    /// presenting the same token to this policy under this snapshot gets
+    /// the same allow, so the edge may encode it once per token.
+    pub reusable: Option<AllowFor>,
+}
+
+/// What a reusable allow was decided under: the snapshot and the policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowFor {
+    /// The snapshot's generation.
+    pub generation: u64,
+    /// The policy's name (unique within a snapshot).
+    pub policy: Arc<str>,
 }
 
 /// A denial, with what the logs need to tell why.

@@ -2,6 +2,7 @@
 //! stores. A reload builds a new one and swaps it in whole.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::HeaderName;
 
@@ -24,7 +25,13 @@ pub struct Snapshot {
     pub dpop_algs: String,
     /// Shared Signals transmitters, by issuer.
     pub transmitters: Transmitters,
+    /// Unique to this snapshot in the process: what an allow encoded once
+    /// per token was encoded under (see `Allow::reusable`).
+    pub generation: u64,
 }
+
+/// Snapshots built so far; each takes the next number.
+static GENERATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Key stores that a new snapshot created and that still need their refresh
 /// task started.
@@ -115,6 +122,7 @@ impl Snapshot {
             identity_headers,
             dpop_algs: algs.join(" "),
             transmitters,
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
         };
         (snapshot, fresh)
     }

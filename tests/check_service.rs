@@ -163,6 +163,66 @@ async fn allow_response_shape() {
     assert_eq!(text("issuer"), ks.issuer());
 }
 
+/// The identity headers an allow sets, by name.
+fn set_headers(r: &CheckResponse) -> HashMap<String, String> {
+    let Some(HttpResponse::OkResponse(ok)) = &r.http_response else {
+        panic!("not allowed: {r:?}")
+    };
+    ok.headers
+        .iter()
+        .map(|h| {
+            let hv = h.header.as_ref().unwrap();
+            (hv.key.clone(), hv.value.clone())
+        })
+        .collect()
+}
+
+fn removed(r: &CheckResponse) -> Vec<String> {
+    let Some(HttpResponse::OkResponse(ok)) = &r.http_response else {
+        panic!("not allowed: {r:?}")
+    };
+    ok.headers_to_remove.clone()
+}
+
+/// A cached token's allow is encoded once and sent again. What is sent
+/// again must be for the policy this request chose and the config now in
+/// force, never an earlier request's.
+#[tokio::test]
+async fn a_reused_allow_follows_the_policy_and_the_reload() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml = standard_config(&ks, &other);
+    let app = TestApp::start(&yaml).await;
+    let token = ks.token(json!({}));
+    let first = app.check(&request("/orders", Some(&token))).await;
+    assert_eq!(set_headers(&first)["x-auth-policy"], "orders-read");
+    assert_eq!(app.check(&request("/orders", Some(&token))).await, first);
+
+    // The same token on another policy: that policy's name and its
+    // stripped Authorization, then the first policy's answer unchanged.
+    let profile = app.check(&request("/profile", Some(&token))).await;
+    assert_eq!(set_headers(&profile)["x-auth-policy"], "profile");
+    assert!(removed(&profile).contains(&"authorization".to_string()));
+    assert!(!removed(&first).contains(&"authorization".to_string()));
+    assert_eq!(app.check(&request("/orders", Some(&token))).await, first);
+
+    // A reload renames the subject header: the old name is no longer set.
+    std::fs::write(
+        &app.config_path,
+        format!(
+            "identity_headers:\n  claims: {{ sub: x-caller }}\n  policy: x-auth-policy\n{yaml}"
+        ),
+    )
+    .unwrap();
+    app.running.reloader.reload().await.unwrap();
+    app.keys_settled().await;
+    for _ in 0..2 {
+        let after = set_headers(&app.check(&request("/orders", Some(&token))).await);
+        assert_eq!(after.get("x-caller").map(String::as_str), Some("alice"));
+        assert!(!after.contains_key("x-auth-subject"), "{after:?}");
+    }
+}
+
 #[tokio::test]
 async fn deny_response_shape() {
     let (_ks, _o, app) = fixture().await;

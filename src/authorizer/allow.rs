@@ -5,7 +5,7 @@ use std::sync::Arc;
 use http::HeaderName;
 use serde_json::Value;
 
-use crate::decision::Allow;
+use crate::decision::{Allow, AllowFor};
 use crate::policy::Policy;
 use crate::snapshot::Snapshot;
 use crate::token::VerifiedClaims;
@@ -26,6 +26,7 @@ pub(super) fn anonymous_allow(
         set_headers,
         remove_authorization,
         response_headers: Vec::new(),
+        reusable: None,
     }
 }
 
@@ -51,6 +52,12 @@ pub(super) fn identified_allow(
         set_headers,
         remove_authorization: policy.remove_authorization,
         response_headers: Vec::new(),
+        // Only the token, the policy and the snapshot went into it; a Rego
+        // step that runs after this clears it.
+        reusable: Some(AllowFor {
+            generation: rt.generation,
+            policy: policy.name.clone(),
+        }),
     }
 }
 

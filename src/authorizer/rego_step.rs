@@ -22,6 +22,8 @@ pub(super) fn apply(
     let Some(rego) = &policy.rego else {
         return Ok(allow);
     };
+    // Rego reads the request, so what it allows is this request's alone.
+    allow.reusable = None;
     let deny = |denial: RegoDenial| match claims {
         Some(c) => Deny::about(DenyReason::Rego(denial), c),
         None => Deny::new(DenyReason::Rego(denial)),

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
 use envoy_types::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption};
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
-use envoy_types::pb::envoy::service::auth::v3::authorization_server::Authorization;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::{
     AttributeContext, CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
@@ -15,13 +14,15 @@ use envoy_types::pb::envoy::service::auth::v3::{
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::google::protobuf::{Struct, Value as PbValue, value::Kind};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
-use tonic::{Request, Response, Status};
+use prost::Message;
+use tonic::Request;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::authorizer::{Authorizer, CheckInput};
 use crate::decision::{Allow, Decision, Deny, DenyReason, RegoDenial};
 use crate::telemetry::trace;
+use crate::token::EncodedAllow;
 
 /// The `Authorization` service Envoy calls.
 #[derive(Clone)]
@@ -63,8 +64,42 @@ impl CheckService {
         }
     }
 
-    /// `answer`, inside a span that continues the caller's trace.
-    async fn answer_traced(&self, request: &Request<CheckRequest>) -> CheckResponse {
+    /// The answer to a `Check` call, traced when tracing is on. A reusable
+    /// allow is encoded once and kept with the verified token, so a cached
+    /// token's next `Check` under the same policy and snapshot sends those
+    /// bytes again instead of building and encoding the response.
+    pub async fn reply(&self, request: &Request<CheckRequest>) -> Reply {
+        let decision = if trace::enabled() {
+            self.decide_traced(request).await
+        } else {
+            self.decide(request.get_ref()).await
+        };
+        let Decision::Allow(Allow {
+            reusable: Some(decided_for),
+            claims: Some(claims),
+            ..
+        }) = &decision
+        else {
+            return Reply::Message(Box::new(self.encode(decision)));
+        };
+        if let Some(kept) = claims.encoded_allow(decided_for) {
+            return Reply::Encoded(kept.bytes.clone());
+        }
+        if claims.keeps_an_encoded_allow() {
+            // Kept for another policy or snapshot: encode this one each time.
+            return Reply::Message(Box::new(self.encode(decision)));
+        }
+        let (decided_for, claims) = (decided_for.clone(), claims.clone());
+        let bytes: Arc<[u8]> = self.encode(decision).encode_to_vec().into();
+        claims.keep_encoded_allow(EncodedAllow {
+            decided_for,
+            bytes: bytes.clone(),
+        });
+        Reply::Encoded(bytes)
+    }
+
+    /// `decide`, inside a span that continues the caller's trace.
+    async fn decide_traced(&self, request: &Request<CheckRequest>) -> Decision {
         let headers = request
             .get_ref()
             .attributes
@@ -104,23 +139,17 @@ impl CheckService {
                 }
             }
         }
-        self.encode(decision)
+        decision
     }
 }
 
-#[tonic::async_trait]
-impl Authorization for CheckService {
-    async fn check(
-        &self,
-        request: Request<CheckRequest>,
-    ) -> Result<Response<CheckResponse>, Status> {
-        let response = if trace::enabled() {
-            self.answer_traced(&request).await
-        } else {
-            self.answer(request.get_ref()).await
-        };
-        Ok(Response::new(response))
-    }
+/// What `Check` sends: a response to encode, or one encoded before.
+pub enum Reply {
+    /// A response built for this request.
+    Message(Box<CheckResponse>),
+    /// A response encoded for an earlier request with the same token,
+    /// policy and snapshot.
+    Encoded(Arc<[u8]>),
 }
 
 /// The parts of a `CheckRequest` the pipeline reads, borrowed where they

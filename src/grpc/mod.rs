@@ -4,17 +4,17 @@
 mod check;
 mod frames;
 mod opa_input;
+mod server;
 
 use std::future::Future;
 
-use envoy_types::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
 
-pub use check::{CheckService, RequestView};
+pub use check::{CheckService, Reply, RequestView};
 pub use opa_input::attributes as opa_attributes;
 
 /// The ext_authz service and every file it imports, filtered at build time
@@ -82,7 +82,7 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1();
     let reflection_v1alpha = reflection().build_v1alpha();
     let mut router = tonic::transport::Server::builder()
-        .add_service(frames::ShortFrames::new(AuthorizationServer::new(check)))
+        .add_service(frames::ShortFrames::new(server::CheckServer::new(check)))
         .add_service(health_service);
     // The descriptor set is built into the binary and checked by tests, so
     // these only fail on a broken build; serving Check matters more.

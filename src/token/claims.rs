@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::{Map, Value};
 
 use super::TokenError;
+use crate::decision::AllowFor;
 
 /// Claims that passed verification. Only `Verifier` can make one, so policy
 /// code that takes `&VerifiedClaims` cannot run on an unchecked token.
@@ -25,6 +26,28 @@ pub struct VerifiedClaims {
     /// The claims as a Rego value, built on first use by a Rego policy and
     /// kept with the cached claims, so a cached token is converted once.
     rego: OnceLock<regorus::Value>,
+    /// The first reusable allow the gRPC edge encoded for this token.
+    encoded_allow: OnceLock<EncodedAllow>,
+}
+
+/// An allow response as the gRPC edge encoded it, and what it was decided
+/// under. The bytes hold the identity headers sent to the workload, never
+/// the token.
+#[derive(Clone)]
+pub struct EncodedAllow {
+    /// The snapshot and policy it was decided under.
+    pub decided_for: AllowFor,
+    /// The encoded response.
+    pub bytes: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for EncodedAllow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodedAllow")
+            .field("decided_for", &self.decided_for)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 /// The registered claims, type-checked but not yet judged.
@@ -79,7 +102,28 @@ impl VerifiedClaims {
             scopes: typed.scopes,
             all,
             rego: OnceLock::new(),
+            encoded_allow: OnceLock::new(),
         }
+    }
+
+    /// The allow encoded for this token under `decided_for`, if there is one.
+    pub fn encoded_allow(&self, decided_for: &AllowFor) -> Option<&EncodedAllow> {
+        self.encoded_allow
+            .get()
+            .filter(|e| e.decided_for == *decided_for)
+    }
+
+    /// Whether an encoded allow is kept with the token, for whatever policy
+    /// and snapshot.
+    pub fn keeps_an_encoded_allow(&self) -> bool {
+        self.encoded_allow.get().is_some()
+    }
+
+    /// Keeps an encoded allow with the token. Only the first is kept: a
+    /// token used under another policy, or a later snapshot, is encoded
+    /// each time.
+    pub fn keep_encoded_allow(&self, encoded: EncodedAllow) {
+        let _ = self.encoded_allow.set(encoded);
     }
 
     /// The configured issuer the token's `iss` matched.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub use bearer::{BearerError, Scheme, extract_bearer, extract_credentials};
 pub use cache::TokenCache;
-pub use claims::VerifiedClaims;
+pub use claims::{EncodedAllow, VerifiedClaims};
 pub use error::TokenError;
 pub use verify::{IssuerTrust, Rejection, Verifier};
 

@@ -115,11 +115,17 @@ impl TestApp {
         }
     }
 
-    /// Calls the Check handler directly, without a socket.
+    /// Calls the Check handler directly, without a socket, as the gRPC
+    /// server does: a reused encoded allow is decoded back.
     pub async fn check(&self, request: &CheckRequest) -> CheckResponse {
-        CheckService::new(self.running.authorizer.clone())
-            .answer(request)
-            .await
+        use prost::Message;
+        let service = CheckService::new(self.running.authorizer.clone());
+        match service.reply(&tonic::Request::new(request.clone())).await {
+            zt_authz::grpc::Reply::Message(response) => *response,
+            zt_authz::grpc::Reply::Encoded(bytes) => {
+                CheckResponse::decode(&*bytes).expect("a kept allow decodes")
+            }
+        }
     }
 
     /// (HTTP status, denial body) of a GET of `path` with `token`: 200 and
