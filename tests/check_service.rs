@@ -189,10 +189,8 @@ fn removed(r: &CheckResponse) -> Vec<String> {
 /// force, never an earlier request's.
 #[tokio::test]
 async fn a_reused_allow_follows_the_policy_and_the_reload() {
-    let ks = KeyServer::start("primary").await;
-    let other = KeyServer::start("other").await;
-    let yaml = standard_config(&ks, &other);
-    let app = TestApp::start(&yaml).await;
+    let (ks, _o, app) = fixture().await;
+    let yaml = std::fs::read_to_string(&app.config_path).unwrap();
     let token = ks.token(json!({}));
     let first = app.check(&request("/orders", Some(&token))).await;
     assert_eq!(set_headers(&first)["x-auth-policy"], "orders-read");
