@@ -11,8 +11,10 @@
 //! - `check ADDR FILE`: sends the framed request in FILE once and prints the
 //!   decision, to make sure a load run measures allows;
 //! - `protoset FILE`: the ext_authz descriptor set, for `ghz --protoset`;
-//! - `raw-verify ALG N`: nanoseconds per signature verification, the
-//!   floor of the uncached path.
+//! - `raw-verify ALG N`: nanoseconds per signature verification as
+//!   zt-authz makes it (`VerifyKey::verify`), the floor of the uncached path;
+//! - `raw-verify-jsonwebtoken ALG N`: the same through jsonwebtoken's
+//!   `crypto::verify`, which rebuilds an RSA key on every call.
 //!
 //! Without arguments (as under `cargo test`) it checks its own encoding.
 
@@ -118,19 +120,34 @@ async fn check_once(addr: &str, file: &str) -> String {
     }
 }
 
-fn raw_verify(alg: DevAlg, n: u32) -> f64 {
+/// How a raw verification is made: as zt-authz does (`VerifyKey`, whose
+/// RSA keys are parsed once), or as jsonwebtoken's own `crypto::verify`
+/// does from the JWK (an RSA key rebuilt from its components each time).
+#[derive(Clone, Copy)]
+enum RawVerify {
+    ZtAuthz,
+    Jsonwebtoken,
+}
+
+fn raw_verify(alg: DevAlg, n: u32, how: RawVerify) -> f64 {
     zt_authz::install_crypto_provider();
     let keys = DevKeys::generate("raw").unwrap();
     let token = keys.mint(alg, &support::claims("raw"));
     let (input, signature) = token.rsplit_once('.').unwrap();
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(keys.jwk(alg)).unwrap();
-    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let key = zt_authz::keys::VerifyKey::from_jwk(&jwk).unwrap();
     let algorithm: jsonwebtoken::Algorithm = alg.name().parse().unwrap();
+    let verify = || match how {
+        RawVerify::ZtAuthz => key.verify(algorithm, input.as_bytes(), signature),
+        RawVerify::Jsonwebtoken => {
+            jsonwebtoken::crypto::verify(signature, input.as_bytes(), key.decoding(), algorithm)
+                .unwrap()
+        }
+    };
+    assert!(verify(), "the first verification");
     let start = Instant::now();
     for _ in 0..n {
-        assert!(
-            jsonwebtoken::crypto::verify(signature, input.as_bytes(), &key, algorithm).unwrap()
-        );
+        assert!(verify());
     }
     start.elapsed().as_nanos() as f64 / f64::from(n)
 }
@@ -167,14 +184,24 @@ fn main() {
             println!("{}", rt.block_on(check_once(addr, file)));
         }
         ["protoset", file] => std::fs::write(file, zt_authz::grpc::DESCRIPTOR_SET).unwrap(),
-        ["raw-verify", name, n] => println!("{:.0}", raw_verify(alg(name), n.parse().unwrap())),
+        ["raw-verify", name, n] => println!(
+            "{:.0}",
+            raw_verify(alg(name), n.parse().unwrap(), RawVerify::ZtAuthz)
+        ),
+        ["raw-verify-jsonwebtoken", name, n] => println!(
+            "{:.0}",
+            raw_verify(alg(name), n.parse().unwrap(), RawVerify::Jsonwebtoken)
+        ),
         [] => {
             // Smoke: a framed request decodes back to what was encoded.
             let request = support::request("a.b.c");
             let framed = grpc_frame(&request);
             let len = u32::from_be_bytes(framed[1..5].try_into().unwrap()) as usize;
             assert_eq!(CheckRequest::decode(&framed[5..5 + len]).unwrap(), request);
-            assert!(raw_verify(DevAlg::EdDSA, 10) > 0.0);
+            for alg in DevAlg::ALL {
+                assert!(raw_verify(alg, 10, RawVerify::ZtAuthz) > 0.0);
+                assert!(raw_verify(alg, 10, RawVerify::Jsonwebtoken) > 0.0);
+            }
         }
         other => panic!(
             "unknown command {other:?}; see the comment at the top of benches/bench_tools.rs"

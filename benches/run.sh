@@ -16,7 +16,8 @@
 #     distribution: the no-op ext_authz server, zt-authz cached (through
 #     server reflection and through the protoset), zt-authz with the policy
 #     in Rego (E5's process), OPA, zt-authz uncached per algorithm, and the
-#     raw signature verification of each algorithm;
+#     raw signature verification of each algorithm, as zt-authz makes it
+#     (the denominator of target 5) and through jsonwebtoken's own verify;
 #   - the same Envoy binary (--concurrency 1, direct_response upstream) under
 #     h2load -c 1 -m 1 in six set-ups, p50, p99, requests/s, and Envoy's and
 #     the decision point's CPU per request from /proc:
@@ -223,6 +224,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for alg in RS256 ES256 EdDSA; do
     direct "uncached-$alg" "$round" "$ZTU" 19201 "$UNCACHED_N" "$alg" >>"$MEAS"
     echo "raw $alg $round $("$TOOLS" raw-verify "$alg" "$RAW_N")" >>"$MEAS"
+    echo "rawjwt $alg $round $("$TOOLS" raw-verify-jsonwebtoken "$alg" "$RAW_N")" >>"$MEAS"
   done
   echo "  round $round done at $(elapsed)" >&2
 done
@@ -356,7 +358,7 @@ import datetime, os, statistics, sys
 meas, choice_file, out, run_date, machine, envoy_version, tools, counts, rounds, took = sys.argv[1:11]
 rounds = range(1, int(rounds) + 1)
 num = lambda v: None if v == "None" else float(v)
-direct, envoy, raw = {}, {}, {}
+direct, envoy, raw, rawjwt = {}, {}, {}, {}
 for line in open(meas):
     kind, name, rnd, *v = line.split()
     if kind == "direct":
@@ -365,6 +367,8 @@ for line in open(meas):
         envoy[name, int(rnd)] = dict(zip(("p50", "p99", "rps", "envoy_cpu", "pdp_cpu"), map(num, v)))
     elif kind == "raw":
         raw[name, int(rnd)] = float(v[0]) / 1000
+    elif kind == "rawjwt":
+        rawjwt[name, int(rnd)] = float(v[0]) / 1000
 
 def med(per_round):
     """Median over the rounds of a figure computed within each round."""
@@ -388,6 +392,7 @@ pdp = lambda k: lambda r: envoy[k, r]["pdp_cpu"]
 dcpu = lambda k: lambda r: direct[k, r]["cpu"]
 uncached_extra = lambda alg: lambda r: direct[f"uncached-{alg}", r]["cpu"] - direct["noop", r]["cpu"]
 raw_of = lambda alg: lambda r: raw[alg, r]
+rawjwt_of = lambda alg: lambda r: rawjwt[alg, r]
 
 rows = [
     "| # | measure | zt-authz | baseline | ratio | rounds | target | |",
@@ -454,7 +459,8 @@ for alg in ("RS256", "ES256", "EdDSA"):
     _, each, value = fmt_ratio(ratio(uncached_extra(alg), raw_of(alg)))
     rows.append(direct_row(f"zt-authz uncached {alg} (reflection)", f"uncached-{alg}",
                            f"raw verify {us(med(raw_of(alg)))}; (CPU − no-op) ÷ raw verify "
-                           + (f"{value:.2f} ({each})" if value is not None else "n/a")))
+                           + (f"{value:.2f} ({each})" if value is not None else "n/a")
+                           + f"; jsonwebtoken's own verify {us(med(rawjwt_of(alg)))}"))
 
 header = [
     f"Run {run_date} on {machine}; Envoy {envoy_version}; {tools}.",

@@ -20,7 +20,7 @@ use crate::snapshot::Snapshot;
 use crate::token::{
     Scheme, TokenError, TokenLimits, VerifiedClaims, extract_bearer, extract_credentials,
 };
-use allow::{anonymous_allow, identified_allow};
+use allow::{anonymous_allow, identified_allow, kept_allow};
 
 /// Name reported for requests let through by `default_action: allow`.
 pub const DEFAULT_POLICY_NAME: &str = "(default)";
@@ -252,6 +252,13 @@ impl Authorizer {
         if let Err(unmet) = check_requirements(policy, &claims, rank, self.clock.now_unix(), leeway)
         {
             return Err(Deny::about(DenyReason::Unmet(unmet), &claims));
+        }
+        // 11. The answer kept from this token's last allow here, if the
+        // policy has no Rego (which reads the request).
+        if policy.rego.is_none()
+            && let Some(allow) = kept_allow(rt, policy, &claims)
+        {
+            return Ok(allow);
         }
         // 10b, 11. The policy's Rego, then allow.
         let allow = identified_allow(rt, policy, claims.clone());

@@ -19,6 +19,7 @@ use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, 
 use envoy_types::pb::google::protobuf::value::Kind;
 use serde_json::json;
 use zt_authz::clock::ManualClock;
+use zt_authz::grpc::CheckService;
 use zt_authz::revocation::NewRevocation;
 
 use common::app::check_request as request;
@@ -195,6 +196,12 @@ async fn a_reused_allow_follows_the_policy_and_the_reload() {
     let first = app.check(&request("/orders", Some(&token))).await;
     assert_eq!(set_headers(&first)["x-auth-policy"], "orders-read");
     assert_eq!(app.check(&request("/orders", Some(&token))).await, first);
+    // The in-process answer (no encoded bytes) is the same, headers and all.
+    let service = CheckService::new(app.running.authorizer.clone());
+    assert_eq!(
+        service.answer(&request("/orders", Some(&token))).await,
+        first
+    );
 
     // The same token on another policy: that policy's name and its
     // stripped Authorization, then the first policy's answer unchanged.
@@ -273,10 +280,13 @@ async fn deny_response_shape() {
 async fn revoked_tokens_are_denied() {
     let (ks, _o, app) = fixture().await;
     let token = ks.token(json!({"jti": "j-1", "sid": "s-9"}));
-    assert_eq!(
-        outcome(&app.check(&request("/orders", Some(&token))).await).0,
-        200
-    );
+    // Twice: the second allow is the one kept with the cached token.
+    for _ in 0..2 {
+        assert_eq!(
+            outcome(&app.check(&request("/orders", Some(&token))).await).0,
+            200
+        );
+    }
     app.running
         .revocations
         .revoke(revoke("jti", "j-1"))
@@ -289,6 +299,12 @@ async fn revoked_tokens_are_denied() {
     };
     assert!(d.body.contains("token revoked"));
     let by_sid = ks.token(json!({"sid": "s-9"}));
+    for _ in 0..2 {
+        assert_eq!(
+            outcome(&app.check(&request("/orders", Some(&by_sid))).await).0,
+            200
+        );
+    }
     app.running
         .revocations
         .revoke(revoke("sid", "s-9"))

@@ -27,6 +27,7 @@ pub(super) fn anonymous_allow(
         remove_authorization,
         response_headers: Vec::new(),
         reusable: None,
+        kept: None,
     }
 }
 
@@ -58,7 +59,33 @@ pub(super) fn identified_allow(
             generation: rt.generation,
             policy: policy.name.clone(),
         }),
+        kept: None,
     }
+}
+
+/// The allow for a token that was allowed under this policy and snapshot
+/// before, when its answer was kept with it: nothing in it depends on the
+/// request, so the identity headers are not worked out again.
+pub(super) fn kept_allow(
+    rt: &Snapshot,
+    policy: &Policy,
+    claims: &Arc<VerifiedClaims>,
+) -> Option<Allow> {
+    let decided_for = AllowFor {
+        generation: rt.generation,
+        policy: policy.name.clone(),
+    };
+    let kept = claims.encoded_allow(&decided_for)?.bytes.clone();
+    Some(Allow {
+        policy: policy.name.clone(),
+        claims: Some(claims.clone()),
+        set_headers: Vec::new(),
+        remove_headers: Vec::new(),
+        remove_authorization: policy.remove_authorization,
+        response_headers: Vec::new(),
+        reusable: Some(decided_for),
+        kept: Some(kept),
+    })
 }
 
 /// The identity headers this allow does not set: stripped, so the client's

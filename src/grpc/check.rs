@@ -22,7 +22,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::authorizer::{Authorizer, CheckInput};
 use crate::decision::{Allow, Decision, Deny, DenyReason, RegoDenial};
 use crate::telemetry::trace;
-use crate::token::EncodedAllow;
+use crate::token::{EncodedAllow, TokenError};
 
 /// The `Authorization` service Envoy calls.
 #[derive(Clone)]
@@ -74,6 +74,12 @@ impl CheckService {
         } else {
             self.decide(request.get_ref()).await
         };
+        if let Decision::Allow(Allow {
+            kept: Some(kept), ..
+        }) = &decision
+        {
+            return Reply::Encoded(kept.clone());
+        }
         let Decision::Allow(Allow {
             reusable: Some(decided_for),
             claims: Some(claims),
@@ -278,6 +284,9 @@ fn overwrite(key: impl Into<String>, value: impl Into<String>) -> HeaderValueOpt
 }
 
 fn allow_response(allow: Allow) -> CheckResponse {
+    if let Some(kept) = &allow.kept {
+        return kept_response(kept);
+    }
     let mut headers_to_remove: Vec<String> = Vec::with_capacity(allow.remove_headers.len() + 1);
     headers_to_remove.extend(allow.remove_headers.iter().map(|h| h.as_str().to_owned()));
     if allow.remove_authorization {
@@ -318,6 +327,20 @@ fn allow_response(allow: Allow) -> CheckResponse {
         })),
         dynamic_metadata: Some(meta.0),
     }
+}
+
+/// A kept answer as a message again (`reply` sends the bytes instead). The
+/// bytes are this service's own encoding, so they decode; if they ever did
+/// not, the answer is a denial, never an allow without its headers.
+fn kept_response(kept: &[u8]) -> CheckResponse {
+    CheckResponse::decode(kept).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a kept allow does not decode; denied");
+        deny_response(
+            &Deny::new(DenyReason::Token(TokenError::KeysUnavailable)),
+            "",
+            "",
+        )
+    })
 }
 
 /// The gRPC code carried in `CheckResponse.status`. Envoy ignores it for

@@ -1,11 +1,14 @@
 //! A JWKS parsed once into keys ready to verify with.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use aws_lc_rs::signature::{self as lc, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse,
 };
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
 use serde::Deserialize;
 
 /// More keys than this in one set is treated as garbage, not as a set.
@@ -40,6 +43,29 @@ pub struct VerifyKey {
     /// The JWK's own `alg`, when it names one.
     alg: Option<Algorithm>,
     decoding: DecodingKey,
+    /// RSA keys only: the key parsed for each algorithm at its first use.
+    rsa: Option<PreparedRsa>,
+}
+
+/// An RSA key parsed once per algorithm (RS256…PS512, in `rsa_params`
+/// order). Verifying from the bare modulus and exponent, as jsonwebtoken
+/// does, rebuilds the key and its Montgomery context for every token; a
+/// parsed key keeps both. The algorithm parameters are the ones
+/// jsonwebtoken verifies with, so the same signatures pass.
+#[derive(Default)]
+struct PreparedRsa([OnceLock<Option<ParsedPublicKey>>; 6]);
+
+/// The slot and aws-lc-rs parameters of an RSA algorithm.
+fn rsa_params(alg: Algorithm) -> Option<(usize, &'static RsaParameters)> {
+    Some(match alg {
+        Algorithm::RS256 => (0, &lc::RSA_PKCS1_2048_8192_SHA256),
+        Algorithm::RS384 => (1, &lc::RSA_PKCS1_2048_8192_SHA384),
+        Algorithm::RS512 => (2, &lc::RSA_PKCS1_2048_8192_SHA512),
+        Algorithm::PS256 => (3, &lc::RSA_PSS_2048_8192_SHA256),
+        Algorithm::PS384 => (4, &lc::RSA_PSS_2048_8192_SHA384),
+        Algorithm::PS512 => (5, &lc::RSA_PSS_2048_8192_SHA512),
+        _ => return None,
+    })
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -61,6 +87,28 @@ impl VerifyKey {
     /// The parsed key that signatures are verified with.
     pub fn decoding(&self) -> &DecodingKey {
         &self.decoding
+    }
+
+    /// Whether `signature` (base64url, as the token carries it) signs
+    /// `message` under `alg`. The caller has checked that the key `fits`.
+    pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &str) -> bool {
+        let (Some(rsa), Some((slot, params)), DecodingKeyKind::RsaModulusExponent { n, e }) =
+            (&self.rsa, rsa_params(alg), self.decoding.kind())
+        else {
+            return jsonwebtoken::crypto::verify(signature, message, &self.decoding, alg)
+                .unwrap_or(false);
+        };
+        let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else {
+            return false;
+        };
+        let parsed = rsa.0[slot].get_or_init(|| {
+            RsaPublicKeyComponents { n, e }
+                .to_parsed_public_key(params)
+                .ok()
+        });
+        parsed
+            .as_ref()
+            .is_some_and(|key| key.verify_sig(message, &signature).is_ok())
     }
 
     /// A public key from one JWK, or `None` if it cannot verify signatures
@@ -235,5 +283,110 @@ fn verify_key(jwk: &Jwk) -> Option<VerifyKey> {
         family,
         alg,
         decoding,
+        rsa: (family == KeyFamily::Rsa).then(PreparedRsa::default),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::rsa::KeySize;
+    use aws_lc_rs::signature::{KeyPair, RsaEncoding, RsaKeyPair};
+    use serde_json::json;
+
+    use super::*;
+
+    const RSA_ALGS: [(Algorithm, &dyn RsaEncoding); 6] = [
+        (Algorithm::RS256, &lc::RSA_PKCS1_SHA256),
+        (Algorithm::RS384, &lc::RSA_PKCS1_SHA384),
+        (Algorithm::RS512, &lc::RSA_PKCS1_SHA512),
+        (Algorithm::PS256, &lc::RSA_PSS_SHA256),
+        (Algorithm::PS384, &lc::RSA_PSS_SHA384),
+        (Algorithm::PS512, &lc::RSA_PSS_SHA512),
+    ];
+
+    fn rsa_key() -> (RsaKeyPair, VerifyKey) {
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let c = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+        let jwk: Jwk = serde_json::from_value(json!({
+            "kty": "RSA", "n": URL_SAFE_NO_PAD.encode(&c.n), "e": URL_SAFE_NO_PAD.encode(&c.e)
+        }))
+        .unwrap();
+        (pair, VerifyKey::from_jwk(&jwk).unwrap())
+    }
+
+    fn sign(pair: &RsaKeyPair, encoding: &'static dyn RsaEncoding, message: &[u8]) -> String {
+        let mut sig = vec![0; pair.public_modulus_len()];
+        pair.sign(encoding, &SystemRandom::new(), message, &mut sig)
+            .unwrap();
+        URL_SAFE_NO_PAD.encode(sig)
+    }
+
+    /// The parsed RSA keys accept exactly what jsonwebtoken's own verify
+    /// accepts: each algorithm, twice (the second time from the kept key),
+    /// and never a signature made for another algorithm or message.
+    #[test]
+    fn parsed_rsa_keys_agree_with_jsonwebtoken() {
+        let (pair, key) = rsa_key();
+        let message = b"header.payload";
+        for (signed_as, encoding) in RSA_ALGS {
+            let sig = sign(&pair, encoding, message);
+            for (verified_as, _) in RSA_ALGS {
+                let reference =
+                    jsonwebtoken::crypto::verify(&sig, message, key.decoding(), verified_as)
+                        .unwrap_or(false);
+                assert_eq!(
+                    reference,
+                    signed_as == verified_as,
+                    "{signed_as:?} as {verified_as:?}"
+                );
+                for round in 0..2 {
+                    assert_eq!(
+                        key.verify(verified_as, message, &sig),
+                        reference,
+                        "{signed_as:?} as {verified_as:?}, round {round}"
+                    );
+                }
+            }
+            assert!(
+                !key.verify(signed_as, b"header.payloaD", &sig),
+                "{signed_as:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_rsa_signatures_do_not_verify() {
+        let (pair, key) = rsa_key();
+        let message = b"header.payload";
+        let sig = sign(&pair, &lc::RSA_PKCS1_SHA256, message);
+        assert!(key.verify(Algorithm::RS256, message, &sig));
+        for bad in [
+            String::new(),
+            format!("{sig}="),
+            format!("{sig}A"),
+            sig.replace(['-', '_'], "+"),
+            sig[..sig.len() - 4].to_string(),
+            "!!!!".to_string(),
+        ] {
+            if bad != sig {
+                assert!(!key.verify(Algorithm::RS256, message, &bad), "{bad:?}");
+            }
+        }
+    }
+
+    /// A key whose modulus aws-lc rejects (too short for the 2048–8192
+    /// range) verifies nothing, the first time and later.
+    #[test]
+    fn an_unusable_rsa_key_verifies_nothing() {
+        let jwk: Jwk = serde_json::from_value(json!({
+            "kty": "RSA", "n": URL_SAFE_NO_PAD.encode([0xc5u8; 64]), "e": "AQAB"
+        }))
+        .unwrap();
+        let key = VerifyKey::from_jwk(&jwk).unwrap();
+        let sig = URL_SAFE_NO_PAD.encode([1u8; 64]);
+        for _ in 0..2 {
+            assert!(!key.verify(Algorithm::RS256, b"m", &sig));
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! 128-bit (kind, value) hash to the entry's cut-off and expiry.
 
 use super::RevocationCheck;
-use super::model::{Kind, Revocation, index_key, later_cutoff, parse_id};
+use super::model::{Kind, Revocation, TokenKeys, index_key, later_cutoff, parse_id};
 use crate::clock::SharedClock;
 use crate::token::VerifiedClaims;
 
@@ -100,31 +100,6 @@ impl RevocationIndex {
     }
 }
 
-type Pinned<'m, G> = papaya::HashMapRef<'m, u128, Entry, std::hash::RandomState, G>;
-
-/// The live entry for a claim value, bound to the token's issuer or to
-/// none: two O(1) probes.
-fn live<G: papaya::Guard>(
-    map: &Pinned<'_, G>,
-    kind: Kind,
-    issuer: &str,
-    value: Option<&str>,
-    now: f64,
-) -> impl Iterator<Item = Entry> {
-    let value = value.unwrap_or_default();
-    let keys = match value.is_empty() {
-        true => [None, None],
-        false => [
-            Some(index_key(kind, None, value)),
-            Some(index_key(kind, Some(issuer), value)),
-        ],
-    };
-    keys.into_iter()
-        .flatten()
-        .filter_map(|key| map.get(&key).copied())
-        .filter(move |e| e.expires_at > now)
-}
-
 impl RevocationCheck for RevocationIndex {
     fn is_revoked(&self, c: &VerifiedClaims) -> bool {
         let now = self.clock.now_unix();
@@ -135,14 +110,14 @@ impl RevocationCheck for RevocationIndex {
                 .is_some_and(|cut| c.iat().is_none_or(|iat| iat < cut))
         };
         let map = self.map.pin();
-        let iss = c.issuer();
-        live(&map, Kind::Jti, iss, c.jti(), now).next().is_some()
-            || live(&map, Kind::Sid, iss, c.sid(), now).next().is_some()
-            || live(&map, Kind::Sub, iss, c.subject(), now).any(before)
-            || map
-                .get(&index_key(Kind::Iss, None, iss))
-                .copied()
-                .is_some_and(|e| e.expires_at > now && before(e))
+        // Each claim value is probed bound to the token's issuer and to
+        // none: two O(1) probes.
+        let live = |key: &u128| map.get(key).copied().filter(|e| e.expires_at > now);
+        let keys = c.revocation_keys(|c| TokenKeys::of(c.issuer(), c.jti(), c.sid(), c.subject()));
+        keys.jti.iter().flatten().any(|k| live(k).is_some())
+            || keys.sid.iter().flatten().any(|k| live(k).is_some())
+            || keys.sub.iter().flatten().filter_map(live).any(before)
+            || live(&keys.iss).is_some_and(before)
     }
 }
 

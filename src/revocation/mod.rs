@@ -14,7 +14,7 @@ mod sync;
 
 pub use index::RevocationIndex;
 pub use model::{
-    ExpiryRules, Kind, NewRevocation, Revocation, RevocationError, Target, revocation_id,
+    ExpiryRules, Kind, NewRevocation, Revocation, RevocationError, Target, TokenKeys, revocation_id,
 };
 pub use seal::HmacKey;
 pub use service::{

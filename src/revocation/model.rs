@@ -125,6 +125,40 @@ pub fn index_key(kind: Kind, issuer: Option<&str>, value: &str) -> u128 {
     h.digest128()
 }
 
+/// The index keys a verified token is looked up under. They depend on the
+/// token alone, so they are worked out once and kept with it (see
+/// `VerifiedClaims::revocation_keys`): the probes on every `Check` hash
+/// nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenKeys {
+    /// For `jti`, `sid` and `sub` when the token has them (and they are not
+    /// empty): the key bound to no issuer, then the one bound to the token's.
+    pub jti: Option<[u128; 2]>,
+    /// See `jti`.
+    pub sid: Option<[u128; 2]>,
+    /// See `jti`.
+    pub sub: Option<[u128; 2]>,
+    /// The issuer-wide entry's key.
+    pub iss: u128,
+}
+
+impl TokenKeys {
+    /// The keys of a token from `issuer` with these claim values.
+    pub fn of(issuer: &str, jti: Option<&str>, sid: Option<&str>, sub: Option<&str>) -> Self {
+        let both = |kind, value: Option<&str>| {
+            value
+                .filter(|v| !v.is_empty())
+                .map(|v| [index_key(kind, None, v), index_key(kind, Some(issuer), v)])
+        };
+        Self {
+            jti: both(Kind::Jti, jti),
+            sid: both(Kind::Sid, sid),
+            sub: both(Kind::Sub, sub),
+            iss: index_key(Kind::Iss, None, issuer),
+        }
+    }
+}
+
 /// A revocation's id: the same target always gets the same id, so a repeat
 /// is an update, on every replica alike.
 pub fn revocation_id(kind: Kind, issuer: Option<&str>, value: &str) -> String {

@@ -101,9 +101,7 @@ pub async fn verify_set(
         ));
     };
     let signing_input = &raw[..h.len() + 1 + p.len()];
-    if !jsonwebtoken::crypto::verify(s, signing_input.as_bytes(), key.decoding(), alg)
-        .unwrap_or(false)
-    {
+    if !key.verify(alg, signing_input.as_bytes(), s) {
         return Err(SetError::new(
             "invalid_key",
             "the SET's signature does not verify",

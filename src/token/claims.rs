@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::TokenError;
 use crate::decision::AllowFor;
+use crate::revocation::TokenKeys;
 
 /// Claims that passed verification. Only `Verifier` can make one, so policy
 /// code that takes `&VerifiedClaims` cannot run on an unchecked token.
@@ -28,6 +29,8 @@ pub struct VerifiedClaims {
     rego: OnceLock<regorus::Value>,
     /// The first reusable allow the gRPC edge encoded for this token.
     encoded_allow: OnceLock<EncodedAllow>,
+    /// The revocation index keys of this token, worked out at its first probe.
+    revocation_keys: OnceLock<TokenKeys>,
 }
 
 /// An allow response as the gRPC edge encoded it, and what it was decided
@@ -103,6 +106,7 @@ impl VerifiedClaims {
             all,
             rego: OnceLock::new(),
             encoded_allow: OnceLock::new(),
+            revocation_keys: OnceLock::new(),
         }
     }
 
@@ -181,6 +185,11 @@ impl VerifiedClaims {
     /// Every claim, as the token carried them.
     pub fn all(&self) -> &Map<String, Value> {
         &self.all
+    }
+    /// The token's revocation index keys: `derive(self)`, computed once
+    /// per verified token.
+    pub fn revocation_keys(&self, derive: impl FnOnce(&Self) -> TokenKeys) -> &TokenKeys {
+        self.revocation_keys.get_or_init(|| derive(self))
     }
     /// `build(self)`, computed once per verified token.
     pub fn rego_document(&self, build: impl FnOnce(&Self) -> regorus::Value) -> regorus::Value {

@@ -272,14 +272,10 @@ impl Verifier {
             KeyLookup::Ambiguous => return Err(TokenError::AmbiguousKey),
             KeyLookup::NoneFits => return Err(TokenError::NoFittingKey),
         };
-        match jsonwebtoken::crypto::verify(
-            parts.signature,
-            parts.signing_input.as_bytes(),
-            key.decoding(),
-            header.alg,
-        ) {
-            Ok(true) => Ok(generation),
-            Ok(false) | Err(_) => Err(TokenError::BadSignature),
+        if key.verify(header.alg, parts.signing_input.as_bytes(), parts.signature) {
+            Ok(generation)
+        } else {
+            Err(TokenError::BadSignature)
         }
     }
 
