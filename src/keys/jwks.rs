@@ -2,7 +2,10 @@
 
 use std::sync::{Arc, OnceLock};
 
-use aws_lc_rs::signature::{self as lc, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents};
+use aws_lc_rs::signature::{
+    self as lc, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents, UnparsedPublicKey,
+    VerificationAlgorithm,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{
@@ -43,29 +46,63 @@ pub struct VerifyKey {
     /// The JWK's own `alg`, when it names one.
     alg: Option<Algorithm>,
     decoding: DecodingKey,
-    /// RSA keys only: the key parsed for each algorithm at its first use.
-    rsa: Option<PreparedRsa>,
+    /// The key parsed for each algorithm at its first use (see `Parsed`).
+    parsed: [OnceLock<Option<ParsedPublicKey>>; ALGORITHMS],
 }
 
-/// An RSA key parsed once per algorithm (RS256…PS512, in `rsa_params`
-/// order). Verifying from the bare modulus and exponent, as jsonwebtoken
-/// does, rebuilds the key and its Montgomery context for every token; a
-/// parsed key keeps both. The algorithm parameters are the ones
-/// jsonwebtoken verifies with, so the same signatures pass.
-#[derive(Default)]
-struct PreparedRsa([OnceLock<Option<ParsedPublicKey>>; 6]);
+/// How many asymmetric JWS algorithms there are: one slot each in
+/// `VerifyKey::parsed`.
+const ALGORITHMS: usize = 9;
 
-/// The slot and aws-lc-rs parameters of an RSA algorithm.
-fn rsa_params(alg: Algorithm) -> Option<(usize, &'static RsaParameters)> {
-    Some(match alg {
-        Algorithm::RS256 => (0, &lc::RSA_PKCS1_2048_8192_SHA256),
-        Algorithm::RS384 => (1, &lc::RSA_PKCS1_2048_8192_SHA384),
-        Algorithm::RS512 => (2, &lc::RSA_PKCS1_2048_8192_SHA512),
-        Algorithm::PS256 => (3, &lc::RSA_PSS_2048_8192_SHA256),
-        Algorithm::PS384 => (4, &lc::RSA_PSS_2048_8192_SHA384),
-        Algorithm::PS512 => (5, &lc::RSA_PSS_2048_8192_SHA512),
-        _ => return None,
-    })
+/// How an algorithm verifies: its slot in `VerifyKey::parsed` and the
+/// aws-lc-rs parameters jsonwebtoken's own verify uses for it, so the same
+/// signatures pass. jsonwebtoken parses the key again on every call (for
+/// RSA it rebuilds the key and its Montgomery context from the modulus and
+/// exponent); a `ParsedPublicKey` keeps the parsed key.
+enum Parsed {
+    Rsa(usize, &'static RsaParameters),
+    Raw(usize, &'static dyn VerificationAlgorithm),
+}
+
+impl Parsed {
+    fn of(alg: Algorithm) -> Option<Self> {
+        use Algorithm::*;
+        Some(match alg {
+            RS256 => Self::Rsa(0, &lc::RSA_PKCS1_2048_8192_SHA256),
+            RS384 => Self::Rsa(1, &lc::RSA_PKCS1_2048_8192_SHA384),
+            RS512 => Self::Rsa(2, &lc::RSA_PKCS1_2048_8192_SHA512),
+            PS256 => Self::Rsa(3, &lc::RSA_PSS_2048_8192_SHA256),
+            PS384 => Self::Rsa(4, &lc::RSA_PSS_2048_8192_SHA384),
+            PS512 => Self::Rsa(5, &lc::RSA_PSS_2048_8192_SHA512),
+            ES256 => Self::Raw(6, &lc::ECDSA_P256_SHA256_FIXED),
+            ES384 => Self::Raw(7, &lc::ECDSA_P384_SHA384_FIXED),
+            EdDSA => Self::Raw(8, &lc::ED25519),
+            // HMAC, and any algorithm jsonwebtoken adds later: a published
+            // key set verifies none of them.
+            _ => return None,
+        })
+    }
+
+    fn slot(&self) -> usize {
+        match self {
+            Self::Rsa(slot, _) | Self::Raw(slot, _) => *slot,
+        }
+    }
+
+    /// The key parsed for this algorithm, or `None` if it does not parse.
+    fn parse(&self, key: &DecodingKey) -> Option<ParsedPublicKey> {
+        match (self, key.kind()) {
+            (Self::Rsa(_, params), DecodingKeyKind::RsaModulusExponent { n, e }) => {
+                RsaPublicKeyComponents { n, e }
+                    .to_parsed_public_key(params)
+                    .ok()
+            }
+            (Self::Raw(_, alg), DecodingKeyKind::SecretOrDer(bytes)) => {
+                UnparsedPublicKey::new(*alg, bytes).parse().ok()
+            }
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -92,21 +129,14 @@ impl VerifyKey {
     /// Whether `signature` (base64url, as the token carries it) signs
     /// `message` under `alg`. The caller has checked that the key `fits`.
     pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &str) -> bool {
-        let (Some(rsa), Some((slot, params)), DecodingKeyKind::RsaModulusExponent { n, e }) =
-            (&self.rsa, rsa_params(alg), self.decoding.kind())
-        else {
-            return jsonwebtoken::crypto::verify(signature, message, &self.decoding, alg)
-                .unwrap_or(false);
+        let Some(how) = Parsed::of(alg) else {
+            return false;
         };
         let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else {
             return false;
         };
-        let parsed = rsa.0[slot].get_or_init(|| {
-            RsaPublicKeyComponents { n, e }
-                .to_parsed_public_key(params)
-                .ok()
-        });
-        parsed
+        self.parsed[how.slot()]
+            .get_or_init(|| how.parse(&self.decoding))
             .as_ref()
             .is_some_and(|key| key.verify_sig(message, &signature).is_ok())
     }
@@ -283,7 +313,7 @@ fn verify_key(jwk: &Jwk) -> Option<VerifyKey> {
         family,
         alg,
         decoding,
-        rsa: (family == KeyFamily::Rsa).then(PreparedRsa::default),
+        parsed: Default::default(),
     })
 }
 
@@ -352,6 +382,42 @@ mod tests {
                 !key.verify(signed_as, b"header.payloaD", &sig),
                 "{signed_as:?}"
             );
+        }
+    }
+
+    /// The same for EC and Ed25519 keys, each checked against every
+    /// algorithm: only its own verifies, as with jsonwebtoken.
+    #[test]
+    fn parsed_ec_and_ed25519_keys_agree_with_jsonwebtoken() {
+        use crate::dev::{DevAlg, DevKeys};
+        let keys = DevKeys::generate("t").unwrap();
+        let message = b"header.payload";
+        for signed_as in [DevAlg::ES256, DevAlg::EdDSA] {
+            let jwk: Jwk = serde_json::from_value(keys.jwk(signed_as)).unwrap();
+            let key = VerifyKey::from_jwk(&jwk).unwrap();
+            let sig = URL_SAFE_NO_PAD.encode(keys.sign_bytes(signed_as, message));
+            let own: Algorithm = signed_as.name().parse().unwrap();
+            for verified_as in [
+                Algorithm::ES256,
+                Algorithm::ES384,
+                Algorithm::EdDSA,
+                Algorithm::RS256,
+                Algorithm::PS256,
+                Algorithm::HS256,
+            ] {
+                let reference =
+                    jsonwebtoken::crypto::verify(&sig, message, key.decoding(), verified_as)
+                        .unwrap_or(false);
+                assert_eq!(reference, verified_as == own, "{own:?} as {verified_as:?}");
+                for round in 0..2 {
+                    assert_eq!(
+                        key.verify(verified_as, message, &sig),
+                        reference,
+                        "{own:?} as {verified_as:?}, round {round}"
+                    );
+                }
+            }
+            assert!(!key.verify(own, b"header.payloaD", &sig), "{own:?}");
         }
     }
 
