@@ -331,7 +331,8 @@ fn allow_response(allow: Allow) -> CheckResponse {
 
 /// A kept answer as a message again (`reply` sends the bytes instead). The
 /// bytes are this service's own encoding, so they decode; if they ever did
-/// not, the answer is a denial, never an allow without its headers.
+/// not, the answer is a 503 denial (the service could not answer), never an
+/// allow without its headers.
 fn kept_response(kept: &[u8]) -> CheckResponse {
     CheckResponse::decode(kept).unwrap_or_else(|e| {
         tracing::error!(error = %e, "a kept allow does not decode; denied");
