@@ -42,6 +42,12 @@ async fn jwts_typed_as_something_else_are_never_access_tokens() {
         "id_token+jwt",
         "application/logout+jwt",
         "token-introspection+jwt",
+        // Without a required_typ only JWT and at+jwt are access tokens.
+        "JOSE",
+        "JWT ",
+        "jwt+at",
+        "at+jwt\u{0}",
+        "at+JWT;x",
     ] {
         let header = json!({"alg": "RS256", "kid": other.keys.kid(DevAlg::RS256), "typ": typ});
         let token = other.keys.sign_raw(DevAlg::RS256, &header, &claims);
@@ -49,7 +55,13 @@ async fn jwts_typed_as_something_else_are_never_access_tokens() {
         assert_eq!(status, 401, "{typ}: {body}");
         assert!(body.contains("not as an access token"), "{typ}: {body}");
     }
-    for typ in ["JWT", "at+jwt", "application/at+jwt"] {
+    for typ in [
+        "JWT",
+        "jwt",
+        "application/jwt",
+        "at+jwt",
+        "application/at+jwt",
+    ] {
         let header = json!({"alg": "RS256", "kid": other.keys.kid(DevAlg::RS256), "typ": typ});
         let token = other.keys.sign_raw(DevAlg::RS256, &header, &claims);
         assert_eq!(app.outcome("/orders", &token).await.0, 200, "{typ}");
@@ -80,6 +92,44 @@ async fn tokens_that_outlive_revocations_are_refused() {
     assert_eq!(app.outcome("/profile", &no_iat).await.0, 401);
     let fine = ks.token(json!({"iat": t, "exp": t + 3000}));
     assert_eq!(app.outcome("/profile", &fine).await.0, 200);
+}
+
+/// A token whose jti, sid or sub is longer than a revocation can name
+/// could never be revoked by it: it is refused. At the limit it is
+/// accepted, and revoking it by that value works.
+#[tokio::test]
+async fn every_accepted_token_can_be_revoked_by_its_ids() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    let limit = zt_authz::revocation::MAX_REVOCATION_VALUE;
+    for claim in ["jti", "sid", "sub"] {
+        let too_long = ks.token(json!({ claim: "x".repeat(limit + 1) }));
+        let (status, body) = app.outcome("/orders", &too_long).await;
+        assert_eq!(status, 401, "{claim}: {body}");
+        assert!(
+            body.contains("longer than a revocation can name"),
+            "{claim}: {body}"
+        );
+
+        let value = format!("{claim}-{}", "y".repeat(limit - claim.len() - 1));
+        assert_eq!(value.len(), limit);
+        let at_limit = ks.token(json!({ claim: value }));
+        assert_eq!(app.outcome("/orders", &at_limit).await.0, 200, "{claim}");
+        app.running
+            .revocations
+            .revoke(zt_authz::revocation::NewRevocation {
+                kind: claim.into(),
+                value,
+                issuer: None,
+                issued_before: None,
+                expires_at: None,
+                reason: None,
+            })
+            .await
+            .unwrap();
+        assert!(app.revoked(&at_limit).await, "{claim}");
+    }
 }
 
 #[test]

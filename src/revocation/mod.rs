@@ -14,7 +14,8 @@ mod sync;
 
 pub use index::RevocationIndex;
 pub use model::{
-    ExpiryRules, Kind, NewRevocation, Revocation, RevocationError, Target, TokenKeys, revocation_id,
+    ExpiryRules, Kind, MAX_REVOCATION_VALUE, NewRevocation, Revocation, RevocationError, Target,
+    TokenKeys, revocation_id,
 };
 pub use seal::HmacKey;
 pub use service::{

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::request::check_fields;
-pub use super::request::{ExpiryRules, NewRevocation, RevocationError};
+pub use super::request::{ExpiryRules, MAX_REVOCATION_VALUE, NewRevocation, RevocationError};
 
 /// What a revocation matches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -76,6 +76,11 @@ pub struct ExpiryRules {
     pub leeway: f64,
 }
 
+/// The longest `jti`, `sid`, `sub` or `iss` value a revocation names, in
+/// bytes. Tokens with a longer `jti`, `sid` or `sub` are refused, so every
+/// accepted token can be revoked by each of them.
+pub const MAX_REVOCATION_VALUE: usize = 1024;
+
 /// The checks on what a revocation names, shared by API input and by
 /// entries that arrive from the shared store.
 pub(super) fn check_fields(
@@ -84,7 +89,7 @@ pub(super) fn check_fields(
     issuer: Option<&str>,
     reason: Option<&str>,
 ) -> Result<(), RevocationError> {
-    if value.is_empty() || value.len() > 1024 {
+    if value.is_empty() || value.len() > MAX_REVOCATION_VALUE {
         return Err(RevocationError::BadValue);
     }
     if reason.is_some_and(|r| r.len() > 256) {
@@ -92,7 +97,9 @@ pub(super) fn check_fields(
     }
     match issuer {
         Some(_) if kind == Kind::Iss => Err(RevocationError::IssuerNotApplicable),
-        Some(i) if i.is_empty() || i.len() > 1024 => Err(RevocationError::BadIssuer),
+        Some(i) if i.is_empty() || i.len() > MAX_REVOCATION_VALUE => {
+            Err(RevocationError::BadIssuer)
+        }
         _ => Ok(()),
     }
 }

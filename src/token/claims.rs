@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::TokenError;
 use crate::decision::AllowFor;
-use crate::revocation::TokenKeys;
+use crate::revocation::{MAX_REVOCATION_VALUE, TokenKeys};
 
 /// Claims that passed verification. Only `Verifier` can make one, so policy
 /// code that takes `&VerifiedClaims` cannot run on an unchecked token.
@@ -70,14 +70,14 @@ pub(super) struct TypedClaims {
 impl TypedClaims {
     pub fn read(claims: &Map<String, Value>) -> Result<Self, TokenError> {
         Ok(Self {
-            subject: string(claims, "sub")?,
+            subject: revocable(claims, "sub")?,
             audiences: audiences(claims)?,
             exp: numeric_date(claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?,
             nbf: numeric_date(claims, "nbf")?,
             iat: numeric_date(claims, "iat")?,
             auth_time: numeric_date(claims, "auth_time")?,
-            jti: string(claims, "jti")?,
-            sid: string(claims, "sid")?,
+            jti: revocable(claims, "jti")?,
+            sid: revocable(claims, "sid")?,
             acr: string(claims, "acr")?,
             scopes: scopes(claims)?,
         })
@@ -213,6 +213,18 @@ fn string(claims: &Map<String, Value>, name: &'static str) -> Result<Option<Stri
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(TokenError::ClaimType(name)),
+    }
+}
+
+/// A string claim a revocation can name: no longer than a revocation value,
+/// so that no accepted token escapes revocation by it.
+fn revocable(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, TokenError> {
+    match string(claims, name)? {
+        Some(s) if s.len() > MAX_REVOCATION_VALUE => Err(TokenError::ClaimTooLong(name)),
+        other => Ok(other),
     }
 }
 

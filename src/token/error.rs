@@ -61,6 +61,11 @@ pub enum TokenError {
     /// A claim has the wrong JSON type; holds its name.
     #[error("the token's {0} claim has the wrong type")]
     ClaimType(&'static str),
+    /// A `jti`, `sid` or `sub` longer than a revocation can name
+    /// (`MAX_REVOCATION_VALUE` bytes); holds its name. Such a token could
+    /// not be revoked by that claim, so it is refused.
+    #[error("the token's {0} claim is longer than a revocation can name")]
+    ClaimTooLong(&'static str),
     /// `exp` has passed, leeway included.
     #[error("the token has expired")]
     Expired,

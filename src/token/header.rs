@@ -66,17 +66,25 @@ const NEVER_ACCESS: &[&str] = &["logout+jwt", "secevent+jwt", "dpop+jwt", "id_to
 
 /// Whether a `typ` says the JWT is something other than an access token.
 /// Besides the types above, any other `…+jwt` media type names a different
-/// kind of JWT, unless it is exactly the issuer's `required_typ`. Returns
-/// a fixed label, safe to show the caller.
+/// kind of JWT, unless it is exactly the issuer's `required_typ`. Without a
+/// `required_typ`, only `JWT` and `at+jwt` are access token types: any other
+/// value (`JOSE`, `jwt+at`, `JWT ` with a space) is refused rather than
+/// guessed at. Returns a fixed label, safe to show the caller.
 pub fn other_jwt_type(typ: &str, required: Option<&str>) -> Option<&'static str> {
     if let Some(known) = NEVER_ACCESS.iter().find(|t| typ_matches(typ, t)) {
         return Some(known);
     }
+    if typ_matches(typ, "at+jwt") || required.is_some_and(|r| typ_matches(typ, r)) {
+        return None;
+    }
     let typed_jwt = bare(typ)
         .get(bare(typ).len().saturating_sub(4)..)
         .is_some_and(|end| end.eq_ignore_ascii_case("+jwt"));
-    let allowed = typ_matches(typ, "at+jwt") || required.is_some_and(|r| typ_matches(typ, r));
-    (typed_jwt && !allowed).then_some("another kind of JWT")
+    if typed_jwt {
+        return Some("another kind of JWT");
+    }
+    // With a required_typ, the issuer's own check refuses anything else.
+    (required.is_none() && !typ_matches(typ, "JWT")).then_some("an unknown type")
 }
 
 #[cfg(test)]
@@ -109,6 +117,16 @@ mod tests {
             ("JWT", None, false),
             ("jwt", Some("at+jwt"), false),
             ("+jwt", None, true),
+            ("application/jwt", None, false),
+            // Without a required_typ, nothing but JWT and at+jwt.
+            ("JOSE", None, true),
+            ("JWT ", None, true),
+            (" JWT", None, true),
+            ("jwt+at", None, true),
+            ("at+jwt\u{0}", None, true),
+            ("at+JWT;x", None, true),
+            ("", None, true),
+            ("application/", None, true),
         ] {
             assert_eq!(
                 other_jwt_type(typ, required).is_some(),
