@@ -174,13 +174,14 @@ impl<'a> RequestView<'a> {
     pub fn of(request: &'a CheckRequest) -> Option<Self> {
         let attributes = request.attributes.as_ref()?;
         let http = attributes.request.as_ref()?.http.as_ref()?;
+        let [authorization, request_id, dpop, forwarded_proto] = headers(http, READ_HEADERS);
         Some(Self {
             http,
             attributes,
-            authorization: header(http, "authorization"),
-            request_id: header(http, "x-request-id"),
-            dpop: header(http, "dpop"),
-            forwarded_proto: header(http, "x-forwarded-proto"),
+            authorization,
+            request_id,
+            dpop,
+            forwarded_proto,
         })
     }
 
@@ -237,10 +238,32 @@ impl std::fmt::Debug for RequestView<'_> {
 /// A request header by lower-case name, from `headers` or, when Envoy sends
 /// raw headers, from `header_map`. Repeated headers are joined with `,` as
 /// `headers` would have them, so the pipeline sees the repetition.
-fn header<'a>(http: &'a HttpRequest, name: &str) -> Option<Cow<'a, str>> {
-    if let Some(v) = http.headers.get(name) {
-        return Some(Cow::Borrowed(v));
+/// The request headers the decision reads, in `RequestView`'s order.
+const READ_HEADERS: [&str; 4] = ["authorization", "x-request-id", "dpop", "x-forwarded-proto"];
+
+/// The values of `names`: one pass over Envoy's `headers` (a handful of
+/// entries, cheaper to walk than to hash each name into), then
+/// `header_map` for any name not found there.
+fn headers<'a, const N: usize>(
+    http: &'a HttpRequest,
+    names: [&str; N],
+) -> [Option<Cow<'a, str>>; N] {
+    let mut found: [Option<Cow<'a, str>>; N] = std::array::from_fn(|_| None);
+    for (key, value) in &http.headers {
+        if let Some(i) = names.iter().position(|n| n == key) {
+            found[i] = Some(Cow::Borrowed(value));
+        }
     }
+    for (slot, name) in found.iter_mut().zip(names) {
+        if slot.is_none() {
+            *slot = header_map_value(http, name);
+        }
+    }
+    found
+}
+
+/// A header from `header_map`, its repeated values joined with commas.
+fn header_map_value<'a>(http: &'a HttpRequest, name: &str) -> Option<Cow<'a, str>> {
     let map = http.header_map.as_ref()?;
     let values: Vec<Cow<'a, str>> = map
         .headers
@@ -431,5 +454,69 @@ impl Metadata {
                 kind: Some(Kind::StringValue(value.into())),
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use envoy_types::pb::envoy::config::core::v3::HeaderMap;
+
+    use super::*;
+
+    fn http(headers: &[(&str, &str)], raw: &[(&str, &str)]) -> HttpRequest {
+        HttpRequest {
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            header_map: (!raw.is_empty()).then(|| HeaderMap {
+                headers: raw
+                    .iter()
+                    .map(|(k, v)| HeaderValue {
+                        key: (*k).into(),
+                        raw_value: v.as_bytes().to_vec(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn assert_read(http: &HttpRequest, expected: [Option<&str>; 4]) {
+        let found = headers(http, READ_HEADERS);
+        assert_eq!(found.each_ref().map(|v| v.as_deref()), expected);
+    }
+
+    #[test]
+    fn each_header_is_found_in_one_pass_by_its_exact_name() {
+        let h = http(
+            &[
+                ("x-forwarded-proto", "https"),
+                ("authorization", "Bearer a"),
+                ("accept", "*/*"),
+                ("x-request-id", "r1"),
+                // Envoy lowercases names; another spelling is another header.
+                ("DPoP", "proof"),
+            ],
+            &[],
+        );
+        assert_read(&h, [Some("Bearer a"), Some("r1"), None, Some("https")]);
+        assert_read(&http(&[], &[]), [None, None, None, None]);
+    }
+
+    #[test]
+    fn names_missing_from_headers_come_from_the_raw_map() {
+        let h = http(
+            &[("authorization", "Bearer a")],
+            &[
+                ("authorization", "Bearer b"),
+                ("dpop", "p1"),
+                ("dpop", "p2"),
+            ],
+        );
+        // `headers` wins for a name it has; repeats in the map are joined,
+        // so that the bearer and DPoP checks can refuse them.
+        assert_read(&h, [Some("Bearer a"), None, Some("p1,p2"), None]);
     }
 }

@@ -62,6 +62,11 @@ impl TokenCache {
         }
     }
 
+    /// Whether tokens are cached at all (a capacity above 0).
+    pub(crate) fn is_on(&self) -> bool {
+        self.entries.is_some()
+    }
+
     pub(crate) fn digest(token: &str) -> TokenDigest {
         let mut out = [0u8; 32];
         out.copy_from_slice(digest(&SHA256, token.as_bytes()).as_ref());
