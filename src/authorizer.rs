@@ -17,6 +17,7 @@ use crate::policy::{Policy, check_requirements};
 use crate::rego::RequestDocument;
 use crate::revocation::RevocationCheck;
 use crate::snapshot::Snapshot;
+use crate::telemetry::redact::WithoutTokens;
 use crate::token::{
     Scheme, TokenError, TokenLimits, VerifiedClaims, extract_bearer, extract_credentials,
 };
@@ -91,7 +92,7 @@ impl DecisionRecorder for LogRecorder {
                 policy = %a.policy,
                 issuer = a.claims.as_ref().map(|c| c.issuer()),
                 kid = a.claims.as_ref().and_then(|c| c.kid()),
-                request_id = input.request_id,
+                request_id = input.request_id.map(WithoutTokens).map(tracing::field::display),
                 micros,
                 "allowed"
             ),
@@ -102,9 +103,9 @@ impl DecisionRecorder for LogRecorder {
                 policy = d.policy.as_deref(),
                 issuer = d.issuer.as_deref(),
                 kid = d.kid.as_deref(),
-                request_id = input.request_id,
-                method = input.method,
-                path = input.path,
+                request_id = input.request_id.map(WithoutTokens).map(tracing::field::display),
+                method = %WithoutTokens(input.method),
+                path = %WithoutTokens(input.path),
                 micros,
                 "denied"
             ),

@@ -427,6 +427,32 @@ async fn raw_header_maps_are_read_and_repeats_refused() {
         outcome(&app.check(&raw(&[&bearer, &bearer])).await),
         (400, "invalid_request".into())
     );
+    // A caller other than Envoy may fill both fields, or spell a name its
+    // own way: a second copy anywhere is a repeat, never a tie-break.
+    let forged = format!(
+        "Bearer {}",
+        ks.token(json!({"sub": "mallory"})).replace('.', ".x")
+    );
+    let mut both = raw(&[&forged]);
+    common::app::http_mut(&mut both)
+        .headers
+        .insert("authorization".into(), bearer.clone());
+    assert_eq!(
+        outcome(&app.check(&both).await),
+        (400, "invalid_request".into())
+    );
+    let mut spelled = request("/orders", None);
+    common::app::http_mut(&mut spelled)
+        .headers
+        .insert("Authorization".into(), bearer.clone());
+    assert_eq!(outcome(&app.check(&spelled).await).0, 200);
+    common::app::http_mut(&mut spelled)
+        .headers
+        .insert("authorization".into(), forged);
+    assert_eq!(
+        outcome(&app.check(&spelled).await),
+        (400, "invalid_request".into())
+    );
 }
 
 #[tokio::test]

@@ -176,6 +176,19 @@ async fn decision_logs_are_json_lines_without_tokens() {
         .await
         .unwrap();
     client.check(with_id(&forged, "req-forged")).await.unwrap();
+    // A caller may put a token where the log line quotes the request: in
+    // `x-request-id`, or in the path (a link carrying a token). Both of
+    // these requests are denied, so both are logged at info.
+    let leaked = ks.token(json!({"sub": "leaked-in-the-request"}));
+    client
+        .check(with_id(&expired, &format!("id-{leaked}")))
+        .await
+        .unwrap();
+    let mut in_path = check_request(&format!("/orders/verify/{leaked}"), None);
+    common::app::http_mut(&mut in_path)
+        .headers
+        .insert("x-request-id".into(), "req-token-in-path".into());
+    client.check(in_path).await.unwrap();
     child.signal("TERM");
     let status = child.exit_status().await;
     assert!(status.success());
@@ -207,7 +220,12 @@ async fn decision_logs_are_json_lines_without_tokens() {
         "DEBUG",
         "allows are logged at debug"
     );
-    for token in [&good, &expired, &forged] {
+    assert_eq!(find("req-token-in-path")["path"], "/orders/verify/[token]");
+    assert!(
+        lines.iter().any(|l| l["request_id"] == "id-[token]"),
+        "the request id is logged with the token blanked:\n{text}"
+    );
+    for token in [&good, &expired, &forged, &leaked] {
         let signature = token.rsplit_once('.').unwrap().1;
         assert!(!text.contains(signature), "a signature reached the log");
         assert!(!text.contains(token.as_str()), "a token reached the log");

@@ -241,47 +241,38 @@ impl std::fmt::Debug for RequestView<'_> {
 /// The request headers the decision reads, in `RequestView`'s order.
 const READ_HEADERS: [&str; 4] = ["authorization", "x-request-id", "dpop", "x-forwarded-proto"];
 
-/// The values of `names`: one pass over Envoy's `headers` (a handful of
-/// entries, cheaper to walk than to hash each name into), then
-/// `header_map` for any name not found there.
+/// The values of `names`, matched without regard to case, from Envoy's
+/// `headers` and `header_map` alike. Envoy sends one of the two, with
+/// lower-case names; a name found more than once in all (in both, or
+/// spelled twice) has its values joined with commas, so that the bearer
+/// and DPoP checks refuse it as repeated instead of one copy being
+/// silently preferred.
 fn headers<'a, const N: usize>(
     http: &'a HttpRequest,
     names: [&str; N],
 ) -> [Option<Cow<'a, str>>; N] {
     let mut found: [Option<Cow<'a, str>>; N] = std::array::from_fn(|_| None);
+    let mut put = |key: &str, value: &dyn Fn() -> Cow<'a, str>| {
+        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(key)) {
+            found[i] = Some(match found[i].take() {
+                None => value(),
+                Some(before) => Cow::Owned(format!("{before},{}", value())),
+            });
+        }
+    };
     for (key, value) in &http.headers {
-        if let Some(i) = names.iter().position(|n| n == key) {
-            found[i] = Some(Cow::Borrowed(value));
-        }
+        put(key, &|| Cow::Borrowed(value.as_str()));
     }
-    for (slot, name) in found.iter_mut().zip(names) {
-        if slot.is_none() {
-            *slot = header_map_value(http, name);
-        }
-    }
-    found
-}
-
-/// A header from `header_map`, its repeated values joined with commas.
-fn header_map_value<'a>(http: &'a HttpRequest, name: &str) -> Option<Cow<'a, str>> {
-    let map = http.header_map.as_ref()?;
-    let values: Vec<Cow<'a, str>> = map
-        .headers
-        .iter()
-        .filter(|h| h.key == name)
-        .map(|h| {
+    for h in http.header_map.iter().flat_map(|m| &m.headers) {
+        put(&h.key, &|| {
             if h.value.is_empty() {
                 String::from_utf8_lossy(&h.raw_value)
             } else {
                 Cow::Borrowed(h.value.as_str())
             }
-        })
-        .collect();
-    match values.len() {
-        0 => None,
-        1 => values.into_iter().next(),
-        _ => Some(Cow::Owned(values.join(","))),
+        });
     }
+    found
 }
 
 /// The response Envoy acts on. Consumes the decision so that its strings
@@ -489,34 +480,52 @@ mod tests {
     }
 
     #[test]
-    fn each_header_is_found_in_one_pass_by_its_exact_name() {
+    fn each_header_is_found_in_one_pass_whatever_its_case() {
         let h = http(
             &[
                 ("x-forwarded-proto", "https"),
                 ("authorization", "Bearer a"),
                 ("accept", "*/*"),
-                ("x-request-id", "r1"),
-                // Envoy lowercases names; another spelling is another header.
+                ("X-Request-Id", "r1"),
                 ("DPoP", "proof"),
             ],
             &[],
         );
-        assert_read(&h, [Some("Bearer a"), Some("r1"), None, Some("https")]);
-        assert_read(&http(&[], &[]), [None, None, None, None]);
+        assert_read(
+            &h,
+            [Some("Bearer a"), Some("r1"), Some("proof"), Some("https")],
+        );
+        assert_read(&http(&[("x-other", "v")], &[]), [None, None, None, None]);
     }
 
     #[test]
-    fn names_missing_from_headers_come_from_the_raw_map() {
+    fn a_name_seen_twice_anywhere_has_its_values_joined() {
+        // In both fields, spelled twice, or repeated in the raw map: each
+        // time the bearer and DPoP checks see a repeat, never one copy.
         let h = http(
-            &[("authorization", "Bearer a")],
+            &[("authorization", "Bearer a"), ("DPOP", "p0")],
             &[
-                ("authorization", "Bearer b"),
+                ("Authorization", "Bearer b"),
                 ("dpop", "p1"),
                 ("dpop", "p2"),
+                ("x-request-id", "r1"),
             ],
         );
-        // `headers` wins for a name it has; repeats in the map are joined,
-        // so that the bearer and DPoP checks can refuse them.
-        assert_read(&h, [Some("Bearer a"), None, Some("p1,p2"), None]);
+        let [authorization, request_id, dpop, proto] = headers(&h, READ_HEADERS);
+        assert_eq!(authorization.as_deref(), Some("Bearer a,Bearer b"));
+        assert_eq!(dpop.as_deref(), Some("p0,p1,p2"));
+        assert_eq!(request_id.as_deref(), Some("r1"));
+        assert_eq!(proto, None);
+        let twice = http(
+            &[("authorization", "Bearer a"), ("Authorization", "Bearer b")],
+            &[],
+        );
+        let [authorization, ..] = headers(&twice, READ_HEADERS);
+        // The map's order is not fixed; both values are there either way.
+        let joined = authorization.unwrap_or_default();
+        assert!(
+            joined == "Bearer a,Bearer b" || joined == "Bearer b,Bearer a",
+            "{joined}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! and `VerifiedClaims` carries none.
 
 pub mod metrics;
+pub mod redact;
 pub mod trace;
 
 use std::io::IsTerminal;
