@@ -235,9 +235,6 @@ impl std::fmt::Debug for RequestView<'_> {
     }
 }
 
-/// A request header by lower-case name, from `headers` or, when Envoy sends
-/// raw headers, from `header_map`. Repeated headers are joined with `,` as
-/// `headers` would have them, so the pipeline sees the repetition.
 /// The request headers the decision reads, in `RequestView`'s order.
 const READ_HEADERS: [&str; 4] = ["authorization", "x-request-id", "dpop", "x-forwarded-proto"];
 
