@@ -1,15 +1,13 @@
 //! Step 10b: a policy's Rego, run once everything else has passed. It can
 //! only turn an allow into a denial, and add headers to the allow.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
 use regorus::Value;
 
 use super::CheckInput;
 use crate::decision::{Allow, Deny, DenyReason, RegoDenial};
 use crate::policy::Policy;
 use crate::rego::{RegoError, minimal_request, token_document};
+use crate::telemetry::redact::WithoutTokens;
 use crate::token::VerifiedClaims;
 
 /// The allow, narrowed by the policy's Rego if it has one.
@@ -69,20 +67,12 @@ fn document(
 }
 
 /// An evaluation error for the log: its message may quote input, and the
-/// input holds the `Authorization` header, so anything shaped like a JWT
-/// is blanked out.
+/// input holds the `Authorization` header, so tokens are blanked out as in
+/// every other log line that quotes the request.
 struct Redacted<'a>(&'a RegoError);
-
-static JWT_LIKE: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*").ok());
 
 impl std::fmt::Display for Redacted<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text = self.0.to_string();
-        match JWT_LIKE.as_ref() {
-            Some(re) => f.write_str(&re.replace_all(&text, "[redacted]")),
-            // Without the pattern nothing is known to be safe to show.
-            None => f.write_str("(message withheld)"),
-        }
+        WithoutTokens(&self.0.to_string()).fmt(f)
     }
 }

@@ -1,8 +1,8 @@
 //! Request text quoted in a log line, with anything shaped like a JOSE
 //! token blanked out. The path and `x-request-id` are the caller's own
 //! text, and a caller may carry a token there (a link with a token in its
-//! path, a client that reuses its token as a request id); the log must not
-//! keep it.
+//! path, a client that reuses its token as a request id); a Rego error may
+//! quote the `Authorization` header. The log must keep none of them.
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -41,6 +41,10 @@ mod tests {
         assert_eq!(shown(&format!("/verify/{jws}")), "/verify/[token]");
         assert_eq!(shown(&format!("/a/{jws}/b")), "/a/[token]/b");
         assert_eq!(shown(&format!("{jws},{jws}")), "[token],[token]");
+        assert_eq!(
+            shown(&format!(r#"headers.authorization == "Bearer {jws}""#)),
+            r#"headers.authorization == "Bearer [token]""#
+        );
         // Unsigned, and a five-part JWE.
         assert_eq!(shown("/x/eyJhbGciOiJub25lIn0.eyJhIjoxfQ."), "/x/[token]");
         assert_eq!(shown("eyJlbmMiOiJBIn0.k.iv.ct.tag"), "[token]");
