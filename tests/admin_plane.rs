@@ -176,6 +176,20 @@ async fn a_logout_token_revokes_only_its_own_issuers_users() {
     c["iss"] = json!(b.issuer());
     let alice_at_b = b.keys.mint(DevAlg::RS256, &c);
     assert_eq!(app.outcome("/orders", &alice_at_b).await.0, 200);
+    // A web page replaying a captured logout token as a form post.
+    let from_browser = reqwest::Client::new()
+        .post(format!("{}/v1/backchannel-logout", app.admin_url()))
+        .header("origin", "https://attacker.example")
+        .form(&[("logout_token", logout_token(&b, json!({"sub": "alice"})))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_browser.status().as_u16(), 403);
+    assert_eq!(
+        app.outcome("/orders", &alice_at_b).await.0,
+        200,
+        "nothing was logged out from a browser"
+    );
     let (status, body) = send_logout(&app, logout_token(&b, json!({"sub": "alice"}))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Form;
 use axum::extract::State;
 use axum::extract::rejection::FormRejection;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
@@ -26,9 +26,20 @@ pub struct LogoutForm {
 
 pub async fn receive(
     State(state): State<AdminState>,
+    headers: HeaderMap,
     form: Result<Form<LogoutForm>, FormRejection>,
 ) -> Result<Response, ApiError> {
-    let result = logout(&state, form).await;
+    // Identity providers send no Origin. A form POST is the one cross-site
+    // request a browser makes without asking first, so a page must not be
+    // able to replay a captured logout token here.
+    let result = if headers.contains_key(header::ORIGIN) {
+        Err(ApiError::forbidden(
+            "access_denied",
+            "requests from a browser (with an Origin header) are refused",
+        ))
+    } else {
+        logout(&state, form).await
+    };
     if let Err(e) = &result {
         // Never the token: only why it was refused.
         tracing::info!(status = e.status.as_u16(), reason = %e.description, "back-channel logout refused");
