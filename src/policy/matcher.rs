@@ -175,15 +175,18 @@ impl PathMatch {
     }
 }
 
-/// One spelling per host, before any policy sees it: lower case, the port
-/// removed (an empty one too), one trailing dot removed. An IPv6 literal
-/// keeps its brackets. `Admin.Example.com.:443` → `admin.example.com`.
+/// One spelling per host, before any policy sees it: lower case, whatever
+/// follows the first `:` removed as the port, trailing dots removed. An
+/// IPv6 literal keeps its brackets. `Admin.Example.com.:443` →
+/// `admin.example.com`. A port that is not a number is removed too: the
+/// workload's own server may well route `admin.example.com:abc` to
+/// `admin.example.com` (Go's does), so it must meet that host's policy.
 pub fn normalize_host(host: &str) -> Cow<'_, str> {
     let name = strip_port(host);
     let name = if name.starts_with('[') {
         name
     } else {
-        name.strip_suffix('.').unwrap_or(name)
+        name.trim_end_matches('.')
     };
     if name.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(name.to_ascii_lowercase())
@@ -192,8 +195,8 @@ pub fn normalize_host(host: &str) -> Cow<'_, str> {
     }
 }
 
-/// `example.com:8443` and `example.com:` → `example.com`; `[::1]:80` →
-/// `[::1]`. A bare IPv6 address (more than one colon) has no port to strip.
+/// `example.com:8443`, `example.com:` and `example.com:x:1` →
+/// `example.com`; `[::1]:80` → `[::1]`. A bare IPv6 address has no port.
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         return match host.find(']') {
@@ -201,10 +204,10 @@ fn strip_port(host: &str) -> &str {
             None => host,
         };
     }
-    match host.split_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        return host;
     }
+    host.split_once(':').map_or(host, |(name, _)| name)
 }
 
 #[cfg(test)]
@@ -254,16 +257,23 @@ mod tests {
             "admin.example.com.:443",
             "Admin.Example.COM.:443",
             "ADMIN.EXAMPLE.COM:8443",
+            // Ports a workload's server may ignore, and extra dots.
+            "admin.example.com..",
+            "admin.example.com:x",
+            "admin.example.com:abc",
+            "admin.example.com:+443",
+            "admin.example.com:-1",
+            "admin.example.com:0x1bb",
+            "admin.example.com:443:443",
         ] {
             assert!(exact.matches(spelling, "/", "GET"), "{spelling}");
             assert!(glob.matches(spelling, "/", "GET"), "{spelling}");
             assert!(dotted.matches(spelling, "/", "GET"), "{spelling}");
         }
-        // Only one trailing dot goes, and a non-numeric port is no port.
         for other in [
-            "admin.example.com..",
-            "admin.example.com:x",
             "admin.example.co",
+            "admin.example.com.evil",
+            "xadmin.example.com",
         ] {
             assert!(!exact.matches(other, "/", "GET"), "{other}");
         }
@@ -279,7 +289,10 @@ mod tests {
             ("::1", "::1"),
             ("host:", "host"),
             ("Host.:80", "host"),
-            ("host..", "host."),
+            ("host..", "host"),
+            ("host:abc", "host"),
+            ("::1", "::1"),
+            ("fe80::1", "fe80::1"),
             ("", ""),
         ] {
             assert_eq!(normalize_host(raw), normal, "{raw}");
