@@ -190,6 +190,11 @@ async fn a_logout_token_revokes_only_its_own_issuers_users() {
         200,
         "nothing was logged out from a browser"
     );
+    // An empty sid names no session: a clear 400, not a failed store.
+    let empty_sid = logout_token(&b, json!({"sub": "alice", "sid": ""}));
+    let (status, body) = send_logout(&app, empty_sid).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("is empty"), "{body}");
     let (status, body) = send_logout(&app, logout_token(&b, json!({"sub": "alice"}))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(

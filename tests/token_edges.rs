@@ -94,8 +94,8 @@ async fn tokens_that_outlive_revocations_are_refused() {
     assert_eq!(app.outcome("/profile", &fine).await.0, 200);
 }
 
-/// A token whose jti, sid or sub is longer than a revocation can name
-/// could never be revoked by it: it is refused. At the limit it is
+/// A token whose jti, sid or sub is empty or longer than a revocation can
+/// name could never be revoked by it: it is refused. At the limit it is
 /// accepted, and revoking it by that value works.
 #[tokio::test]
 async fn every_accepted_token_can_be_revoked_by_its_ids() {
@@ -111,6 +111,11 @@ async fn every_accepted_token_can_be_revoked_by_its_ids() {
             body.contains("longer than a revocation can name"),
             "{claim}: {body}"
         );
+
+        let empty = ks.token(json!({ claim: "" }));
+        let (status, body) = app.outcome("/orders", &empty).await;
+        assert_eq!(status, 401, "{claim}: {body}");
+        assert!(body.contains("is empty"), "{claim}: {body}");
 
         let value = format!("{claim}-{}", "y".repeat(limit - claim.len() - 1));
         assert_eq!(value.len(), limit);

@@ -216,14 +216,15 @@ fn string(claims: &Map<String, Value>, name: &'static str) -> Result<Option<Stri
     }
 }
 
-/// A string claim a revocation can name: no longer than a revocation value,
-/// so that no accepted token escapes revocation by it.
+/// A string claim a revocation can name: not empty and no longer than a
+/// revocation value, so that no accepted token escapes revocation by it.
 fn revocable(
     claims: &Map<String, Value>,
     name: &'static str,
 ) -> Result<Option<String>, TokenError> {
     match string(claims, name)? {
         Some(s) if s.len() > MAX_REVOCATION_VALUE => Err(TokenError::ClaimTooLong(name)),
+        Some(s) if s.is_empty() => Err(TokenError::ClaimEmpty(name)),
         other => Ok(other),
     }
 }

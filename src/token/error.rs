@@ -66,6 +66,10 @@ pub enum TokenError {
     /// not be revoked by that claim, so it is refused.
     #[error("the token's {0} claim is longer than a revocation can name")]
     ClaimTooLong(&'static str),
+    /// An empty `jti`, `sid` or `sub`; holds its name. No revocation can
+    /// name an empty value, so such a token is refused.
+    #[error("the token's {0} claim is empty, which no revocation can name")]
+    ClaimEmpty(&'static str),
     /// `exp` has passed, leeway included.
     #[error("the token has expired")]
     Expired,
