@@ -13,6 +13,7 @@ use crate::authorizer::Authorizer;
 use crate::clock::SharedClock;
 use crate::config::{AdminAuth, Config, ConfigErrors};
 use crate::keys::IssuerKeys;
+use crate::revocation::{RevocationSettings, StoreSettings};
 use crate::snapshot::Snapshot;
 
 /// Reloads the config file into the running authorizer.
@@ -41,6 +42,112 @@ pub enum ReloadError {
     /// The new file allows unauthenticated admin calls on a listener that is not loopback.
     #[error("{0}")]
     Unsafe(#[from] ExposureError),
+    /// The new file changes how revocations are stored or kept.
+    #[error("{0}")]
+    NeedsRestart(#[from] RevocationsChanged),
+}
+
+/// A `revocations` section that differs from the running one. Entries
+/// already stored were given expiries under the running rules, and the
+/// verifier must never accept tokens those entries would not outlive, so
+/// the whole reload is refused rather than half applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "revocations.{key} differs from the running config{values}; the revocations section changes only on restart, so this reload is refused"
+)]
+pub struct RevocationsChanged {
+    /// The first key that differs.
+    pub key: &'static str,
+    /// " (running now, wanted in the file)", or empty for a secret.
+    values: String,
+}
+
+/// Whether `wanted` keeps revocations as `running` does. The leeway
+/// compared is the one in force, which issuers' leeways may raise.
+pub fn check_revocations_unchanged(
+    running: &RevocationSettings,
+    wanted: &RevocationSettings,
+) -> Result<(), RevocationsChanged> {
+    let dur = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    let differs = |key, running: String, wanted: String| {
+        let values = if running.is_empty() {
+            String::new()
+        } else {
+            format!(" ({running} now, {wanted} in the file)")
+        };
+        Err(RevocationsChanged { key, values })
+    };
+    if let Some((key, running, wanted)) = store_difference(&running.store, &wanted.store) {
+        return differs(key, running, wanted);
+    }
+    if running.max_token_lifetime != wanted.max_token_lifetime {
+        return differs(
+            "max_token_lifetime",
+            dur(running.max_token_lifetime),
+            dur(wanted.max_token_lifetime),
+        );
+    }
+    if running.leeway != wanted.leeway {
+        return differs("leeway", dur(running.leeway), dur(wanted.leeway));
+    }
+    if running.catch_up_timeout != wanted.catch_up_timeout {
+        return differs(
+            "catch_up_timeout",
+            dur(running.catch_up_timeout),
+            dur(wanted.catch_up_timeout),
+        );
+    }
+    Ok(())
+}
+
+/// The first store setting that differs, with both values; empty values
+/// for a Redis URL or key, which may carry a secret.
+fn store_difference(
+    running: &StoreSettings,
+    wanted: &StoreSettings,
+) -> Option<(&'static str, String, String)> {
+    use StoreSettings::{Embedded, Memory, Redis};
+    let kind = |s: &StoreSettings| match s {
+        Memory => "memory",
+        Embedded { .. } => "embedded",
+        Redis { .. } => "redis",
+    };
+    let path = |s: &StoreSettings| match s {
+        Memory => String::new(),
+        Embedded { path } | Redis { path, .. } => path.display().to_string(),
+    };
+    if kind(running) != kind(wanted) {
+        return Some(("store", kind(running).into(), kind(wanted).into()));
+    }
+    if path(running) != path(wanted) {
+        return Some(("path", path(running), path(wanted)));
+    }
+    let (
+        Redis {
+            url,
+            prefix,
+            hmac_key,
+            ..
+        },
+        Redis {
+            url: new_url,
+            prefix: new_prefix,
+            hmac_key: new_key,
+            ..
+        },
+    ) = (running, wanted)
+    else {
+        return None;
+    };
+    if url != new_url {
+        Some(("redis_url", String::new(), String::new()))
+    } else if prefix != new_prefix {
+        Some(("redis_prefix", prefix.clone(), new_prefix.clone()))
+    } else if hmac_key != new_key {
+        Some(("redis_hmac_key_file", String::new(), String::new()))
+    } else {
+        None
+    }
 }
 
 /// A config that would open the admin API to the network.
@@ -113,6 +220,8 @@ impl Reloader {
         }
         let result = loaded.map_err(ReloadError::from).and_then(|config| {
             check_admin_exposure(&config, self.admin_bound)?;
+            let running = self.authorizer.snapshot();
+            check_revocations_unchanged(&running.config.revocations, &config.revocations)?;
             for warning in config.warnings() {
                 tracing::warn!("{warning}");
             }
@@ -190,5 +299,47 @@ pub async fn wait_for_shutdown_signal(reloader: &Reloader) {
                 let _ = reloader.reload().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn redis(url: &str) -> RevocationSettings {
+        RevocationSettings {
+            store: StoreSettings::Redis {
+                path: PathBuf::from("/var/lib/r.redb"),
+                url: url.into(),
+                prefix: "zt".into(),
+                hmac_key: None,
+            },
+            max_token_lifetime: Duration::from_secs(3600),
+            leeway: Duration::from_secs(30),
+            catch_up_timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn a_changed_redis_url_is_named_but_never_shown() {
+        let running = redis("redis://:old-secret@r:6379");
+        let wanted = redis("redis://:new-secret@r:6379");
+        assert_eq!(check_revocations_unchanged(&running, &running.clone()), Ok(()));
+        let err = check_revocations_unchanged(&running, &wanted)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("revocations.redis_url differs"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+        let longer = RevocationSettings {
+            max_token_lifetime: Duration::from_secs(7200),
+            ..running.clone()
+        };
+        let err = check_revocations_unchanged(&running, &longer)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(1h now, 2h in the file)"), "{err}");
     }
 }

@@ -99,3 +99,49 @@ async fn a_changed_file_is_picked_up_by_the_watcher() {
         .unwrap();
     assert!(allowed(&app, "/unknown", &token).await);
 }
+
+#[tokio::test]
+async fn a_reload_cannot_change_how_long_revocations_are_kept() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml =
+        standard_config(&ks, &other) + "revocations:\n  store: memory\n  max_token_lifetime: 1h\n";
+    let app = TestApp::start(&yaml).await;
+    let t = common::now();
+    // Two hours long: refused under a one-hour cap, which entries are kept for.
+    let long = ks.token(json!({"iat": t, "exp": t + 7200}));
+    assert!(!allowed(&app, "/orders", &long).await);
+    let wider_issuer = yaml.replace(
+        "refetch_cooldown: 10s\n",
+        "refetch_cooldown: 10s\n    leeway: 5m\n",
+    );
+    for (changed, key) in [
+        (
+            yaml.replace("max_token_lifetime: 1h", "max_token_lifetime: 24h"),
+            "max_token_lifetime",
+        ),
+        (yaml.replace("store: memory", "store: embedded"), "store"),
+        (yaml.clone() + "  leeway: 1m\n", "leeway"),
+        // Raises the revocation leeway it implies.
+        (wider_issuer, "leeway"),
+    ] {
+        std::fs::write(&app.config_path, &changed).unwrap();
+        let err = app.running.reloader.reload().await.unwrap_err().to_string();
+        assert!(
+            err.contains("revocations") && err.contains(key) && err.contains("restart"),
+            "{err}"
+        );
+        assert!(
+            !allowed(&app, "/orders", &long).await,
+            "{key}: old limits still in force"
+        );
+    }
+    assert_eq!(app.running.reloader.applied(), 0);
+    // The same section, spelled the same, reloads.
+    std::fs::write(
+        &app.config_path,
+        yaml.replace("scopes: [orders:read]", "scopes: [orders:read]\n"),
+    )
+    .unwrap();
+    app.running.reloader.reload().await.unwrap();
+}

@@ -136,8 +136,10 @@ async fn security_events_revoke_what_they_name() {
     assert!(!app.revoked(&carol_new).await, "re-issued after the change");
 
     // RISC account-disabled, opaque subject: the subject issuer's user only;
-    // the same `sub` at another issuer is someone else.
-    let dave = ks.token(json!({"sub": "dave"}));
+    // the same `sub` at another issuer is someone else. Without an
+    // event_timestamp, a token stamped by a clock up to the leeway ahead
+    // of ours counts as issued before the event.
+    let dave = ks.token(json!({"sub": "dave", "iat": t + 20, "auth_time": t + 20}));
     let dave_elsewhere = other
         .keys
         .mint(DevAlg::RS256, &other.claims(json!({"sub": "dave"})));

@@ -808,7 +808,11 @@ def check_defaults_and_reload(v, defaults):
         check(f"{where} a policy file change alone changes config.yaml",
               zt_config(second) == zt_config(first) and text(second) != text(first),
               "config.yaml is byte for byte the same, so zt-authz would not reload the changed file")
-    for dotted in ({"grpcPort": 9001}, {"adminPort": 9091}, {"revocations.redis.prefix": "other"}):
+    # An issuer's leeway sets the revocations' leeway, which a reload refuses to change.
+    skewed = copy.deepcopy(values["config"]["issuers"])
+    skewed[0]["leeway"] = "5m"
+    for dotted in ({"grpcPort": 9001}, {"adminPort": 9091}, {"revocations.redis.prefix": "other"},
+                   {"config.issuers": skewed}):
         other, err = v.render(merged(dotted))
         if check(f"{where} {dotted} renders", other is not None, err):
             a = pod_template(defaults)["metadata"]["annotations"].get("checksum/restart")

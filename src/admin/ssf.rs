@@ -78,7 +78,7 @@ async fn accept(state: &AdminState, headers: &HeaderMap, body: &[u8]) -> Result<
         .into());
     }
     let leeway = set.transmitter.settings.trust.leeway.as_secs_f64();
-    let planned = plan(&set, now, leeway)?;
+    let planned = plan(&set, now, state.revocations.leeway())?;
     for (kind, action) in planned {
         match action {
             Action::Ignore => {

@@ -91,7 +91,7 @@ pub fn compile(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
         .map_or(Some(RevocationsFile::default()), |v| {
             errs.parse("revocations", v)
         })
-        .and_then(|f| sections::revocation_settings(f, base_dir, &mut errs));
+        .and_then(|f| sections::revocation_settings(f, &issuers, base_dir, &mut errs));
     let transmitters = take("ssf")
         .map_or(Some(SsfFile::default()), |v| errs.parse("ssf", v))
         .map(|f| ssf::transmitters(f, &issuers, base_dir, &mut errs))

@@ -141,8 +141,12 @@ pub(super) fn identity_headers(f: IdentityHeadersFile, errs: &mut Errors) -> Ide
     IdentityHeaders { claims, policy }
 }
 
+/// The revocation leeway when neither the file nor any issuer asks for more.
+const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
 pub(super) fn revocation_settings(
     f: RevocationsFile,
+    issuers: &[IssuerSettings],
     base_dir: &Path,
     errs: &mut Errors,
 ) -> Option<RevocationSettings> {
@@ -184,8 +188,29 @@ pub(super) fn revocation_settings(
             return None;
         }
     };
-    let leeway = f.leeway.map_or(Duration::from_secs(30), |d| d.0);
-    if leeway > MAX_LEEWAY {
+    // An entry must outlive every token it could match, and an issuer
+    // accepts its tokens until `exp` plus its own leeway.
+    let widest = issuers
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, i)| i.leeway)
+        .map(|(n, i)| (n, i.leeway));
+    let leeway = match (f.leeway, widest) {
+        (Some(set), Some((n, widest))) if set.0 < widest => {
+            errs.add(
+                "revocations.leeway",
+                format!(
+                    "must be at least every issuer's leeway, but issuers[{n}].leeway is {}: a revoked token would be accepted again after its entry expired",
+                    humantime::format_duration(widest)
+                ),
+            );
+            set.0
+        }
+        (Some(set), _) => set.0,
+        (None, widest) => widest.map_or(DEFAULT_LEEWAY, |(_, w)| w.max(DEFAULT_LEEWAY)),
+    };
+    // A derived leeway above the cap is already an issuer's error.
+    if f.leeway.is_some_and(|set| set.0 > MAX_LEEWAY) {
         errs.add("revocations.leeway", "must be at most 5m");
     }
     Some(RevocationSettings {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{Config, DefaultAction};
 use crate::policy::Policy;
+use crate::revocation::StoreSettings;
 
 fn dur(d: Duration) -> String {
     humantime::format_duration(d).to_string()
@@ -43,6 +44,32 @@ fn general(out: &mut String, c: &Config) {
             DefaultAction::Deny => "deny",
             DefaultAction::Allow => "allow",
         }
+    );
+    let r = &c.revocations;
+    // The Redis URL may carry a password: only its prefix is shown.
+    let store = match &r.store {
+        StoreSettings::Memory => "memory".to_string(),
+        StoreSettings::Embedded { path } => format!("embedded {}", path.display()),
+        StoreSettings::Redis {
+            path,
+            prefix,
+            hmac_key,
+            ..
+        } => format!(
+            "redis (prefix {prefix}, {}) + {}",
+            if hmac_key.is_some() {
+                "signed"
+            } else {
+                "unsigned"
+            },
+            path.display()
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "revocations: store {store} max_token_lifetime {} leeway {}",
+        dur(r.max_token_lifetime),
+        dur(r.leeway)
     );
     let headers: Vec<String> = c
         .identity

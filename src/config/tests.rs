@@ -173,3 +173,44 @@ fn token_policies_need_an_issuer() {
         .is_ok()
     );
 }
+
+#[test]
+fn revocations_are_kept_as_long_as_any_issuer_tolerates_skew() {
+    let skewed = |issuer_leeway: &str, revocations: &str| {
+        format!(
+            "
+issuers:
+  - issuer: https://a.example
+    jwks_uri: https://a.example/jwks
+    audiences: [api]
+    leeway: {issuer_leeway}
+  - issuer: https://b.example
+    jwks_uri: https://b.example/jwks
+    audiences: [api]
+{revocations}"
+        )
+    };
+    let config = |yaml: String| Config::from_yaml(&yaml, Path::new(".")).unwrap();
+    // Unset: the larger of 30 s and the largest issuer leeway.
+    let wide = config(skewed("5m", ""));
+    assert_eq!(wide.revocations.leeway, Duration::from_secs(300));
+    let narrow = config(skewed("10s", ""));
+    assert_eq!(narrow.revocations.leeway, Duration::from_secs(30));
+    let set = config(skewed("1m", "revocations: { leeway: 2m }"));
+    assert_eq!(set.revocations.leeway, Duration::from_secs(120));
+    // Set below an issuer's: a revoked token would outlive its entry.
+    let refused = errors(&skewed("5m", "revocations: { leeway: 30s }"));
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].0, "revocations.leeway");
+    assert!(
+        refused[0].1.contains("issuers[0].leeway") && refused[0].1.contains("5m"),
+        "{refused:?}"
+    );
+    let summary = wide.summary();
+    assert!(
+        summary
+            .lines()
+            .any(|l| l.starts_with("revocations:") && l.contains("leeway 5m")),
+        "{summary}"
+    );
+}

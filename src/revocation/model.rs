@@ -259,12 +259,13 @@ impl Revocation {
         }
         // Another replica's clock may run a little ahead: allow the leeway
         // once more than the API does.
-        let skew = rules.leeway;
-        let cap = now + rules.max_token_lifetime + skew;
+        let ahead = now + rules.leeway;
         let longest = match self.target.issued_before() {
-            Some(cutoff) if cutoff > cap => return Err(RevocationError::CutoffTooLate),
-            Some(cutoff) => cutoff + rules.max_token_lifetime + rules.leeway + skew,
-            None => cap + rules.leeway,
+            Some(cutoff) if cutoff > ahead + rules.max_token_lifetime => {
+                return Err(RevocationError::CutoffTooLate);
+            }
+            Some(cutoff) => cutoff + rules.max_token_lifetime + 2.0 * rules.leeway,
+            None => rules.latest_exp(ahead) + rules.leeway,
         };
         if self.expires_at > longest {
             return Err(RevocationError::ExpiryTooLate);

@@ -16,10 +16,10 @@ pub struct NewRevocation {
     /// For `jti`, `sid` and `sub`: match only this issuer's tokens.
     #[serde(default)]
     pub issuer: Option<String>,
-    /// For `sub` and `iss`: the cut-off (default: now).
+    /// For `sub` and `iss`: the cut-off (default: now + leeway).
     pub issued_before: Option<f64>,
     /// For `jti`: the revoked token's `exp`; for `sid`: when the session
-    /// ends. Default and cap: now + the longest token lifetime allowed.
+    /// ends. Default and cap: the latest `exp` of a token issued by now.
     pub expires_at: Option<f64>,
     /// Why, for the operator's records (at most 256 bytes).
     pub reason: Option<String>,
@@ -72,8 +72,18 @@ pub enum RevocationError {
 pub struct ExpiryRules {
     /// The longest token lifetime this deployment allows.
     pub max_token_lifetime: f64,
-    /// Clock skew allowance added to every expiry.
+    /// Clock skew allowance added to every expiry; at least every issuer's
+    /// leeway, so an entry outlives every token it could match.
     pub leeway: f64,
+}
+
+impl ExpiryRules {
+    /// The latest `exp` of a token issued by `now`: stamped by a clock up
+    /// to the leeway ahead, living the longest lifetime allowed. It is
+    /// accepted until that plus the leeway.
+    pub fn latest_exp(&self, now: f64) -> f64 {
+        now + self.leeway + self.max_token_lifetime
+    }
 }
 
 /// The longest `jti`, `sid`, `sub` or `iss` value a revocation names, in
@@ -125,12 +135,12 @@ impl NewRevocation {
         };
         let issued_before = finite(self.issued_before, "issued_before")?;
         let expires_at = finite(self.expires_at, "expires_at")?;
-        let cap = now + rules.max_token_lifetime;
         let (target, expires_at) = match kind {
             Kind::Jti | Kind::Sid => {
                 if issued_before.is_some() {
                     return Err(RevocationError::CutoffNotApplicable);
                 }
+                let cap = rules.latest_exp(now);
                 let until = expires_at.unwrap_or(cap).min(cap) + rules.leeway;
                 let value = self.value;
                 let target = if kind == Kind::Jti {
@@ -144,8 +154,10 @@ impl NewRevocation {
                 if expires_at.is_some() {
                     return Err(RevocationError::ExpiryNotApplicable);
                 }
-                let cutoff = issued_before.unwrap_or(now);
-                if cutoff > cap {
+                // A token stamped by a clock up to the leeway ahead of
+                // ours was issued before now, too.
+                let cutoff = issued_before.unwrap_or(now + rules.leeway);
+                if cutoff > now + rules.max_token_lifetime {
                     return Err(RevocationError::CutoffTooLate);
                 }
                 let until = cutoff + rules.max_token_lifetime + rules.leeway;

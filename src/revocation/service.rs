@@ -180,6 +180,12 @@ impl Revocations {
         self.clock.now_unix()
     }
 
+    /// The clock skew every entry allows for, in seconds: at least every
+    /// issuer's leeway.
+    pub fn leeway(&self) -> f64 {
+        self.rules.leeway
+    }
+
     /// Whether the shared store is connected and caught up (false without
     /// one: nothing is shared).
     pub fn shared_store_connected(&self) -> bool {

@@ -80,8 +80,9 @@ struct Named {
 /// Every event of the SET with what it does. An `iss_sub` subject may only
 /// name a user of one of the transmitter's `subject_issuers`: one identity
 /// provider cannot revoke another's users. A `sub` cut-off covers every token issued up to and including the
-/// second of the event's `event_timestamp`, or, without one, up to the
-/// SET's receipt (`now`); never later than `now + leeway`.
+/// second of the event's `event_timestamp`, never later than `now +
+/// leeway`; without one, the revocation's default (`now` + leeway).
+/// `leeway` is the revocations' own, at least every issuer's.
 pub fn plan(set: &SetClaims, now: f64, leeway: f64) -> Result<Vec<(EventKind, Action)>, SetError> {
     let settings = &set.transmitter.settings;
     let may_name = |iss: &str| settings.subject_issuers.iter().any(|s| s == iss);
@@ -112,8 +113,7 @@ pub fn plan(set: &SetClaims, now: f64, leeway: f64) -> Result<Vec<(EventKind, Ac
                     .get("event_timestamp")
                     .and_then(Value::as_f64)
                     .filter(|t| t.is_finite())
-                    .map_or(now, |t| t.floor() + 1.0)
-                    .min(now + leeway);
+                    .map(|t| (t.floor() + 1.0).min(now + leeway));
                 Action::Revoke(revocation(kind, named, at)?)
             }
         };
@@ -131,7 +131,7 @@ fn is_decrease(payload: &Map<String, Value>) -> bool {
     }
 }
 
-fn revocation(kind: EventKind, named: Named, at: f64) -> Result<NewRevocation, SetError> {
+fn revocation(kind: EventKind, named: Named, at: Option<f64>) -> Result<NewRevocation, SetError> {
     let reason = Some(format!("shared signal: {}", kind.label()));
     // A revoked session ends just that session; every other event ends
     // every token the user had before it.
@@ -149,7 +149,7 @@ fn revocation(kind: EventKind, named: Named, at: f64) -> Result<NewRevocation, S
             kind: "sub".into(),
             value: sub,
             issuer: Some(issuer),
-            issued_before: Some(at),
+            issued_before: at,
             expires_at: None,
             reason,
         }),

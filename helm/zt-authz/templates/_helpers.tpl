@@ -136,11 +136,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{/* The settings zt-authz reads only when it starts: the listen ports and
-     the revocation store. The pod template carries their checksum, so a
-     change of them rolls the pods; any other config change is reloaded in
-     place (zt-authz polls its config file). */}}
+     the revocation settings, whose leeway follows the issuers' largest
+     leeway (a reload that changes it is refused). The pod template carries
+     their checksum, so a change of them rolls the pods; any other config
+     change is reloaded in place (zt-authz polls its config file). */}}
 {{- define "zt-authz.restartChecksum" -}}
-{{- dict "grpcPort" .Values.grpcPort "adminPort" .Values.adminPort "revocations" .Values.revocations "bundledRedis" .Values.redis.enabled | toJson | sha256sum -}}
+{{- $leeways := list -}}
+{{- range (default (list) .Values.config.issuers) -}}
+{{- $leeways = append $leeways (toString (default "" .leeway)) -}}
+{{- end -}}
+{{- dict "grpcPort" .Values.grpcPort "adminPort" .Values.adminPort "revocations" .Values.revocations "bundledRedis" .Values.redis.enabled "issuerLeeways" $leeways | toJson | sha256sum -}}
 {{- end -}}
 
 {{/* A secret value kept across upgrades: the existing Secret's, or a new

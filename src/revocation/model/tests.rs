@@ -124,6 +124,13 @@ fn entries_from_elsewhere_are_checked_like_api_input() {
     };
     assert_eq!(far.check(now, &RULES), Err(RevocationError::CutoffTooLate));
     assert_eq!(cutoff.check(now, &RULES), Ok(()));
+    // From a replica whose clock is the leeway ahead: taken as they are.
+    for kind in ["jti", "sid", "sub", "iss"] {
+        let ahead = new(kind, None, None)
+            .into_revocation(now + 30.0, &RULES, "b")
+            .unwrap();
+        assert_eq!(ahead.check(now, &RULES), Ok(()), "{kind}");
+    }
 }
 
 #[test]
@@ -138,9 +145,13 @@ fn expiry_follows_the_kind() {
         .unwrap();
     assert_eq!(
         capped.expires_at,
-        now + 3600.0 + 30.0,
-        "capped at the longest lifetime"
+        now + 30.0 + 3600.0 + 30.0,
+        "capped where a token issued by now, 30 s ahead, stops being accepted"
     );
+    let default = new("jti", None, None)
+        .into_revocation(now, &RULES, "a")
+        .unwrap();
+    assert_eq!(default.expires_at, capped.expires_at);
     let sub = new("sub", Some(900.0), None)
         .into_revocation(now, &RULES, "a")
         .unwrap();
@@ -152,7 +163,12 @@ fn expiry_follows_the_kind() {
     let iss = new("iss", None, None)
         .into_revocation(now, &RULES, "a")
         .unwrap();
-    assert_eq!(iss.target.issued_before(), Some(now));
+    assert_eq!(
+        iss.target.issued_before(),
+        Some(now + 30.0),
+        "tokens stamped up to the leeway ahead were issued before now too"
+    );
+    assert_eq!(iss.expires_at, now + 30.0 + 3600.0 + 30.0);
     assert_eq!(jti.id, revocation_id(Kind::Jti, None, "v"));
     assert_ne!(jti.id, revocation_id(Kind::Sid, None, "v"));
 }

@@ -1,0 +1,132 @@
+//! A revocation outlives every token it could match, whatever clock skew
+//! the token's issuer is allowed: entries against the issuer's leeway, on
+//! an injected clock.
+
+// Tests and their fixtures may panic on broken set-up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{KeyServer, TestApp, now, standard_config};
+use serde_json::{Value, json};
+use zt_authz::clock::ManualClock;
+
+/// The primary issuer may be five minutes off; tokens live at most 30 min.
+async fn skewed_app(clock: &Arc<ManualClock>) -> (KeyServer, KeyServer, TestApp) {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml = standard_config(&ks, &other).replace(
+        "refetch_cooldown: 10s\n",
+        "refetch_cooldown: 10s\n    leeway: 5m\n",
+    ) + "admin:\n  unauthenticated: true\nrevocations:\n  store: memory\n  max_token_lifetime: 30m\n";
+    let app = TestApp::start_with_clock(&yaml, Some(clock.clone() as Arc<_>)).await;
+    (ks, other, app)
+}
+
+async fn revoke(app: &TestApp, body: Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/revocations", app.admin_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+/// Moves the clock from `from` (where it is) to `to` in 15 s steps; the
+/// token is denied at every step, revoked while it would otherwise pass and
+/// expired after.
+async fn never_allowed_between(
+    app: &TestApp,
+    clock: &ManualClock,
+    token: &str,
+    from: u64,
+    to: u64,
+) {
+    let mut t = from;
+    while t <= to {
+        let (status, body) = app.outcome("/orders", token).await;
+        assert_eq!(status, 401, "allowed at {t}");
+        assert!(
+            body.contains("token revoked") || body.contains("expired"),
+            "{body}"
+        );
+        clock.advance(Duration::from_secs(15));
+        t += 15;
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_jti_stays_revoked_for_all_of_the_issuers_leeway() {
+    let t = now();
+    let clock = ManualClock::at(t);
+    let (ks, _other, app) = skewed_app(&clock).await;
+    let token = ks.token(json!({"jti": "stolen", "exp": t + 60}));
+    assert_eq!(app.outcome("/orders", &token).await.0, 200);
+    let (status, body) = revoke(
+        &app,
+        json!({"kind": "jti", "value": "stolen", "expires_at": t + 60}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // Accepted, unrevoked, until exp + 5 min: revoked all that time.
+    never_allowed_between(&app, &clock, &token, t, t + 60 + 400).await;
+}
+
+#[tokio::test]
+async fn a_token_past_exp_but_within_leeway_can_still_be_revoked_by_its_exp() {
+    let t = now();
+    let clock = ManualClock::at(t);
+    let (ks, _other, app) = skewed_app(&clock).await;
+    let token = ks.token(json!({"jti": "late", "iat": t - 100, "exp": t - 60}));
+    assert_eq!(app.outcome("/orders", &token).await.0, 200, "within leeway");
+    let (status, body) = revoke(
+        &app,
+        json!({"kind": "jti", "value": "late", "expires_at": t - 60}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(app.revoked(&token).await);
+}
+
+#[tokio::test]
+async fn a_token_stamped_ahead_of_our_clock_is_caught_by_a_default_cutoff() {
+    let t = now();
+    let clock = ManualClock::at(t);
+    let (ks, _other, app) = skewed_app(&clock).await;
+    // The identity provider's clock runs four minutes ahead of ours.
+    let ahead =
+        ks.token(json!({"sub": "eve", "iat": t + 240, "auth_time": t + 240, "exp": t + 840}));
+    let issuer_wide = ks.token(json!({"iat": t + 240, "auth_time": t + 240, "exp": t + 840}));
+    assert_eq!(app.outcome("/orders", &ahead).await.0, 200);
+    assert_eq!(app.outcome("/orders", &issuer_wide).await.0, 200);
+    for (body, token) in [
+        (json!({"kind": "sub", "value": "eve"}), &ahead),
+        (json!({"kind": "iss", "value": ks.issuer()}), &issuer_wide),
+    ] {
+        let (status, stored) = revoke(&app, body.clone()).await;
+        assert_eq!(status, 201, "{stored}");
+        assert!(
+            app.revoked(token).await,
+            "{body} missed a token issued before it"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_default_jti_entry_outlives_a_token_issued_ahead_of_our_clock() {
+    let t = now();
+    let clock = ManualClock::at(t);
+    let (ks, _other, app) = skewed_app(&clock).await;
+    // Issued before the revocation by a clock 200 s ahead, with the
+    // longest lifetime allowed: accepted until t + 200 + 30 min + 5 min.
+    let token =
+        ks.token(json!({"jti": "long", "iat": t + 200, "auth_time": t + 200, "exp": t + 2000}));
+    let (status, body) = revoke(&app, json!({"kind": "jti", "value": "long"})).await;
+    assert_eq!(status, 201, "{body}");
+    clock.advance(Duration::from_secs(200));
+    never_allowed_between(&app, &clock, &token, t + 200, t + 2000 + 400).await;
+}
