@@ -137,6 +137,45 @@ async fn every_accepted_token_can_be_revoked_by_its_ids() {
     }
 }
 
+/// A workload reads `x-auth-scopes` by splitting on whitespace. A scope
+/// with a tab or space inside (one scope to a naive reader of the claim,
+/// two to the workload) must never reach it: such a token is refused. Runs
+/// of spaces in `scope` are one separator, and the header says so.
+#[tokio::test]
+async fn scopes_a_workload_would_split_differently_are_refused() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    // /profile requires no scope, so only the scope's form decides.
+    for claims in [
+        json!({"scope": "orders:read\tadmin"}),
+        json!({"scope": "orders:read\u{b}admin"}),
+        json!({"scope": "orders:read admin\u{e9}"}),
+        json!({"scope": "say\"hi"}),
+        json!({"scope": null, "scp": ["orders:read", "admin orders:write"]}),
+        json!({"scope": null, "scp": ["orders:read", ""]}),
+        json!({"scope": null, "scp": "orders:read\nadmin"}),
+    ] {
+        let token = ks.token(claims.clone());
+        let (status, body) = outcome(&app, &check_request("/profile", Some(&token))).await;
+        assert_eq!(status, 401, "{claims}: {body}");
+        assert!(body.contains("not a list of scope tokens"), "{claims}: {body}");
+    }
+    let token = ks.token(json!({"scope": " orders:read   admin "}));
+    let response = app.check(&check_request("/profile", Some(&token))).await;
+    let Some(HttpResponse::OkResponse(ok)) = response.http_response else {
+        panic!("not allowed: {response:?}")
+    };
+    let scopes: Vec<&str> = ok
+        .headers
+        .iter()
+        .filter_map(|h| h.header.as_ref())
+        .filter(|h| h.key == "x-auth-scopes")
+        .map(|h| h.value.as_str())
+        .collect();
+    assert_eq!(scopes, ["orders:read admin"]);
+}
+
 #[test]
 fn check_config_warns_when_an_issuer_allows_longer_tokens_than_revocations_keep() {
     let dir = tempfile::tempdir().unwrap();

@@ -263,27 +263,39 @@ fn audiences(claims: &Map<String, Value>) -> Result<Vec<String>, TokenError> {
 
 /// RFC 9068 `scope` (space-separated) wins; `scp` (array or string) counts
 /// only when `scope` is absent.
+/// Every scope must be an RFC 6749 scope token, so what is checked is what
+/// a workload splitting `x-auth-scopes` on whitespace reads.
 fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, TokenError> {
-    let split = |s: &str| {
+    let split = |s: &str, name| {
         s.split(' ')
             .filter(|s| !s.is_empty())
-            .map(str::to_owned)
+            .map(|s| scope_token(s, name))
             .collect()
     };
     match (claims.get("scope"), claims.get("scp")) {
-        (Some(Value::String(s)), _) => Ok(split(s)),
+        (Some(Value::String(s)), _) => split(s, "scope"),
         (Some(_), _) => Err(TokenError::ClaimType("scope")),
         (None, None) => Ok(Vec::new()),
-        (None, Some(Value::String(s))) => Ok(split(s)),
+        (None, Some(Value::String(s))) => split(s, "scp"),
         (None, Some(Value::Array(items))) => items
             .iter()
             .map(|v| {
                 v.as_str()
-                    .map(str::to_owned)
                     .ok_or(TokenError::ClaimType("scp"))
+                    .and_then(|s| scope_token(s, "scp"))
             })
             .collect(),
         (None, Some(_)) => Err(TokenError::ClaimType("scp")),
+    }
+}
+
+/// `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn scope_token(s: &str, claim: &'static str) -> Result<String, TokenError> {
+    let nqchar = |b: u8| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E);
+    if !s.is_empty() && s.bytes().all(nqchar) {
+        Ok(s.to_owned())
+    } else {
+        Err(TokenError::NotScopes(claim))
     }
 }
 
@@ -341,5 +353,30 @@ mod tests {
             read(json!({"aud":"a","exp":1,"scope":["x"]})).err(),
             Some(TokenError::ClaimType("scope"))
         );
+    }
+
+    #[test]
+    fn every_scope_is_a_scope_token() {
+        let c = read(json!({"aud":"a","exp":1,"scope":"!#[]~ a:b/c"})).unwrap();
+        assert_eq!(c.scopes, ["!#[]~", "a:b/c"]);
+        for (bad, claim) in [
+            (json!({"scope": "x\ty"}), "scope"),
+            (json!({"scope": "x\\y"}), "scope"),
+            (json!({"scope": "caf\u{e9}"}), "scope"),
+            (json!({"scope": "x\u{7f}"}), "scope"),
+            (json!({"scp": "x\ny"}), "scp"),
+            (json!({"scp": ["x y"]}), "scp"),
+            (json!({"scp": [""]}), "scp"),
+        ] {
+            let mut claims = json!({"aud":"a","exp":1});
+            for (k, v) in bad.as_object().unwrap() {
+                claims[k] = v.clone();
+            }
+            assert_eq!(
+                read(claims).err(),
+                Some(TokenError::NotScopes(claim)),
+                "{bad}"
+            );
+        }
     }
 }

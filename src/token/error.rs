@@ -70,6 +70,13 @@ pub enum TokenError {
     /// name an empty value, so such a token is refused.
     #[error("the token's {0} claim is empty, which no revocation can name")]
     ClaimEmpty(&'static str),
+    /// A `scope` or `scp` value with a character a scope token cannot have
+    /// (RFC 6749 §3.3), such as a tab: a workload splitting the forwarded
+    /// scopes on whitespace would read other scopes than were checked.
+    #[error(
+        "the token's {0} claim is not a list of scope tokens (printable ASCII without space, \" or \\)"
+    )]
+    NotScopes(&'static str),
     /// `exp` has passed, leeway included.
     #[error("the token has expired")]
     Expired,
