@@ -11,8 +11,12 @@ use regex::Regex;
 
 /// A compact JWS or JWE: a base64url JSON header (so it starts with `ey`,
 /// the encoding of `{`), then two or more dot-separated base64url parts.
-static JOSE_LIKE: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"ey[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){2,}").ok());
+/// Or, wherever it sits and whatever separates it from the rest, one
+/// base64url JSON object (`eyJ` is `{"`): a header or payload split off by
+/// `/` or `%2E` is blanked too, and a signature alone replays nothing.
+static JOSE_LIKE: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r"ey[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){2,}|eyJ[A-Za-z0-9_-]{8,}").ok()
+});
 
 /// Shows `text` with every token-shaped run replaced by `[token]`.
 pub struct WithoutTokens<'a>(pub &'a str);
@@ -48,6 +52,16 @@ mod tests {
         // Unsigned, and a five-part JWE.
         assert_eq!(shown("/x/eyJhbGciOiJub25lIn0.eyJhIjoxfQ."), "/x/[token]");
         assert_eq!(shown("eyJlbmMiOiJBIn0.k.iv.ct.tag"), "[token]");
+        // Split by other separators: header and payload go.
+        let (header, payload) = ("eyJhbGciOiJSUzI1NiJ9", "eyJzdWIiOiJhIn0");
+        assert_eq!(
+            shown(&format!("/a/{header}/{payload}/c2ln-_")),
+            "/a/[token]/[token]/c2ln-_"
+        );
+        assert_eq!(
+            shown(&format!("/a?t={header}%2E{payload}%2Ec2ln")),
+            "/a?t=[token]%2E[token]%2Ec2ln"
+        );
     }
 
     #[test]
@@ -57,6 +71,8 @@ mod tests {
             "/files/report.final.pdf",
             "/hosts/www.example.com",
             "/v1.2.3/eyes",
+            "/eyewitness-accounts-2024",
+            "/eyJ",
             "req-42",
             "",
         ] {
