@@ -16,6 +16,9 @@ pub enum TokenError {
     /// The header is not base64url-encoded JSON of the expected shape.
     #[error("the token header is not valid base64url JSON")]
     BadHeader,
+    /// A header member that must be a string is not one; holds its name.
+    #[error("the token header's {0} is not a string")]
+    HeaderMemberType(&'static str),
     /// The header has no `alg`.
     #[error("the token header has no usable alg")]
     MissingAlg,

@@ -25,7 +25,7 @@ struct RawHeader {
 
 impl JoseHeader {
     pub fn parse(decoded: &[u8]) -> Result<Self, TokenError> {
-        let raw: RawHeader = serde_json::from_slice(decoded).map_err(|_| TokenError::BadHeader)?;
+        let raw: RawHeader = serde_json::from_slice(decoded).map_err(|_| why_bad(decoded))?;
         if raw.enc.is_some() {
             return Err(TokenError::Encrypted);
         }
@@ -44,6 +44,19 @@ impl JoseHeader {
             typ: raw.typ,
         })
     }
+}
+
+/// Names the member of the wrong type, if that is why the header did not
+/// parse; read again only on this error path.
+fn why_bad(decoded: &[u8]) -> TokenError {
+    let Ok(members) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(decoded)
+    else {
+        return TokenError::BadHeader;
+    };
+    ["alg", "kid", "typ"]
+        .into_iter()
+        .find(|name| members.get(*name).is_some_and(|v| !v.is_string()))
+        .map_or(TokenError::BadHeader, TokenError::HeaderMemberType)
 }
 
 /// `at+jwt` equals `application/at+jwt`, case-insensitively (RFC 7515 §4.1.9).
@@ -155,10 +168,23 @@ mod tests {
             JoseHeader::parse(br#"{"kid":"a"}"#).unwrap_err(),
             TokenError::MissingAlg
         );
-        assert_eq!(
-            JoseHeader::parse(br#"{"alg":"RS256","kid":7}"#).unwrap_err(),
-            TokenError::BadHeader
-        );
+        for (h, name) in [
+            (&br#"{"alg":"RS256","kid":7}"#[..], "kid"),
+            (br#"{"alg":["RS256"]}"#, "alg"),
+            (br#"{"alg":"RS256","typ":{"t":1}}"#, "typ"),
+        ] {
+            assert_eq!(
+                JoseHeader::parse(h).unwrap_err(),
+                TokenError::HeaderMemberType(name)
+            );
+        }
+        for h in [
+            &br#"{"alg":"RS256","alg":"RS256"}"#[..],
+            br#"["alg"]"#,
+            br#"{"alg":"RS256""#,
+        ] {
+            assert_eq!(JoseHeader::parse(h).unwrap_err(), TokenError::BadHeader);
+        }
     }
 
     #[test]
