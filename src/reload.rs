@@ -327,7 +327,10 @@ mod tests {
     fn a_changed_redis_url_is_named_but_never_shown() {
         let running = redis("redis://:old-secret@r:6379");
         let wanted = redis("redis://:new-secret@r:6379");
-        assert_eq!(check_revocations_unchanged(&running, &running.clone()), Ok(()));
+        assert_eq!(
+            check_revocations_unchanged(&running, &running.clone()),
+            Ok(())
+        );
         let err = check_revocations_unchanged(&running, &wanted)
             .unwrap_err()
             .to_string();

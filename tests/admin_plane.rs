@@ -409,3 +409,64 @@ async fn ids_spelled_another_way_neither_find_nor_lift() {
         200
     );
 }
+
+/// A body is read only after its caller is admitted, and only up to the
+/// route's limit; too much gets a JSON 413 like every other admin error.
+#[tokio::test]
+async fn oversized_bodies_are_read_only_for_admins_and_refused_as_json() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&(standard_config(&ks, &other) + &jwt_admin(&ks))).await;
+    let admin = ks.token(json!({"scope": "zt-authz:admin"}));
+    let post = |path: &str, bearer: Option<&str>, body: Vec<u8>| {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}{path}", app.admin_url()))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let batch_limit = 16 * 1024 * 1024;
+    // A 64 KiB single entry and a 16 MiB batch, each one byte too many.
+    for (path, limit) in [
+        ("/v1/revocations", 64 * 1024),
+        ("/v1/revocations/batch", batch_limit),
+    ] {
+        let (status, body) = post(path, None, vec![b' '; limit + 1]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("missing_token")),
+            "{path}"
+        );
+        let (status, body) = post(path, Some(&admin), vec![b' '; limit + 1]).await;
+        assert_eq!(status, 413, "{path}: {body}");
+        assert_eq!(body["error"], "invalid_request", "{path}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains(&limit.to_string()),
+            "{path}: {body}"
+        );
+        // At the limit the body is read, and judged as JSON.
+        let (status, body) = post(path, Some(&admin), vec![b' '; limit]).await;
+        assert_eq!(status, 400, "{path}: {body}");
+    }
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/ssf/events", app.admin_url()))
+        .header("content-type", "application/secevent+jwt")
+        .body(vec![b'e'; 64 * 1024 + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["err"], "invalid_request", "{body}");
+    assert_eq!(app.running.revocations.index().len(), 0);
+}

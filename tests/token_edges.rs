@@ -159,7 +159,10 @@ async fn scopes_a_workload_would_split_differently_are_refused() {
         let token = ks.token(claims.clone());
         let (status, body) = outcome(&app, &check_request("/profile", Some(&token))).await;
         assert_eq!(status, 401, "{claims}: {body}");
-        assert!(body.contains("not a list of scope tokens"), "{claims}: {body}");
+        assert!(
+            body.contains("not a list of scope tokens"),
+            "{claims}: {body}"
+        );
     }
     let token = ks.token(json!({"scope": " orders:read   admin "}));
     let response = app.check(&check_request("/profile", Some(&token))).await;

@@ -2,7 +2,7 @@
 //! is admitted per `admin` in the config (`guard`).
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use super::guard::{admit, require_json};
+use super::guard::{admit, read_body, require_json};
 use super::{AdminState, ApiError};
 use crate::revocation::{Kind, NewRevocation, RevokeError, StoreError};
 
@@ -20,6 +20,8 @@ const MAX_PAGE: usize = 1000;
 pub const MAX_BATCH: usize = 10_000;
 /// A batch body's size limit: 10,000 ordinary entries fit many times over.
 pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+/// A single revocation's body limit: its fields take under 3 KiB.
+pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
 
 /// A batch body; each entry is kept as raw JSON, borrowed from the body,
 /// and read on its own, so one bad entry is refused alone.
@@ -33,10 +35,11 @@ pub struct Batch<'a> {
 pub async fn create(
     State(state): State<AdminState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     admit(&state, &headers).await?;
     require_json(&headers)?;
+    let body = read_body(body, MAX_ENTRY_BYTES).await?;
     let new: NewRevocation =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
     match state.revocations.revoke(new).await {
@@ -55,10 +58,11 @@ pub async fn create(
 pub async fn create_many(
     State(state): State<AdminState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     admit(&state, &headers).await?;
     require_json(&headers)?;
+    let body = read_body(body, MAX_BATCH_BYTES).await?;
     let batch: Batch =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
     if batch.revocations.is_empty() || batch.revocations.len() > MAX_BATCH {

@@ -69,6 +69,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", description)
     }
 
+    /// 413: the body is longer than the route takes.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            format!("the body is larger than {limit} bytes"),
+        )
+    }
+
     /// 415: the body is not JSON.
     pub fn unsupported_media_type(description: impl Into<String>) -> Self {
         Self::new(

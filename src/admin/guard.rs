@@ -5,7 +5,9 @@
 
 use std::net::SocketAddr;
 
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::{AdminState, ApiError};
 use crate::config::AdminAuth;
@@ -66,6 +68,16 @@ pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
         Err(ApiError::unsupported_media_type(
             "the body must be sent as content-type: application/json",
         ))
+    }
+}
+
+/// Reads a request body of at most `limit` bytes. Called after the caller
+/// was admitted, so no one unauthenticated makes this port buffer a body.
+pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::too_large(limit)),
+        Err(_) => Err(ApiError::bad_request("the body could not be read")),
     }
 }
 

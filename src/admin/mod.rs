@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -61,19 +61,13 @@ pub fn router(state: AdminState) -> Router {
             }),
         )
         .route("/v1/revocations", post(api::create).get(api::list))
-        .route(
-            "/v1/revocations/batch",
-            post(api::create_many).layer(DefaultBodyLimit::max(api::MAX_BATCH_BYTES)),
-        )
+        .route("/v1/revocations/batch", post(api::create_many))
         .route(
             "/v1/revocations/{id}",
             get(api::get_one).delete(api::delete),
         )
         .route("/v1/backchannel-logout", post(logout::receive))
-        .route(
-            "/v1/ssf/events",
-            post(ssf::receive).layer(DefaultBodyLimit::max(crate::ssf::MAX_SET_BYTES)),
-        )
+        .route("/v1/ssf/events", post(ssf::receive))
         .with_state(state)
 }
 

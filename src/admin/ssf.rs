@@ -5,17 +5,28 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AdminState;
+use super::guard::read_body;
 use crate::revocation::RevokeError;
-use crate::ssf::{Action, SET_CONTENT_TYPE, SetError, plan, verify_set};
+use crate::ssf::{Action, MAX_SET_BYTES, SET_CONTENT_TYPE, SetError, plan, verify_set};
 
-pub async fn receive(State(state): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn receive(State(state): State<AdminState>, headers: HeaderMap, body: Body) -> Response {
+    // The SET itself is the credential, so it is read first, but only up
+    // to the largest SET accepted.
+    let body = match read_body(body, MAX_SET_BYTES).await {
+        Ok(body) => body,
+        Err(e) => {
+            state.metrics.ssf_event("unknown", "refused");
+            let body = json!({"err": e.error, "description": e.description});
+            return (e.status, Json(body)).into_response();
+        }
+    };
     match accept(&state, &headers, &body).await {
         Ok(()) => {
             let mut response = StatusCode::ACCEPTED.into_response();
