@@ -10,7 +10,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{KeyServer, TestApp, now, standard_config};
+use common::wait::until;
+use common::{KeyServer, RedisServer, TestApp, now, standard_config};
 use serde_json::{Value, json};
 use zt_authz::clock::ManualClock;
 
@@ -129,4 +130,45 @@ async fn a_default_jti_entry_outlives_a_token_issued_ahead_of_our_clock() {
     assert_eq!(status, 201, "{body}");
     clock.advance(Duration::from_secs(200));
     never_allowed_between(&app, &clock, &token, t + 200, t + 2000 + 400).await;
+}
+
+/// Mid rollout, one replica runs a config whose issuer is allowed five
+/// minutes of skew and another the old one: what the first revokes, with
+/// the later expiry its rules give, is enforced by the second too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_with_narrower_rules_enforces_a_wider_replicas_revocation() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let redis = RedisServer::start().await;
+    let old = standard_config(&ks, &other)
+        + &format!(
+            "admin:\n  unauthenticated: true\nrevocations:\n  store: redis\n  redis_url: {}\n  redis_prefix: rollout\n",
+            redis.url()
+        );
+    let new = old.replace(
+        "refetch_cooldown: 10s\n",
+        "refetch_cooldown: 10s\n    leeway: 5m\n",
+    );
+    let wider = TestApp::start(&new).await;
+    let narrower = TestApp::start(&old).await;
+    for app in [&wider, &narrower] {
+        let svc = app.running.revocations.clone();
+        until("connected to Redis", Duration::from_secs(10), async || {
+            svc.shared_store_connected()
+        })
+        .await;
+    }
+    for (n, kind) in ["jti", "sid", "sub"].into_iter().enumerate() {
+        let value = format!("rollout-{n}");
+        let token = ks.token(json!({ kind: value.clone(), "iat": now() - 10 }));
+        assert_eq!(narrower.outcome("/orders", &token).await.0, 200, "{kind}");
+        let (status, body) = revoke(&wider, json!({"kind": kind, "value": value})).await;
+        assert_eq!(status, 201, "{body}");
+        until(
+            "the narrower replica denies",
+            Duration::from_secs(2),
+            async || narrower.revoked(&token).await,
+        )
+        .await;
+    }
 }

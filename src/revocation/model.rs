@@ -233,11 +233,15 @@ impl Revocation {
         }
     }
 
-    /// Checks an entry that did not come through this replica's API (the
-    /// shared store) as strictly as API input: the same field rules, an id
-    /// that belongs to the target, finite times, and no expiry or cut-off
-    /// further ahead than this replica would have allowed.
-    pub fn check(&self, now: f64, rules: &ExpiryRules) -> Result<(), RevocationError> {
+    /// Takes an entry that did not come through this replica's API (the
+    /// shared store), checked as strictly as API input: the same field
+    /// rules, an id that belongs to the target, finite times, and no
+    /// cut-off further ahead than this replica would have allowed. An
+    /// expiry later than this replica would give (one from a replica with a
+    /// longer lifetime or leeway, during a rollout) is cut to the longest
+    /// this replica keeps, which still outlives every token it accepts:
+    /// refusing the entry would leave the revocation unenforced here.
+    pub fn admitted(mut self, now: f64, rules: &ExpiryRules) -> Result<Self, RevocationError> {
         let kind = self.target.kind();
         check_fields(
             kind,
@@ -267,10 +271,8 @@ impl Revocation {
             Some(cutoff) => cutoff + rules.max_token_lifetime + 2.0 * rules.leeway,
             None => rules.latest_exp(ahead) + rules.leeway,
         };
-        if self.expires_at > longest {
-            return Err(RevocationError::ExpiryTooLate);
-        }
-        Ok(())
+        self.expires_at = self.expires_at.min(longest);
+        Ok(self)
     }
 }
 

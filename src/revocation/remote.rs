@@ -25,16 +25,17 @@ impl Revocations {
         tracing::warn!(why, "revocation fan-out: ignored {what}");
     }
 
-    /// Checks a revocation from the shared store like API input.
-    fn acceptable(&self, r: &Revocation) -> bool {
-        match r.check(self.clock.now_unix(), &self.rules) {
-            Ok(()) => true,
+    /// A revocation from the shared store, checked like API input and
+    /// kept no longer than this replica keeps its own.
+    fn admitted(&self, r: Revocation) -> Option<Revocation> {
+        match r.admitted(self.clock.now_unix(), &self.rules) {
+            Ok(r) => Some(r),
             Err(error) => {
                 self.rejected(
                     "invalid",
                     &format!("a revocation that fails validation: {error}"),
                 );
-                false
+                None
             }
         }
     }
@@ -68,16 +69,20 @@ impl Revocations {
     /// batch. A lift is applied in order behind the revocations heard
     /// before it, so it cannot be overtaken by one of them.
     pub(crate) async fn apply_remote(&self, op: SyncOp) {
-        if let SyncOp::Put { revocation } = &op {
-            if !self.acceptable(revocation) {
-                return;
+        let op = match op {
+            SyncOp::Put { revocation } => {
+                let Some(revocation) = self.admitted(revocation) else {
+                    return;
+                };
+                self.index.apply(&revocation);
+                if revocation.origin != self.origin() {
+                    self.events
+                        .propagated((self.clock.now_unix() - revocation.created_at).max(0.0));
+                }
+                SyncOp::Put { revocation }
             }
-            self.index.apply(revocation);
-            if revocation.origin != self.origin() {
-                self.events
-                    .propagated((self.clock.now_unix() - revocation.created_at).max(0.0));
-            }
-        }
+            lift => lift,
+        };
         match self.persist.get() {
             Some(queue) => {
                 let _ = queue.send(op).await;
@@ -136,7 +141,7 @@ impl Revocations {
     /// A batch of revocations from the shared store: checked, applied and
     /// written in one transaction.
     pub(super) async fn take_remote(&self, batch: Vec<Revocation>) -> Result<(), StoreError> {
-        let batch: Vec<Revocation> = batch.into_iter().filter(|r| self.acceptable(r)).collect();
+        let batch: Vec<Revocation> = batch.into_iter().filter_map(|r| self.admitted(r)).collect();
         if batch.is_empty() {
             return Ok(());
         }

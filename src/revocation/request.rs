@@ -60,9 +60,6 @@ pub enum RevocationError {
     #[error("issued_before is further in the future than the longest token lifetime")]
     /// The cut-off lies beyond the longest token lifetime.
     CutoffTooLate,
-    #[error("expires_at is further ahead than the longest token lifetime allows")]
-    /// The expiry lies beyond what the lifetime rules allow.
-    ExpiryTooLate,
     #[error("reason must be at most 256 bytes")]
     /// The reason is longer than 256 bytes.
     BadReason,

@@ -92,11 +92,11 @@ fn entries_from_elsewhere_are_checked_like_api_input() {
     let good = new("jti", None, Some(1600.0))
         .into_revocation(now, &RULES, "a")
         .unwrap();
-    assert_eq!(good.check(now, &RULES), Ok(()));
+    assert_eq!(good.clone().admitted(now, &RULES), Ok(good.clone()));
     let with = |f: &dyn Fn(&mut Revocation)| {
         let mut r = good.clone();
         f(&mut r);
-        r.check(now, &RULES).unwrap_err()
+        r.admitted(now, &RULES).unwrap_err()
     };
     assert_eq!(
         with(&|r| r.id = revocation_id(Kind::Jti, None, "w")),
@@ -105,10 +105,6 @@ fn entries_from_elsewhere_are_checked_like_api_input() {
     assert_eq!(
         with(&|r| r.expires_at = f64::INFINITY),
         RevocationError::BadTime("expires_at")
-    );
-    assert_eq!(
-        with(&|r| r.expires_at = now + 1e9),
-        RevocationError::ExpiryTooLate
     );
     assert_eq!(
         with(&|r| r.issuer = Some(String::new())),
@@ -122,15 +118,50 @@ fn entries_from_elsewhere_are_checked_like_api_input() {
         value: "v".into(),
         issued_before: now + 1e9,
     };
-    assert_eq!(far.check(now, &RULES), Err(RevocationError::CutoffTooLate));
-    assert_eq!(cutoff.check(now, &RULES), Ok(()));
+    assert_eq!(
+        far.admitted(now, &RULES),
+        Err(RevocationError::CutoffTooLate)
+    );
+    assert_eq!(cutoff.clone().admitted(now, &RULES), Ok(cutoff));
     // From a replica whose clock is the leeway ahead: taken as they are.
     for kind in ["jti", "sid", "sub", "iss"] {
         let ahead = new(kind, None, None)
             .into_revocation(now + 30.0, &RULES, "b")
             .unwrap();
-        assert_eq!(ahead.check(now, &RULES), Ok(()), "{kind}");
+        assert_eq!(ahead.clone().admitted(now, &RULES), Ok(ahead), "{kind}");
     }
+}
+
+/// A replica with a longer lifetime or leeway (another config, mid
+/// rollout) gives later expiries: taken, and kept as long as this replica
+/// keeps its own, never refused.
+#[test]
+fn a_later_expiry_from_elsewhere_is_kept_as_long_as_here() {
+    let now = 1000.0;
+    let wider = ExpiryRules {
+        max_token_lifetime: 7200.0,
+        leeway: 300.0,
+    };
+    for kind in ["jti", "sid", "sub", "iss"] {
+        let from_wider = new(kind, None, None)
+            .into_revocation(now, &wider, "b")
+            .unwrap();
+        let here = new(kind, None, None)
+            .into_revocation(now, &RULES, "a")
+            .unwrap();
+        let taken = from_wider.clone().admitted(now, &RULES).unwrap();
+        assert!(taken.expires_at >= here.expires_at, "{kind}");
+        assert!(taken.expires_at < from_wider.expires_at, "{kind}");
+        assert_eq!(taken.target, from_wider.target, "{kind}");
+    }
+    let mut planted = new("jti", None, None)
+        .into_revocation(now, &RULES, "x")
+        .unwrap();
+    planted.expires_at = now + 1e12;
+    let taken = planted.admitted(now, &RULES).unwrap();
+    // Another replica's clock may be the leeway ahead: now + 30, then its
+    // latest exp (+ 30 + 3600), then the leeway.
+    assert_eq!(taken.expires_at, now + 30.0 + 30.0 + 3600.0 + 30.0);
 }
 
 #[test]
