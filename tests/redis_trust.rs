@@ -56,14 +56,6 @@ async fn raw(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
-async fn connected(app: &TestApp) {
-    let svc = app.running.revocations.clone();
-    until("connected", Duration::from_secs(10), async || {
-        svc.shared_store_connected()
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_and_replayed_fan_out_is_ignored() {
     let ks = KeyServer::start("primary").await;
@@ -75,8 +67,8 @@ async fn forged_and_replayed_fan_out_is_ignored() {
     let yaml = replica_config(&ks, &other, &redis, key.to_str().unwrap());
     let a = TestApp::start(&yaml).await;
     let b = TestApp::start(&yaml).await;
-    connected(&a).await;
-    connected(&b).await;
+    a.shared_store_connected().await;
+    b.shared_store_connected().await;
     let mut conn = raw(&redis).await;
     let channel = format!("{PREFIX}:revocations");
 
@@ -200,7 +192,7 @@ async fn forged_and_replayed_fan_out_is_ignored() {
         .await
         .unwrap();
     let b = b.restart().await;
-    connected(&b).await;
+    b.shared_store_connected().await;
     assert!(
         rejected(&b, "unsealed") >= 1,
         "the planted entry was seen and refused"

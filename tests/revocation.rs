@@ -376,14 +376,6 @@ fn redis_config(ks: &KeyServer, other: &KeyServer, redis: &RedisServer, prefix: 
         )
 }
 
-async fn connected(app: &TestApp) {
-    let svc = app.running.revocations.clone();
-    until("connected to Redis", Duration::from_secs(10), async || {
-        svc.shared_store_connected()
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_revocations_through_redis() {
     let ks = KeyServer::start("primary").await;
@@ -392,8 +384,8 @@ async fn two_replicas_share_revocations_through_redis() {
     let yaml = redis_config(&ks, &other, &redis, "two");
     let a = TestApp::start(&yaml).await;
     let b = TestApp::start(&yaml).await;
-    connected(&a).await;
-    connected(&b).await;
+    a.shared_store_connected().await;
+    b.shared_store_connected().await;
 
     // Revoke on A: B denies within a second.
     let token = ks.token(json!({"jti": "fan-out"}));
@@ -459,8 +451,8 @@ async fn two_replicas_share_revocations_through_redis() {
     for t in [&token, &before_outage] {
         assert!(a.revoked(t).await && b.revoked(t).await);
     }
-    connected(&a).await;
-    connected(&b).await;
+    a.shared_store_connected().await;
+    b.shared_store_connected().await;
     let keys = redis.keys("two:rev:*").await;
     assert_eq!(
         keys.len(),

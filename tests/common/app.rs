@@ -115,6 +115,18 @@ impl TestApp {
         }
     }
 
+    /// Waits (bounded) until the replica is connected to Redis and caught up.
+    #[allow(dead_code)]
+    pub async fn shared_store_connected(&self) {
+        let svc = self.running.revocations.clone();
+        super::wait::until(
+            "connected to Redis",
+            std::time::Duration::from_secs(10),
+            async || svc.shared_store_connected(),
+        )
+        .await;
+    }
+
     /// Calls the Check handler directly, without a socket, as the gRPC
     /// server does: a reused encoded allow is decoded back.
     pub async fn check(&self, request: &CheckRequest) -> CheckResponse {
