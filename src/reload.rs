@@ -88,7 +88,15 @@ pub fn check_revocations_unchanged(
         );
     }
     if running.leeway != wanted.leeway {
-        return differs("leeway", dur(running.leeway), dur(wanted.leeway));
+        // Usually not written at all, but raised by an issuer's leeway.
+        return Err(RevocationsChanged {
+            key: "leeway",
+            values: format!(
+                " ({} now, {} in the file, where it is at least every issuer's leeway)",
+                dur(running.leeway),
+                dur(wanted.leeway)
+            ),
+        });
     }
     if running.catch_up_timeout != wanted.catch_up_timeout {
         return differs(
