@@ -167,3 +167,68 @@ async fn a_replica_with_narrower_rules_enforces_a_wider_replicas_revocation() {
         .await;
     }
 }
+
+/// The rules an entry was kept under can widen across a restart (a reload
+/// refuses it): an issuer's leeway raised to 5 min, the longest token
+/// lifetime from 30 min to 2 h. Entries stored before are still in force
+/// for every token the new rules accept.
+#[tokio::test]
+async fn entries_stored_before_a_restart_outlive_tokens_under_wider_rules() {
+    let t = now();
+    let clock = ManualClock::at(t);
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let narrow = standard_config(&ks, &other)
+        + "admin:\n  unauthenticated: true\nrevocations:\n  store: embedded\n  max_token_lifetime: 30m\n";
+    let app = TestApp::start_with_clock(&narrow, Some(clock.clone() as Arc<_>)).await;
+    // Two hours long: refused under the 30 min cap, accepted under 2 h.
+    let long = ks.token(json!({"jti": "long", "sub": "zoe", "iat": t - 5, "exp": t + 7000}));
+    let short = ks.token(json!({"jti": "short", "exp": t + 20}));
+    let expiring = ks.token(json!({"jti": "soon", "exp": t + 60}));
+    for body in [
+        json!({"kind": "jti", "value": "long"}),
+        json!({"kind": "sub", "value": "zoe"}),
+        json!({"kind": "jti", "value": "short", "expires_at": t + 20}),
+        json!({"kind": "jti", "value": "soon"}),
+    ] {
+        let (status, stored) = revoke(&app, body).await;
+        assert_eq!(status, 201, "{stored}");
+    }
+    assert!(app.revoked(&short).await);
+    std::fs::write(
+        &app.config_path,
+        narrow
+            .replace("max_token_lifetime: 30m", "max_token_lifetime: 2h")
+            .replace(
+                "refetch_cooldown: 10s\n",
+                "refetch_cooldown: 10s\n    leeway: 5m\n",
+            ),
+    )
+    .unwrap();
+    let app = app.restart_with_clock(Some(clock.clone() as Arc<_>)).await;
+    // `orders-read` allows 30 min at most; /profile has no limit of its own.
+    let profile = |token: &str| {
+        let app = &app;
+        let token = token.to_owned();
+        async move {
+            let request = common::app::check_request("/profile", Some(&token));
+            let response = app.check(&request).await;
+            matches!(
+                response.http_response,
+                Some(envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse::OkResponse(_))
+            )
+        }
+    };
+    let mut at = t;
+    while at <= t + 7000 + 300 {
+        for (name, token) in [("long", &long), ("short", &short), ("soon", &expiring)] {
+            assert!(
+                !profile(token).await,
+                "{name} allowed again at t + {}",
+                at - t
+            );
+        }
+        clock.advance(Duration::from_secs(25));
+        at += 25;
+    }
+}

@@ -180,6 +180,7 @@ pub fn fill(index: &RevocationIndex, n: usize) {
             created_at: 0.0,
             origin: "bench".into(),
             reason: None,
+            max_token_lifetime: None,
         });
     }
 }

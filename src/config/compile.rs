@@ -17,7 +17,8 @@ use super::{
 };
 use crate::policy::{Policy, PolicySet};
 
-pub(super) const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// The largest leeway an issuer (or the revocations) may be given.
+pub(crate) const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
 #[derive(Default)]
 pub(super) struct Errors(pub(super) Vec<ConfigError>);

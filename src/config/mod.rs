@@ -20,6 +20,7 @@ use std::time::Duration;
 use http::HeaderName;
 use jsonwebtoken::Algorithm;
 
+pub(crate) use compile::MAX_LEEWAY;
 pub use ssf::TransmitterSettings;
 
 use crate::binding::DpopSettings;

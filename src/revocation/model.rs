@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
-use super::request::check_fields;
+use super::request::{EXPIRY_SKEW, check_fields};
 pub use super::request::{ExpiryRules, MAX_REVOCATION_VALUE, NewRevocation, RevocationError};
 
 /// What a revocation matches.
@@ -206,6 +206,12 @@ pub struct Revocation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// Why it was made, as the operator said.
     pub reason: Option<String>,
+    /// The longest token lifetime its expiry allows for, in seconds. A
+    /// replica that allows longer tokens (its config was changed and it
+    /// restarted) extends the expiry by the difference when it loads or
+    /// receives the entry. Absent in entries stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_token_lifetime: Option<f64>,
 }
 
 impl Revocation {
@@ -224,9 +230,14 @@ impl Revocation {
             },
             (t, _) => t,
         };
+        let lifetime = match (self.max_token_lifetime, newer.max_token_lifetime) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         Revocation {
             target,
             expires_at: self.expires_at.max(newer.expires_at),
+            max_token_lifetime: lifetime,
             // The latest acceptance: a lift made before it does not apply.
             created_at: self.created_at.max(newer.created_at),
             ..newer
@@ -241,7 +252,7 @@ impl Revocation {
     /// longer lifetime or leeway, during a rollout) is cut to the longest
     /// this replica keeps, which still outlives every token it accepts:
     /// refusing the entry would leave the revocation unenforced here.
-    pub fn admitted(mut self, now: f64, rules: &ExpiryRules) -> Result<Self, RevocationError> {
+    pub fn admitted(self, now: f64, rules: &ExpiryRules) -> Result<Self, RevocationError> {
         let kind = self.target.kind();
         check_fields(
             kind,
@@ -256,23 +267,38 @@ impl Revocation {
             ("expires_at", Some(self.expires_at)),
             ("created_at", Some(self.created_at)),
             ("issued_before", self.target.issued_before()),
+            ("max_token_lifetime", self.max_token_lifetime),
         ] {
             if t.is_some_and(|t| !t.is_finite()) {
                 return Err(RevocationError::BadTime(name));
             }
         }
-        // Another replica's clock may run a little ahead: allow the leeway
+        // Another replica's clock may run a little ahead: allow the skew
         // once more than the API does.
-        let ahead = now + rules.leeway;
+        let ahead = now + EXPIRY_SKEW;
         let longest = match self.target.issued_before() {
             Some(cutoff) if cutoff > ahead + rules.max_token_lifetime => {
                 return Err(RevocationError::CutoffTooLate);
             }
-            Some(cutoff) => cutoff + rules.max_token_lifetime + 2.0 * rules.leeway,
-            None => rules.latest_exp(ahead) + rules.leeway,
+            Some(cutoff) => cutoff + rules.max_token_lifetime + 2.0 * EXPIRY_SKEW,
+            None => rules.latest_exp(ahead) + EXPIRY_SKEW,
         };
-        self.expires_at = self.expires_at.min(longest);
-        Ok(self)
+        let mut taken = self.widened_to(rules);
+        taken.expires_at = taken.expires_at.min(longest);
+        Ok(taken)
+    }
+
+    /// This entry kept for tokens as long as `rules` allow: its expiry
+    /// extended by how much longer they are than the lifetime it was kept
+    /// for. An entry that records no lifetime is taken as kept for these.
+    pub fn widened_to(mut self, rules: &ExpiryRules) -> Self {
+        if let Some(kept_for) = self.max_token_lifetime
+            && kept_for < rules.max_token_lifetime
+        {
+            self.expires_at += rules.max_token_lifetime - kept_for;
+            self.max_token_lifetime = Some(rules.max_token_lifetime);
+        }
+        self
     }
 }
 

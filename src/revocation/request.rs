@@ -69,17 +69,24 @@ pub enum RevocationError {
 pub struct ExpiryRules {
     /// The longest token lifetime this deployment allows.
     pub max_token_lifetime: f64,
-    /// Clock skew allowance added to every expiry; at least every issuer's
-    /// leeway, so an entry outlives every token it could match.
+    /// Clock skew allowed to a default cut-off; at least every issuer's
+    /// leeway.
     pub leeway: f64,
 }
 
+/// The clock skew every expiry allows for: the largest leeway any issuer
+/// may be given (5 min), not the one configured now. An issuer's leeway
+/// can be raised by a restart, after entries were stored or even swept;
+/// with this margin no entry expires while a token it matches is still
+/// accepted under any leeway.
+pub const EXPIRY_SKEW: f64 = crate::config::MAX_LEEWAY.as_secs_f64();
+
 impl ExpiryRules {
     /// The latest `exp` of a token issued by `now`: stamped by a clock up
-    /// to the leeway ahead, living the longest lifetime allowed. It is
-    /// accepted until that plus the leeway.
+    /// to the largest leeway ahead, living the longest lifetime allowed.
+    /// It is accepted until that plus the leeway.
     pub fn latest_exp(&self, now: f64) -> f64 {
-        now + self.leeway + self.max_token_lifetime
+        now + EXPIRY_SKEW + self.max_token_lifetime
     }
 }
 
@@ -138,7 +145,7 @@ impl NewRevocation {
                     return Err(RevocationError::CutoffNotApplicable);
                 }
                 let cap = rules.latest_exp(now);
-                let until = expires_at.unwrap_or(cap).min(cap) + rules.leeway;
+                let until = expires_at.unwrap_or(cap).min(cap) + EXPIRY_SKEW;
                 let value = self.value;
                 let target = if kind == Kind::Jti {
                     Target::Jti { value }
@@ -157,7 +164,7 @@ impl NewRevocation {
                 if cutoff > now + rules.max_token_lifetime {
                     return Err(RevocationError::CutoffTooLate);
                 }
-                let until = cutoff + rules.max_token_lifetime + rules.leeway;
+                let until = cutoff + rules.max_token_lifetime + EXPIRY_SKEW;
                 let value = self.value;
                 let target = if kind == Kind::Sub {
                     Target::Sub {
@@ -184,6 +191,7 @@ impl NewRevocation {
             created_at: now,
             origin: origin.to_string(),
             reason: self.reason,
+            max_token_lifetime: Some(rules.max_token_lifetime),
         })
     }
 }

@@ -118,17 +118,40 @@ impl Revocations {
                 (EmbeddedStore::open(path)?, Some(Arc::new(link)))
             }
         };
+        let rules = ExpiryRules {
+            max_token_lifetime: settings.max_token_lifetime.as_secs_f64(),
+            leeway: settings.leeway.as_secs_f64(),
+        };
         let index = Arc::new(RevocationIndex::new(clock.clone()));
-        store.for_each_live(clock.now_unix(), |r| index.apply(&r))?;
+        let now = clock.now_unix();
+        // Entries kept for shorter tokens than this start allows (the
+        // lifetime was raised) are extended before anything is swept, and
+        // pushed again so that Redis keeps them as long.
+        let mut widened = Vec::new();
+        store.for_each(|r| {
+            let kept_until = r.expires_at;
+            let r = r.widened_to(&rules);
+            if r.expires_at > now {
+                index.apply(&r);
+                if r.expires_at > kept_until {
+                    widened.push(r);
+                }
+            }
+        })?;
+        if !widened.is_empty() {
+            tracing::info!(
+                entries = widened.len(),
+                "revocations kept for a shorter max_token_lifetime were extended"
+            );
+            store.put_merged_many(widened, redis.is_some())?;
+        }
+        store.sweep(now)?;
         let origin = replica_id()?;
         Ok(Arc::new(Self {
             index,
             store: Arc::new(store),
             redis,
-            rules: ExpiryRules {
-                max_token_lifetime: settings.max_token_lifetime.as_secs_f64(),
-                leeway: settings.leeway.as_secs_f64(),
-            },
+            rules,
             // JSON-encoded as serde_json writes it.
             origin_marker: format!("\"origin\":{}", serde_json::Value::from(origin.as_str())),
             origin,

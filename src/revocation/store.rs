@@ -251,10 +251,10 @@ impl EmbeddedStore {
             .and_then(|v| serde_json::from_slice(v.value()).ok()))
     }
 
-    /// Calls `f` with every unexpired revocation, one at a time, so that
-    /// loading a million entries never holds them all as records at once.
-    pub fn for_each_live(&self, now: f64, mut f: impl FnMut(Revocation)) -> Result<(), StoreError> {
-        self.sweep(now)?;
+    /// Calls `f` with every stored revocation, expired or not (a sweep has
+    /// not dropped), one at a time, so that loading a million entries
+    /// never holds them all as records at once.
+    pub fn for_each(&self, mut f: impl FnMut(Revocation)) -> Result<(), StoreError> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(REVOCATIONS)?;
         for item in table.iter()? {

@@ -44,6 +44,11 @@ impl TestApp {
     /// Stops this app and starts a new one from the same directory (same
     /// config, same revocation store): a replica restart.
     pub async fn restart(self) -> TestApp {
+        self.restart_with_clock(None).await
+    }
+
+    /// `restart`, with the new app on `clock`.
+    pub async fn restart_with_clock(self, clock: Option<SharedClock>) -> TestApp {
         let old = std::sync::Arc::downgrade(&self.running.revocations);
         self.running.stop().await.unwrap();
         // Background tasks let go of the old store a moment after the
@@ -59,7 +64,7 @@ impl TestApp {
             0,
             "the old app still holds its revocation store"
         );
-        Self::start_in(self.dir, None).await
+        Self::start_in(self.dir, clock).await
     }
 
     async fn start_in(dir: tempfile::TempDir, clock: Option<SharedClock>) -> TestApp {

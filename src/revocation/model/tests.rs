@@ -159,9 +159,9 @@ fn a_later_expiry_from_elsewhere_is_kept_as_long_as_here() {
         .unwrap();
     planted.expires_at = now + 1e12;
     let taken = planted.admitted(now, &RULES).unwrap();
-    // Another replica's clock may be the leeway ahead: now + 30, then its
-    // latest exp (+ 30 + 3600), then the leeway.
-    assert_eq!(taken.expires_at, now + 30.0 + 30.0 + 3600.0 + 30.0);
+    // Another replica's clock may be 5 min ahead: now + 300, then its
+    // latest exp (+ 300 + 3600), then the largest leeway.
+    assert_eq!(taken.expires_at, now + 300.0 + 300.0 + 3600.0 + 300.0);
 }
 
 #[test]
@@ -170,14 +170,17 @@ fn expiry_follows_the_kind() {
     let jti = new("jti", None, Some(1600.0))
         .into_revocation(now, &RULES, "a")
         .unwrap();
-    assert_eq!(jti.expires_at, 1630.0, "token exp + leeway");
+    assert_eq!(
+        jti.expires_at, 1900.0,
+        "token exp + the largest leeway an issuer may have"
+    );
     let capped = new("sid", None, Some(99999.0))
         .into_revocation(now, &RULES, "a")
         .unwrap();
     assert_eq!(
         capped.expires_at,
-        now + 30.0 + 3600.0 + 30.0,
-        "capped where a token issued by now, 30 s ahead, stops being accepted"
+        now + 300.0 + 3600.0 + 300.0,
+        "capped where a token issued by now, up to 5 min ahead, stops being accepted"
     );
     let default = new("jti", None, None)
         .into_revocation(now, &RULES, "a")
@@ -188,7 +191,7 @@ fn expiry_follows_the_kind() {
         .unwrap();
     assert_eq!(
         sub.expires_at,
-        900.0 + 3600.0 + 30.0,
+        900.0 + 3600.0 + 300.0,
         "cut-off + longest lifetime"
     );
     let iss = new("iss", None, None)
@@ -199,7 +202,7 @@ fn expiry_follows_the_kind() {
         Some(now + 30.0),
         "tokens stamped up to the leeway ahead were issued before now too"
     );
-    assert_eq!(iss.expires_at, now + 30.0 + 3600.0 + 30.0);
+    assert_eq!(iss.expires_at, now + 30.0 + 3600.0 + 300.0);
     assert_eq!(jti.id, revocation_id(Kind::Jti, None, "v"));
     assert_ne!(jti.id, revocation_id(Kind::Sid, None, "v"));
 }
@@ -245,4 +248,38 @@ fn wire_form() {
     assert_eq!(json["issued_before"], 900.0);
     let back: Revocation = serde_json::from_value(json).unwrap();
     assert_eq!(back, r);
+}
+
+/// The longest token lifetime was raised since an entry was stored: its
+/// expiry grows by the difference, wherever it is loaded or received.
+#[test]
+fn an_entry_is_widened_to_a_longer_lifetime() {
+    let now = 1000.0;
+    let longer = ExpiryRules {
+        max_token_lifetime: 7200.0,
+        leeway: 30.0,
+    };
+    for kind in ["jti", "sid", "sub", "iss"] {
+        let stored = new(kind, None, None)
+            .into_revocation(now, &RULES, "a")
+            .unwrap();
+        assert_eq!(stored.max_token_lifetime, Some(3600.0));
+        let widened = stored.clone().widened_to(&longer);
+        assert_eq!(widened.expires_at, stored.expires_at + 3600.0, "{kind}");
+        assert_eq!(widened.max_token_lifetime, Some(7200.0));
+        let fresh = new(kind, None, None)
+            .into_revocation(now, &longer, "a")
+            .unwrap();
+        assert!(widened.expires_at >= fresh.expires_at, "{kind}");
+        assert_eq!(
+            stored.clone().admitted(now, &longer).unwrap().expires_at,
+            widened.expires_at
+        );
+        // Never shortened, and an entry without a recorded lifetime is
+        // taken as kept for the lifetime here.
+        assert_eq!(widened.clone().widened_to(&RULES), widened);
+        let mut unrecorded = stored.clone();
+        unrecorded.max_token_lifetime = None;
+        assert_eq!(unrecorded.clone().widened_to(&longer), unrecorded);
+    }
 }
