@@ -91,7 +91,7 @@ impl DecisionRecorder for LogRecorder {
                 decision = "allow",
                 policy = %a.policy,
                 issuer = a.claims.as_ref().map(|c| c.issuer()),
-                kid = a.claims.as_ref().and_then(|c| c.kid()),
+                kid = a.claims.as_ref().and_then(|c| c.kid()).map(WithoutTokens).map(tracing::field::display),
                 request_id = input.request_id.map(WithoutTokens).map(tracing::field::display),
                 micros,
                 "allowed"
@@ -102,7 +102,7 @@ impl DecisionRecorder for LogRecorder {
                 detail = %DisplayReason(&d.reason),
                 policy = d.policy.as_deref(),
                 issuer = d.issuer.as_deref(),
-                kid = d.kid.as_deref(),
+                kid = d.kid.as_deref().map(WithoutTokens).map(tracing::field::display),
                 request_id = input.request_id.map(WithoutTokens).map(tracing::field::display),
                 method = %WithoutTokens(input.method),
                 path = %WithoutTokens(input.path),

@@ -189,6 +189,23 @@ async fn decision_logs_are_json_lines_without_tokens() {
         .headers
         .insert("x-request-id".into(), "req-token-in-path".into());
     client.check(in_path).await.unwrap();
+    // The same token split by `/`, and percent-encoded in part.
+    for (id, path) in [
+        (
+            "req-split",
+            format!("/orders/verify/{}", leaked.replace('.', "/")),
+        ),
+        (
+            "req-encoded",
+            format!("/orders/{}", leaked.replacen("eyJ", "ey%4A", 2)),
+        ),
+    ] {
+        let mut r = check_request(&path, None);
+        common::app::http_mut(&mut r)
+            .headers
+            .insert("x-request-id".into(), id.into());
+        client.check(r).await.unwrap();
+    }
     child.signal("TERM");
     let status = child.exit_status().await;
     assert!(status.success());
@@ -221,6 +238,11 @@ async fn decision_logs_are_json_lines_without_tokens() {
         "allows are logged at debug"
     );
     assert_eq!(find("req-token-in-path")["path"], "/orders/verify/[token]");
+    assert_eq!(
+        find("req-split")["path"],
+        "/orders/verify/[token]/[token]/[token]"
+    );
+    assert_eq!(find("req-encoded")["path"], "/orders/[token]");
     assert!(
         lines.iter().any(|l| l["request_id"] == "id-[token]"),
         "the request id is logged with the token blanked:\n{text}"

@@ -7,28 +7,48 @@
 use std::fmt;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use percent_encoding::percent_decode_str;
+use regex::{Captures, Regex};
 
 /// A compact JWS or JWE: a base64url JSON header (so it starts with `ey`,
-/// the encoding of `{`), then two or more dot-separated base64url parts.
-/// Or, wherever it sits and whatever separates it from the rest, one
-/// base64url JSON object (`eyJ` is `{"`): a header or payload split off by
-/// `/` or `%2E` is blanked too, and a signature alone replays nothing.
+/// the encoding of `{`), then two or more dot-separated parts. Or one
+/// base64url JSON object (`eyJ` is `{"`) wherever it sits, so a header or
+/// payload split off by any separator goes too.
 static JOSE_LIKE: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(r"ey[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){2,}|eyJ[A-Za-z0-9_-]{8,}").ok()
 });
 
-/// Shows `text` with every token-shaped run replaced by `[token]`.
+/// A long base64url run: a signature split off from its token. Blanked
+/// when it mixes upper case, lower case and digits, as a signature does
+/// (a slug, a UUID or a hex digest does not).
+static LONG_RUN: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"[A-Za-z0-9_-]{32,}").ok());
+
+/// Shows `text`, percent-decoded once (a token can be spelled `%65yJ…`
+/// or split by `%2E`), with every token-shaped run replaced by `[token]`.
 pub struct WithoutTokens<'a>(pub &'a str);
 
 impl fmt::Display for WithoutTokens<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match JOSE_LIKE.as_ref() {
-            Some(re) => f.write_str(&re.replace_all(self.0, "[token]")),
-            // Without the pattern nothing is known to be safe to show.
-            None => f.write_str("(withheld)"),
-        }
+        let (Some(jose), Some(long)) = (JOSE_LIKE.as_ref(), LONG_RUN.as_ref()) else {
+            // Without the patterns nothing is known to be safe to show.
+            return f.write_str("(withheld)");
+        };
+        let decoded = percent_decode_str(self.0).decode_utf8_lossy();
+        let without_jose = jose.replace_all(&decoded, "[token]");
+        let shown = long.replace_all(&without_jose, |m: &Captures<'_>| {
+            if looks_random(&m[0]) {
+                "[token]".to_owned()
+            } else {
+                m[0].to_owned()
+            }
+        });
+        f.write_str(&shown)
     }
+}
+
+fn looks_random(run: &str) -> bool {
+    let has = |f: fn(&u8) -> bool| run.as_bytes().iter().any(f);
+    has(u8::is_ascii_uppercase) && has(u8::is_ascii_lowercase) && has(u8::is_ascii_digit)
 }
 
 #[cfg(test)]
@@ -58,10 +78,32 @@ mod tests {
             shown(&format!("/a/{header}/{payload}/c2ln-_")),
             "/a/[token]/[token]/c2ln-_"
         );
+        // Percent-encoded, in whole or in part: decoded before it is judged.
         assert_eq!(
             shown(&format!("/a?t={header}%2E{payload}%2Ec2ln")),
-            "/a?t=[token]%2E[token]%2Ec2ln"
+            "/a?t=[token]"
         );
+        assert_eq!(
+            shown("/orders/ey%4AhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"),
+            "/orders/[token]"
+        );
+        assert_eq!(
+            shown("/o/%65yJhbGciOiJSUzI1NiJ9%252EeyJzdWIiOiJhIn0"),
+            "/o/[token]%2E[token]"
+        );
+        // A signature alone, split off by anything: a long random run.
+        let sig = "Y_I2kq8vN3hT5wXzR1mB7cD9eF0gH4jK6lL8nP2qS4tU6vW8xZ0aB2cD4eF6gH8j";
+        for sep in ["/", ",", ";", "~", "\\", "%20", " "] {
+            assert_eq!(
+                shown(&format!("{header}{sep}{payload}{sep}{sig}")),
+                format!("[token]{}[token]{}[token]", decoded(sep), decoded(sep)),
+                "{sep}"
+            );
+        }
+    }
+
+    fn decoded(sep: &str) -> &str {
+        if sep == "%20" { " " } else { sep }
     }
 
     #[test]
@@ -73,6 +115,10 @@ mod tests {
             "/v1.2.3/eyes",
             "/eyewitness-accounts-2024",
             "/eyJ",
+            "/requests/550e8400-e29b-41d4-a716-446655440000",
+            "/blobs/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "/how-to-configure-istio-with-zt-authz-for-production-clusters",
+            "/search?q=a%2",
             "req-42",
             "",
         ] {
