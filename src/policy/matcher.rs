@@ -115,10 +115,23 @@ impl RouteMatch {
 
 impl HostPattern {
     fn parse(pattern: &str) -> Result<Self, String> {
-        // Configured like requests are normalised, so `example.com.` in a
-        // file means `example.com`.
+        // Read as request hosts are normalised, so `Example.com.` in a file
+        // means `example.com` and `[0:0::1]` means `[::1]`.
         let lower = pattern.to_ascii_lowercase();
-        let lower = lower.strip_suffix('.').unwrap_or(&lower).to_string();
+        if let Some(address) = ipv6_literal(&lower) {
+            return Ok(Self::Exact(address));
+        }
+        if lower.starts_with('[') {
+            return Err(format!(
+                "host `{pattern}` starts with `[` but is not an IPv6 address in brackets, such as `[2001:db8::1]`"
+            ));
+        }
+        if lower.contains(':') {
+            return Err(format!(
+                "host `{pattern}` has a port, but hosts are matched without their port"
+            ));
+        }
+        let lower = lower.trim_end_matches('.').to_string();
         if !lower.contains(['*', '?', '[', '{']) {
             return Ok(Self::Exact(lower));
         }
@@ -177,12 +190,16 @@ impl PathMatch {
 
 /// One spelling per host, before any policy sees it: lower case, whatever
 /// follows the first `:` removed as the port, trailing dots removed. An
-/// IPv6 literal keeps its brackets. `Admin.Example.com.:443` →
+/// IPv6 address, bare or in brackets, becomes its canonical form in
+/// brackets. `Admin.Example.com.:443` →
 /// `admin.example.com`. A port that is not a number is removed too: the
 /// workload's own server may well route `admin.example.com:abc` to
 /// `admin.example.com` (Go's does), so it must meet that host's policy.
 pub fn normalize_host(host: &str) -> Cow<'_, str> {
     let name = strip_port(host);
+    if let Some(address) = ipv6_literal(name) {
+        return Cow::Owned(address);
+    }
     let name = if name.starts_with('[') {
         name
     } else {
@@ -193,6 +210,17 @@ pub fn normalize_host(host: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(name)
     }
+}
+
+/// An IPv6 address, bare or in brackets, in its one canonical spelling in
+/// brackets: `[0:0::1]` and `::1` are `[::1]`.
+fn ipv6_literal(host: &str) -> Option<String> {
+    let inner = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let address: std::net::Ipv6Addr = inner.parse().ok()?;
+    Some(format!("[{address}]"))
 }
 
 /// `example.com:8443`, `example.com:` and `example.com:x:1` →
@@ -286,17 +314,58 @@ mod tests {
             ("[::1]", "[::1]"),
             ("[::1]:", "[::1]"),
             ("[FE80::1]:80", "[fe80::1]"),
-            ("::1", "::1"),
+            ("[0:0::1]", "[::1]"),
+            ("[0000:0000:0000:0000:0000:0000:0000:0001]:443", "[::1]"),
+            ("::1", "[::1]"),
             ("host:", "host"),
             ("Host.:80", "host"),
             ("host..", "host"),
             ("host:abc", "host"),
             ("10.0.0.1:abc", "10.0.0.1"),
-            ("fe80::1", "fe80::1"),
+            ("fe80::1", "[fe80::1]"),
+            ("[not-v6]:80", "[not-v6]"),
             ("", ""),
         ] {
             assert_eq!(normalize_host(raw), normal, "{raw}");
         }
+    }
+
+    /// A configured IPv6 literal is that address in any spelling, never a
+    /// glob character class; a configured port or a bracket that is not an
+    /// IPv6 literal is refused, since request hosts are matched without
+    /// their port.
+    #[test]
+    fn configured_hosts_are_read_as_request_hosts_are() {
+        let v6 = route(&["[::1]"], PathMatch::Any, &[]);
+        for host in ["[::1]", "[::1]:80", "[0:0::1]", "::1"] {
+            assert!(v6.matches(host, "/", "GET"), "{host}");
+        }
+        for host in ["1", "1:80", ":", "[::2]"] {
+            assert!(!v6.matches(host, "/", "GET"), "{host}");
+        }
+        assert_eq!(v6.0.literal_hosts(), Some(vec!["[::1]"]));
+        let spelled = route(
+            &["[0:0:0::1]", "API.Local..", "FE80::1"],
+            PathMatch::Any,
+            &[],
+        );
+        assert!(spelled.matches("[fe80::1]:443", "/", "GET"));
+        assert!(spelled.matches("[::1]", "/", "GET"));
+        assert!(spelled.matches("api.local:8080", "/", "GET"));
+        for bad in [
+            "api.local:8080",
+            "*:8080",
+            "[::1]:80",
+            "[::1",
+            "[nope]",
+            "a:b:c",
+        ] {
+            let err = RouteMatch::new(vec![bad.into()], PathMatch::Any, vec![]).unwrap_err();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+        // A glob may still use a character class.
+        let class = route(&["api[12].local"], PathMatch::Any, &[]);
+        assert!(class.matches("api2.local", "/", "GET"));
     }
 
     #[test]
