@@ -261,6 +261,19 @@ async fn logout_tokens_answer_to_their_own_audience() {
         json!({"sid": "s2", "aud": "orders-api", "scope": "orders:read"}),
     );
     assert_eq!(app.outcome("/orders", &as_access).await.0, 401);
+    // Untyped, from an issuer that requires no `typ`: its `events` claim
+    // alone tells it from an access token.
+    let t = now();
+    let untyped = other.keys.sign_raw(
+        DevAlg::RS256,
+        &json!({"alg": "RS256", "kid": other.keys.kid(DevAlg::RS256)}),
+        &json!({"iss": other.issuer(), "aud": "orders-api", "sub": "alice", "iat": t, "exp": t + 120,
+                "jti": "untyped-logout", "scope": "orders:read",
+                "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
+    );
+    let (status, body) = app.outcome("/orders", &untyped).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("events claim"), "{body}");
     // An issuer without logout_audiences sends no logout tokens here.
     let plain = TestApp::start(&standard_config(&ks, &other)).await;
     let (status, body) = send_logout(&plain, logout_token(&ks, json!({"sid": "s3"}))).await;

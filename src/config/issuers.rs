@@ -119,6 +119,14 @@ fn check_audiences(path: &str, f: &IssuerFile, errs: &mut Errors) {
             "audiences must not be empty",
         );
     }
+    // A logout token needs no `typ`; with a shared audience only its
+    // `events` claim would tell it from an access token.
+    if let Some(shared) = f.logout_audiences.iter().find(|a| f.audiences.contains(a)) {
+        errs.add(
+            format!("{path}.logout_audiences"),
+            format!("`{shared}` is also an access-token audience: logout tokens go to the relying party's client id, not to an API"),
+        );
+    }
 }
 
 /// The allow-list: named JWS algorithms, never HMAC.

@@ -214,3 +214,19 @@ issuers:
         "{summary}"
     );
 }
+
+#[test]
+fn a_logout_audience_is_never_an_access_audience() {
+    let refused = errors(
+        "
+issuers:
+  - issuer: https://a.example
+    jwks_uri: https://a.example/jwks
+    audiences: [api, web]
+    logout_audiences: [web]
+",
+    );
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].0, "issuers[0].logout_audiences");
+    assert!(refused[0].1.contains("`web`"), "{refused:?}");
+}

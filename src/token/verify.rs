@@ -216,6 +216,13 @@ impl Verifier {
         {
             return Err(TokenError::NotAnAccessToken { typ: other });
         }
+        // Logout tokens and SETs carry `events`; an access token never
+        // does, so one without a `typ` cannot pass as the other.
+        if usage == TokenUse::Access && claims.contains_key("events") {
+            return Err(TokenError::NotAnAccessToken {
+                typ: "an event token (it has an events claim)",
+            });
+        }
         let audiences = match usage {
             TokenUse::Access => &trust.audiences,
             TokenUse::Logout if trust.logout_audiences.is_empty() => {
