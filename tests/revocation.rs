@@ -366,6 +366,22 @@ async fn back_channel_logout_revokes_the_session() {
         200,
         "other sessions unaffected"
     );
+    // Without sid: every token of the subject issued up to and including
+    // the logout token's second (token times are whole seconds).
+    let same_second = ks.token(json!({"sub": "carol", "iat": t}));
+    let next_second = ks.token(json!({"sub": "carol", "iat": t + 1, "auth_time": t + 1}));
+    let (status, body) = send(ks.keys.sign_raw(
+        DevAlg::RS256,
+        &header,
+        &logout_claims(json!({"sid": null, "sub": "carol", "jti": "lo-2"})),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        app.revoked(&same_second).await,
+        "issued in the logout's second"
+    );
+    assert_eq!(app.outcome("/orders", &next_second).await.0, 200);
 }
 
 fn redis_config(ks: &KeyServer, other: &KeyServer, redis: &RedisServer, prefix: &str) -> String {

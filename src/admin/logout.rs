@@ -135,7 +135,9 @@ fn revocation_for(claims: &VerifiedClaims, latest: f64) -> Result<NewRevocation,
             kind: "sub".into(),
             value: sub.to_owned(),
             issuer,
-            issued_before: Some(iat.min(latest)),
+            // Token times are whole seconds: one issued in the logout
+            // token's own second may predate it, so that second is in.
+            issued_before: Some((iat.floor() + 1.0).min(latest)),
             expires_at: None,
             reason,
         }),
