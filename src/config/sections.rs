@@ -163,6 +163,14 @@ pub(super) fn revocation_settings(
         "embedded" => StoreSettings::Embedded { path },
         "redis" => match f.redis_url {
             Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                // Parsed as `serve` will parse it; the error is ours, since
+                // the URL may carry a password.
+                if redis::Client::open(url.as_str()).is_err() {
+                    errs.add(
+                        "revocations.redis_url",
+                        "is not a valid Redis URL: redis[s]://[user:password@]host[:port][/database number]",
+                    );
+                }
                 StoreSettings::Redis {
                     path,
                     url,

@@ -230,3 +230,24 @@ issuers:
     assert_eq!(refused[0].0, "issuers[0].logout_audiences");
     assert!(refused[0].1.contains("`web`"), "{refused:?}");
 }
+
+#[test]
+fn a_redis_url_serve_cannot_use_is_refused_without_showing_it() {
+    for url in [
+        "redis://:s3cret@127.0.0.1:notaport",
+        "redis://:s3cret@127.0.0.1:6379/abc",
+        "redis://:s3cret@[::1",
+    ] {
+        let refused = errors(&format!(
+            "revocations: {{ store: redis, redis_url: \"{url}\" }}\n"
+        ));
+        assert_eq!(refused.len(), 1, "{url}: {refused:?}");
+        assert_eq!(refused[0].0, "revocations.redis_url");
+        assert!(!refused[0].1.contains("s3cret"), "{refused:?}");
+    }
+    let fine = Config::from_yaml(
+        "revocations: { store: redis, redis_url: \"redis://:s3cret@127.0.0.1:6379/2\" }\n",
+        Path::new("."),
+    );
+    assert!(fine.is_ok(), "{fine:?}");
+}
