@@ -484,3 +484,64 @@ async fn oversized_bodies_are_read_only_for_admins_and_refused_as_json() {
     assert_eq!(body["err"], "invalid_request", "{body}");
     assert_eq!(app.running.revocations.index().len(), 0);
 }
+
+/// Every answer of the admin port is JSON, unknown paths and methods
+/// included; the logout receiver reads its form like the rest of the port
+/// reads bodies (bounded, media type in any case).
+#[tokio::test]
+async fn every_admin_answer_is_json() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&logout_config(&ks, &other, OPEN_ADMIN)).await;
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", app.admin_url());
+    for (method, path, status) in [
+        (reqwest::Method::GET, "/nope", 404),
+        (reqwest::Method::GET, "//v1/revocations", 404),
+        (reqwest::Method::PUT, "/v1/revocations", 405),
+        (reqwest::Method::GET, "/v1/backchannel-logout", 405),
+    ] {
+        let resp = client
+            .request(method.clone(), url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{method} {path}");
+        let body: Value = resp.json().await.unwrap();
+        assert!(body["error"].is_string(), "{method} {path}: {body}");
+    }
+    let form = |content_type: &str, body: String| {
+        client
+            .post(url("/v1/backchannel-logout"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let huge = form(
+        "application/x-www-form-urlencoded",
+        format!("logout_token={}", "a".repeat(64 * 1024)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(huge.status().as_u16(), 413);
+    assert_eq!(
+        huge.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+    let session = ks.token(json!({"sid": "upper-case-form"}));
+    let token = logout_token(&ks, json!({"sid": "upper-case-form", "jti": "lo-upper"}));
+    let resp = form(
+        "APPLICATION/X-WWW-FORM-URLENCODED",
+        format!("logout_token={token}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(app.revoked(&session).await);
+    // Two logout tokens in one form: refused, not one of them picked.
+    let two = format!("logout_token={token}&logout_token={token}");
+    let resp = form("application/x-www-form-urlencoded", two)
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+}

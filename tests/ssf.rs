@@ -238,9 +238,11 @@ async fn forged_replayed_and_malformed_events_are_refused() {
         .unwrap();
     assert_eq!(
         from_a_browser.status().as_u16(),
-        400,
-        "a browser-driven push"
+        403,
+        "a browser-driven push, refused as on the rest of the admin port"
     );
+    let body: serde_json::Value = from_a_browser.json().await.unwrap();
+    assert_eq!(body["err"], "access_denied");
     assert!(!app.revoked(&victim).await, "nothing refused may revoke");
     // The genuine one works.
     assert_eq!(push(&app, &tx.set(revoke_victim)).await.0, 202);

@@ -69,6 +69,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", description)
     }
 
+    /// 405: the endpoint exists, but not for this method.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "this endpoint does not take that method",
+        )
+    }
+
     /// 413: the body is longer than the route takes.
     pub fn too_large(limit: usize) -> Self {
         Self::new(

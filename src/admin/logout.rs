@@ -5,29 +5,26 @@
 
 use std::time::Duration;
 
-use axum::Form;
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::Value;
 
+use super::guard::read_body;
 use super::{AdminState, ApiError};
 use crate::revocation::NewRevocation;
 use crate::token::VerifiedClaims;
 
 const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
-#[derive(Deserialize)]
-pub struct LogoutForm {
-    logout_token: String,
-}
+/// A logout token is a few KiB; its form is read up to this.
+const MAX_FORM_BYTES: usize = 64 * 1024;
 
 pub async fn receive(
     State(state): State<AdminState>,
     headers: HeaderMap,
-    form: Result<Form<LogoutForm>, FormRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     // Identity providers send no Origin. A form POST is the one cross-site
     // request a browser makes without asking first, so a page must not be
@@ -38,7 +35,7 @@ pub async fn receive(
             "requests from a browser (with an Origin header) are refused",
         ))
     } else {
-        logout(&state, form).await
+        logout(&state, &headers, body).await
     };
     if let Err(e) = &result {
         // Never the token: only why it was refused.
@@ -47,16 +44,12 @@ pub async fn receive(
     result
 }
 
-async fn logout(
-    state: &AdminState,
-    form: Result<Form<LogoutForm>, FormRejection>,
-) -> Result<Response, ApiError> {
-    let Form(form) =
-        form.map_err(|_| ApiError::bad_request("expected a form-encoded logout_token"))?;
+async fn logout(state: &AdminState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let logout_token = form_token(headers, body).await?;
     let snapshot = state.authorizer.snapshot();
     let claims = snapshot
         .verifier
-        .verify_logout_token(&form.logout_token)
+        .verify_logout_token(&logout_token)
         .await
         .map_err(|e| ApiError::bad_request(format!("logout_token: {e}")))?;
     let jti = check_logout_claims(&claims)?;
@@ -87,6 +80,31 @@ async fn logout(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// The one `logout_token` of a form-encoded body; the media type is
+/// matched without regard to case, as everywhere on this port.
+async fn form_token(headers: &HeaderMap, body: Body) -> Result<String, ApiError> {
+    let expected = || ApiError::bad_request("expected one form-encoded logout_token");
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(expected());
+    }
+    let body = read_body(body, MAX_FORM_BYTES).await?;
+    let mut tokens = url::form_urlencoded::parse(&body)
+        .filter(|(name, _)| name == "logout_token")
+        .map(|(_, value)| value.into_owned());
+    match (tokens.next(), tokens.next()) {
+        (Some(token), None) => Ok(token),
+        _ => Err(expected()),
+    }
 }
 
 /// The logout token's own rules (OIDC Back-Channel Logout §2.4); returns

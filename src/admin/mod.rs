@@ -68,6 +68,8 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/v1/backchannel-logout", post(logout::receive))
         .route("/v1/ssf/events", post(ssf::receive))
+        .fallback(|| async { ApiError::not_found("no such endpoint on the admin port") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)
 }
 

@@ -17,6 +17,13 @@ use crate::revocation::RevokeError;
 use crate::ssf::{Action, MAX_SET_BYTES, SET_CONTENT_TYPE, SetError, plan, verify_set};
 
 pub async fn receive(State(state): State<AdminState>, headers: HeaderMap, body: Body) -> Response {
+    // A browser has no business here, and transmitters send no Origin:
+    // refused like everywhere else on this port.
+    if headers.contains_key(header::ORIGIN) {
+        state.metrics.ssf_event("unknown", "refused");
+        let body = json!({"err": "access_denied", "description": "requests from a browser (with an Origin header) are refused"});
+        return (StatusCode::FORBIDDEN, Json(body)).into_response();
+    }
     // The SET itself is the credential, so it is read first, but only up
     // to the largest SET accepted.
     let body = match read_body(body, MAX_SET_BYTES).await {
@@ -67,13 +74,6 @@ async fn accept(state: &AdminState, headers: &HeaderMap, body: &[u8]) -> Result<
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(str::trim);
-    // A browser has no business here; transmitters send no Origin.
-    if headers.contains_key(header::ORIGIN) {
-        return Err(SetError::request(
-            "requests from browsers (with an Origin header) are refused",
-        )
-        .into());
-    }
     if !content_type.is_some_and(|c| c.eq_ignore_ascii_case(SET_CONTENT_TYPE)) {
         return Err(SetError::request(format!("Content-Type must be {SET_CONTENT_TYPE}")).into());
     }
