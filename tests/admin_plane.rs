@@ -545,3 +545,67 @@ async fn every_admin_answer_is_json() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
 }
+
+/// Slow or idle clients cannot hold the admin port: connections beyond
+/// `admin_max_connections` wait to be accepted, one that sends no complete
+/// head (or no body) within `admin_read_timeout` is closed, and the port
+/// keeps answering.
+#[tokio::test]
+async fn no_one_can_hold_the_admin_port() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml = standard_config(&ks, &other).replace(
+        "  reload_interval: 0s\n",
+        "  reload_interval: 0s\n  admin_max_connections: 4\n  admin_read_timeout: 1s\n",
+    ) + OPEN_ADMIN;
+    let app = TestApp::start(&yaml).await;
+    let addr = app.running.admin_addr;
+    // Four connections that never finish their head take every slot.
+    let mut holders = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"POST /v1/ssf/events HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        holders.push(s);
+    }
+    // Still answered: the holders are closed once their time is up.
+    let health = reqwest::Client::new()
+        .get(format!("{}/healthz", app.admin_url()))
+        .timeout(std::time::Duration::from_secs(20))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    for mut s in holders {
+        let mut rest = Vec::new();
+        tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut rest))
+            .await
+            .expect("the server closed the half-sent connection")
+            .ok();
+    }
+    // A body that never arrives: 408 as JSON.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /v1/revocations HTTP/1.1\r\nHost: 127.0.0.1:{}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"",
+            addr.port()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        slow.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered and closed")
+    .ok();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"error\":\"invalid_request\""), "{answer}");
+    assert_eq!(app.running.revocations.index().len(), 0);
+}

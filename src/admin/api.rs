@@ -39,7 +39,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     admit(&state, &headers).await?;
     require_json(&headers)?;
-    let body = read_body(body, MAX_ENTRY_BYTES).await?;
+    let body = read_body(&state, body, MAX_ENTRY_BYTES).await?;
     let new: NewRevocation =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
     match state.revocations.revoke(new).await {
@@ -62,7 +62,7 @@ pub async fn create_many(
 ) -> Result<Response, ApiError> {
     admit(&state, &headers).await?;
     require_json(&headers)?;
-    let body = read_body(body, MAX_BATCH_BYTES).await?;
+    let body = read_body(&state, body, MAX_BATCH_BYTES).await?;
     let batch: Batch =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
     if batch.revocations.is_empty() || batch.revocations.len() > MAX_BATCH {

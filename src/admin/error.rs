@@ -78,6 +78,18 @@ impl ApiError {
         )
     }
 
+    /// 408: the body did not arrive in time.
+    pub fn timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request",
+            format!(
+                "the body did not arrive within {}",
+                humantime::format_duration(limit)
+            ),
+        )
+    }
+
     /// 413: the body is longer than the route takes.
     pub fn too_large(limit: usize) -> Self {
         Self::new(

@@ -71,13 +71,23 @@ pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Reads a request body of at most `limit` bytes. Called after the caller
-/// was admitted, so no one unauthenticated makes this port buffer a body.
-pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::too_large(limit)),
-        Err(_) => Err(ApiError::bad_request("the body could not be read")),
+/// Reads a request body of at most `limit` bytes, within
+/// `server.admin_read_timeout`. Called after the caller was admitted, so no
+/// one unauthenticated makes this port buffer a body.
+pub(super) async fn read_body(
+    state: &AdminState,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let timeout = state.authorizer.snapshot().config.server.admin_read_timeout;
+    let read = tokio::time::timeout(timeout, Limited::new(body, limit).collect());
+    match read.await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::too_large(limit))
+        }
+        Ok(Err(_)) => Err(ApiError::bad_request("the body could not be read")),
+        Err(_) => Err(ApiError::timeout(timeout)),
     }
 }
 

@@ -45,7 +45,7 @@ pub async fn receive(
 }
 
 async fn logout(state: &AdminState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let logout_token = form_token(headers, body).await?;
+    let logout_token = form_token(state, headers, body).await?;
     let snapshot = state.authorizer.snapshot();
     let claims = snapshot
         .verifier
@@ -84,7 +84,11 @@ async fn logout(state: &AdminState, headers: &HeaderMap, body: Body) -> Result<R
 
 /// The one `logout_token` of a form-encoded body; the media type is
 /// matched without regard to case, as everywhere on this port.
-async fn form_token(headers: &HeaderMap, body: Body) -> Result<String, ApiError> {
+async fn form_token(
+    state: &AdminState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<String, ApiError> {
     let expected = || ApiError::bad_request("expected one form-encoded logout_token");
     let is_form = headers
         .get(header::CONTENT_TYPE)
@@ -97,7 +101,7 @@ async fn form_token(headers: &HeaderMap, body: Body) -> Result<String, ApiError>
     if !is_form {
         return Err(expected());
     }
-    let body = read_body(body, MAX_FORM_BYTES).await?;
+    let body = read_body(state, body, MAX_FORM_BYTES).await?;
     let mut tokens = url::form_urlencoded::parse(&body)
         .filter(|(name, _)| name == "logout_token")
         .map(|(_, value)| value.into_owned());

@@ -17,8 +17,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::authorizer::Authorizer;
 use crate::keys::KeyStatus;
@@ -73,16 +78,61 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// Serves the admin routes on `listener` until `shutdown` completes.
+/// Serves the admin routes on `listener` until `shutdown` completes, then
+/// lets the connections in flight finish.
+///
+/// The port may face the network (logout and SSF receivers), so no one
+/// can hold it: at most `server.admin_max_connections` connections are
+/// served at once (more wait in the kernel's backlog, costing no file
+/// descriptor here), and a connection that sends no complete request head
+/// within `server.admin_read_timeout` (an idle one included) is closed.
+/// Bodies get the same time (`guard::read_body`).
 pub async fn serve(
     listener: TcpListener,
     state: AdminState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let settings = state.authorizer.snapshot().config.server.clone();
+    let service = TowerToHyperService::new(router(state));
+    let permits = Arc::new(Semaphore::new(settings.admin_max_connections));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(settings.admin_read_timeout);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let next = async {
+            let permit = permits.clone().acquire_owned().await;
+            (permit, listener.accept().await)
+        };
+        let (permit, accepted) = tokio::select! {
+            next = next => next,
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = permit else { break };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of file descriptors, or the peer gave up: keep
+                // serving the connections there are, and try again.
+                tracing::warn!(%error, "admin port: accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let connection = http.serve_connection(TokioIo::new(stream), service.clone());
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
 }
+
+/// The pause after a failed accept, so a full file table is not spun on.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 async fn readyz(State(state): State<AdminState>) -> (StatusCode, Json<Value>) {
     let snapshot = state.authorizer.snapshot();

@@ -26,7 +26,7 @@ pub async fn receive(State(state): State<AdminState>, headers: HeaderMap, body: 
     }
     // The SET itself is the credential, so it is read first, but only up
     // to the largest SET accepted.
-    let body = match read_body(body, MAX_SET_BYTES).await {
+    let body = match read_body(&state, body, MAX_SET_BYTES).await {
         Ok(body) => body,
         Err(e) => {
             state.metrics.ssf_event("unknown", "refused");

@@ -37,6 +37,8 @@ pub struct ServerFile {
     pub reload_interval: Option<HumanDuration>,
     pub shutdown_grace: Option<HumanDuration>,
     pub log_format: Option<String>,
+    pub admin_max_connections: Option<usize>,
+    pub admin_read_timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Deserialize, Default)]

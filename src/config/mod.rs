@@ -88,6 +88,11 @@ pub struct ServerSettings {
     pub reload_interval: Duration,
     /// Longest wait for in-flight checks at shutdown.
     pub shutdown_grace: Duration,
+    /// Connections the admin port serves at once; more wait to be accepted.
+    pub admin_max_connections: usize,
+    /// How long the admin port waits for a request's headers (an idle
+    /// connection included) or its body before it gives up.
+    pub admin_read_timeout: Duration,
     /// How log lines are written.
     pub log_format: LogFormat,
 }

@@ -50,6 +50,19 @@ pub(super) fn server_settings(f: ServerFile, errs: &mut Errors) -> Option<Server
             LogFormat::Text
         }
     };
+    let admin_max_connections = f.admin_max_connections.unwrap_or(256);
+    if !(1..=65_536).contains(&admin_max_connections) {
+        errs.add(
+            "server.admin_max_connections",
+            "must be between 1 and 65536",
+        );
+    }
+    let admin_read_timeout = f
+        .admin_read_timeout
+        .map_or(Duration::from_secs(10), |d| d.0);
+    if !(Duration::from_millis(100)..=Duration::from_secs(300)).contains(&admin_read_timeout) {
+        errs.add("server.admin_read_timeout", "must be between 100ms and 5m");
+    }
     let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
     Some(ServerSettings {
         grpc_addr: f
@@ -63,6 +76,8 @@ pub(super) fn server_settings(f: ServerFile, errs: &mut Errors) -> Option<Server
         reload_interval: f.reload_interval.map_or(Duration::from_secs(5), |d| d.0),
         shutdown_grace: f.shutdown_grace.map_or(Duration::from_secs(10), |d| d.0),
         log_format,
+        admin_max_connections,
+        admin_read_timeout,
     })
 }
 
