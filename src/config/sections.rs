@@ -236,11 +236,20 @@ pub(super) fn revocation_settings(
     if f.leeway.is_some_and(|set| set.0 > MAX_LEEWAY) {
         errs.add("revocations.leeway", "must be at most 5m");
     }
+    let max_token_lifetime = f
+        .max_token_lifetime
+        .map_or(Duration::from_secs(24 * 3600), |d| d.0);
+    // Zero would refuse every token; an unbounded one would keep entries
+    // (and accept tokens) for ever.
+    if !(Duration::from_secs(60)..=Duration::from_secs(30 * 86_400)).contains(&max_token_lifetime) {
+        errs.add(
+            "revocations.max_token_lifetime",
+            "must be between 1m and 30d",
+        );
+    }
     Some(RevocationSettings {
         store,
-        max_token_lifetime: f
-            .max_token_lifetime
-            .map_or(Duration::from_secs(24 * 3600), |d| d.0),
+        max_token_lifetime,
         leeway,
         catch_up_timeout: f.catch_up_timeout.map_or(Duration::from_secs(60), |d| d.0),
     })

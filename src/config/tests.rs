@@ -251,3 +251,18 @@ fn a_redis_url_serve_cannot_use_is_refused_without_showing_it() {
     );
     assert!(fine.is_ok(), "{fine:?}");
 }
+
+#[test]
+fn the_longest_token_lifetime_is_bounded() {
+    for bad in ["0s", "59s", "31d", "18446744073709551615s"] {
+        let refused = errors(&format!(
+            "revocations: {{ store: memory, max_token_lifetime: {bad} }}\n"
+        ));
+        assert_eq!(refused.len(), 1, "{bad}: {refused:?}");
+        assert_eq!(refused[0].0, "revocations.max_token_lifetime", "{bad}");
+    }
+    for good in ["1m", "24h", "30d"] {
+        let yaml = format!("revocations: {{ store: memory, max_token_lifetime: {good} }}\n");
+        assert!(Config::from_yaml(&yaml, Path::new(".")).is_ok(), "{good}");
+    }
+}
