@@ -245,11 +245,16 @@ fn a_redis_url_serve_cannot_use_is_refused_without_showing_it() {
         assert_eq!(refused[0].0, "revocations.redis_url");
         assert!(!refused[0].1.contains("s3cret"), "{refused:?}");
     }
-    let fine = Config::from_yaml(
-        "revocations: { store: redis, redis_url: \"redis://:s3cret@127.0.0.1:6379/2\" }\n",
-        Path::new("."),
-    );
-    assert!(fine.is_ok(), "{fine:?}");
+    for url in [
+        "redis://:s3cret@127.0.0.1:6379/2",
+        "rediss://:s3cret@redis.example.internal:6380",
+    ] {
+        let yaml = format!("revocations: {{ store: redis, redis_url: \"{url}\" }}\n");
+        assert!(
+            Config::from_yaml(&yaml, Path::new(".")).is_ok(),
+            "{url} refused"
+        );
+    }
 }
 
 #[test]
