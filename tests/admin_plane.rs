@@ -607,5 +607,27 @@ async fn no_one_can_hold_the_admin_port() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"error\":\"invalid_request\""), "{answer}");
+    // A declared length over the limit: 413 at once, nothing read.
+    let mut declared = tokio::net::TcpStream::connect(addr).await.unwrap();
+    declared
+        .write_all(
+            format!(
+                "POST /v1/revocations HTTP/1.1\r\nHost: 127.0.0.1:{}\r\ncontent-type: application/json\r\ncontent-length: 99999999\r\n\r\n",
+                addr.port()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        declared.read_exact(&mut head),
+    )
+    .await
+    .expect("answered")
+    .unwrap();
+    // 413, not the 408 that waiting for the body would give.
+    assert_eq!(&head, b"HTTP/1.1 413");
     assert_eq!(app.running.revocations.index().len(), 0);
 }

@@ -79,6 +79,10 @@ pub(super) async fn read_body(
     body: Body,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
+    // A declared length over the limit is refused before any of it is read.
+    if http_body::Body::size_hint(&body).lower() > limit as u64 {
+        return Err(ApiError::too_large(limit));
+    }
     let timeout = state.authorizer.snapshot().config.server.admin_read_timeout;
     let read = tokio::time::timeout(timeout, Limited::new(body, limit).collect());
     match read.await {

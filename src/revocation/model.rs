@@ -284,7 +284,12 @@ impl Revocation {
             None => rules.latest_exp(ahead) + EXPIRY_SKEW,
         };
         let mut taken = self.widened_to(rules);
-        taken.expires_at = taken.expires_at.min(longest);
+        if taken.expires_at > longest {
+            // Now kept for this replica's lifetime, and recorded so: a
+            // restart that allows longer tokens extends it again.
+            taken.expires_at = longest;
+            taken.max_token_lifetime = Some(rules.max_token_lifetime);
+        }
         Ok(taken)
     }
 

@@ -18,10 +18,11 @@ static JOSE_LIKE: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(r"ey[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){2,}|eyJ[A-Za-z0-9_-]{8,}").ok()
 });
 
-/// A long base64url run: a signature split off from its token. Blanked
-/// when it mixes upper case, lower case and digits, as a signature does
-/// (a slug, a UUID or a hex digest does not).
-static LONG_RUN: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"[A-Za-z0-9_-]{32,}").ok());
+/// A base64url run of 16 or more: a signature split off from its token,
+/// or a piece of one cut smaller. Blanked when it mixes upper case, lower
+/// case and digits, as random base64url does (a slug, a UUID or a hex
+/// digest does not).
+static LONG_RUN: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"[A-Za-z0-9_-]{16,}").ok());
 
 /// Shows `text`, percent-decoded once (a token can be spelled `%65yJ…`
 /// or split by `%2E`), with every token-shaped run replaced by `[token]`.
@@ -91,9 +92,15 @@ mod tests {
             shown("/o/%65yJhbGciOiJSUzI1NiJ9%252EeyJzdWIiOiJhIn0"),
             "/o/[token]%2E[token]"
         );
+        // A signature cut into pieces of 16 or more: each is blanked.
+        let pieces = "/p/APrZey8uWUV_5u0y/hCoEOTG06nii_bp1/A_IW6iAKTw_Y1Klz";
+        assert_eq!(shown(pieces), "/p/[token]/[token]/[token]");
         // A signature alone, split off by anything: a long random run.
         let sig = "Y_I2kq8vN3hT5wXzR1mB7cD9eF0gH4jK6lL8nP2qS4tU6vW8xZ0aB2cD4eF6gH8j";
-        for sep in ["/", ",", ";", "~", "\\", "%20", " "] {
+        let double = shown(&format!("{header}%252F{payload}%252F{sig}"));
+        assert!(!double.contains(&sig[..16]), "{double}");
+        assert!(!double.contains("eyJ"), "{double}");
+        for sep in ["/", ",", ";", "~", "\\", "%20", " ", "+", "!", "%2F"] {
             assert_eq!(
                 shown(&format!("{header}{sep}{payload}{sep}{sig}")),
                 format!("[token]{}[token]{}[token]", decoded(sep), decoded(sep)),
@@ -103,7 +110,11 @@ mod tests {
     }
 
     fn decoded(sep: &str) -> &str {
-        if sep == "%20" { " " } else { sep }
+        match sep {
+            "%20" => " ",
+            "%2F" => "/",
+            other => other,
+        }
     }
 
     #[test]

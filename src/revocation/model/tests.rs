@@ -153,6 +153,16 @@ fn a_later_expiry_from_elsewhere_is_kept_as_long_as_here() {
         assert!(taken.expires_at >= here.expires_at, "{kind}");
         assert!(taken.expires_at < from_wider.expires_at, "{kind}");
         assert_eq!(taken.target, from_wider.target, "{kind}");
+        // Cut short here, it says so: restarted with the wider rules, this
+        // replica extends it to at least what the wider replica keeps.
+        assert_eq!(taken.max_token_lifetime, Some(3600.0), "{kind}");
+        let restarted_wider = taken.widened_to(&wider);
+        assert!(
+            restarted_wider.expires_at >= from_wider.expires_at,
+            "{kind}: {} < {}",
+            restarted_wider.expires_at,
+            from_wider.expires_at
+        );
     }
     let mut planted = new("jti", None, None)
         .into_revocation(now, &RULES, "x")
