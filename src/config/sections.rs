@@ -211,8 +211,8 @@ pub(super) fn revocation_settings(
             return None;
         }
     };
-    // An entry must outlive every token it could match, and an issuer
-    // accepts its tokens until `exp` plus its own leeway.
+    // A default cut-off is now plus this leeway: it must reach every token
+    // an issuer may stamp ahead of our clock, that issuer's leeway.
     let widest = issuers
         .iter()
         .enumerate()
@@ -223,7 +223,7 @@ pub(super) fn revocation_settings(
             errs.add(
                 "revocations.leeway",
                 format!(
-                    "must be at least every issuer's leeway, but issuers[{n}].leeway is {}: a revoked token would be accepted again after its entry expired",
+                    "must be at least every issuer's leeway, but issuers[{n}].leeway is {}: a token that issuer stamps ahead of our clock would escape a default revocation cut-off",
                     humantime::format_duration(widest)
                 ),
             );
