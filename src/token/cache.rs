@@ -1,26 +1,28 @@
 //! Verified tokens, remembered so that a token seen again skips parsing and
 //! signature verification. Only successful verifications are stored, keyed
-//! by the SHA-256 of the token (a collision-resistant hash: nobody can make
-//! a different token find a cached entry). An entry is dropped at the
-//! token's `exp`, when capacity needs room, or ignored once its issuer's
-//! keys changed; the time checks, revocation and policy still run on every
-//! request.
+//! by the token itself: a lookup compares the presented token with the
+//! stored one byte for byte, so no other token can find an entry, however
+//! its hash falls. The hash only picks the bucket; it is xxh3 under a
+//! seed drawn at start, which costs a tenth of a SHA-256 of the token and
+//! leaves nobody able to aim tokens at one bucket. An entry is dropped at
+//! the token's `exp`, when capacity needs room, or ignored once its
+//! issuer's keys changed; the time checks, revocation and policy still run
+//! on every request.
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::digest::{SHA256, digest};
 use moka::Expiry;
 use moka::sync::Cache;
+use xxhash_rust::xxh3::Xxh3Builder;
 
 use super::VerifiedClaims;
 use super::verify::IssuerTrust;
 
 /// No entry outlives this, whatever the token's `exp`.
 const MAX_TTL: Duration = Duration::from_secs(3600);
-
-pub type TokenDigest = [u8; 32];
 
 #[derive(Clone)]
 struct Entry {
@@ -33,15 +35,15 @@ struct Entry {
 
 struct UntilExp;
 
-impl Expiry<TokenDigest, Entry> for UntilExp {
-    fn expire_after_create(&self, _: &TokenDigest, entry: &Entry, _: Instant) -> Option<Duration> {
+impl Expiry<Arc<str>, Entry> for UntilExp {
+    fn expire_after_create(&self, _: &Arc<str>, entry: &Entry, _: Instant) -> Option<Duration> {
         Some(entry.ttl)
     }
 }
 
-/// Verified tokens by SHA-256, so that a token seen again skips signature verification.
-pub struct TokenCache {
-    entries: Option<Cache<TokenDigest, Entry>>,
+/// Verified tokens, so that a token seen again skips signature verification.
+pub struct TokenCache<S = Xxh3Builder> {
+    entries: Option<Cache<Arc<str>, Entry, S>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -49,11 +51,28 @@ pub struct TokenCache {
 impl TokenCache {
     /// A cache of at most `capacity` tokens; 0 turns caching off.
     pub fn new(capacity: u64) -> Self {
+        Self::with_hasher(capacity, Xxh3Builder::new().with_seed(seed()))
+    }
+}
+
+/// xxh3's seed, drawn once per cache. Should the system give no random
+/// bytes, the cache stays correct (lookups compare whole tokens); only the
+/// bucket spread would be guessable, and only verified tokens are stored.
+fn seed() -> u64 {
+    let mut seed = [0u8; 8];
+    if aws_lc_rs::rand::fill(&mut seed).is_err() {
+        tracing::warn!("no random bytes for the token cache's hash seed");
+    }
+    u64::from_le_bytes(seed)
+}
+
+impl<S: BuildHasher + Clone + Send + Sync + 'static> TokenCache<S> {
+    fn with_hasher(capacity: u64, hasher: S) -> Self {
         let entries = (capacity > 0).then(|| {
             Cache::builder()
                 .max_capacity(capacity)
                 .expire_after(UntilExp)
-                .build()
+                .build_with_hasher(hasher)
         });
         Self {
             entries,
@@ -62,21 +81,12 @@ impl TokenCache {
         }
     }
 
-    /// Whether tokens are cached at all (a capacity above 0).
-    pub(crate) fn is_on(&self) -> bool {
-        self.entries.is_some()
-    }
-
-    pub(crate) fn digest(token: &str) -> TokenDigest {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(digest(&SHA256, token.as_bytes()).as_ref());
-        out
-    }
-
-    pub(super) fn get(&self, key: &TokenDigest) -> Option<(Arc<VerifiedClaims>, Arc<IssuerTrust>)> {
+    /// The entry stored for exactly this token, if its issuer's keys have
+    /// not changed since.
+    pub(super) fn get(&self, token: &str) -> Option<(Arc<VerifiedClaims>, Arc<IssuerTrust>)> {
         let entries = self.entries.as_ref()?;
         let hit = entries
-            .get(key)
+            .get(token)
             .filter(|e| e.generation == e.trust.keys.generation());
         let counter = if hit.is_some() {
             &self.hits
@@ -92,7 +102,7 @@ impl TokenCache {
     /// entry is never used.
     pub(super) fn insert(
         &self,
-        key: TokenDigest,
+        token: &str,
         claims: &Arc<VerifiedClaims>,
         trust: &Arc<IssuerTrust>,
         generation: u64,
@@ -107,7 +117,7 @@ impl TokenCache {
         // Duration and panic.
         let ttl = Duration::from_secs_f64(left.min(MAX_TTL.as_secs_f64()));
         entries.insert(
-            key,
+            Arc::from(token),
             Entry {
                 claims: claims.clone(),
                 trust: trust.clone(),
@@ -130,5 +140,108 @@ impl TokenCache {
     /// Tokens held now, as the cache last counted them; 0 when caching is off.
     pub fn entry_count(&self) -> u64 {
         self.entries.as_ref().map_or(0, |c| c.entry_count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::{BuildHasherDefault, Hasher};
+
+    use serde_json::{Map, json};
+
+    use super::*;
+    use crate::binding::DpopSettings;
+    use crate::clock::ManualClock;
+    use crate::keys::{FetchSettings, IssuerKeys, KeySettings, KeySource};
+    use crate::token::claims::TypedClaims;
+
+    /// Every token in the same bucket: what an attacker who could aim
+    /// tokens at a bucket would get at best.
+    #[derive(Default)]
+    struct OneBucket;
+
+    impl Hasher for OneBucket {
+        fn finish(&self) -> u64 {
+            7
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    fn trust() -> Arc<IssuerTrust> {
+        let issuer: Arc<str> = Arc::from("https://issuer.test");
+        let settings = KeySettings {
+            source: KeySource::File("unused.json".into()),
+            fetch: FetchSettings {
+                timeout: Duration::from_secs(1),
+                allow_insecure_http: false,
+            },
+            refresh_interval: Duration::from_secs(300),
+            refetch_cooldown: Duration::from_secs(30),
+        };
+        let keys = IssuerKeys::new(
+            issuer.clone(),
+            settings,
+            reqwest::Client::new(),
+            ManualClock::at(0),
+        );
+        Arc::new(IssuerTrust {
+            issuer,
+            audiences: vec!["api".into()],
+            logout_audiences: vec![],
+            algorithms: vec![],
+            leeway: Duration::ZERO,
+            max_token_lifetime: None,
+            required_typ: None,
+            dpop: Arc::new(DpopSettings::default()),
+            keys,
+        })
+    }
+
+    fn claims(subject: &str) -> Arc<VerifiedClaims> {
+        let all: Map<String, serde_json::Value> =
+            json!({"sub": subject, "aud": "api", "exp": 2_000.0})
+                .as_object()
+                .unwrap()
+                .clone();
+        let typed = TypedClaims::read(&all).unwrap();
+        Arc::new(VerifiedClaims::new(
+            Arc::from("https://issuer.test"),
+            None,
+            typed,
+            all,
+        ))
+    }
+
+    #[test]
+    fn only_the_very_same_token_finds_an_entry_even_in_one_bucket() {
+        let cache = TokenCache::with_hasher(10, BuildHasherDefault::<OneBucket>::default());
+        let trust = trust();
+        cache.insert(
+            "aaaa.bbbb.cccc",
+            &claims("alice"),
+            &trust,
+            trust.keys.generation(),
+            1_000.0,
+        );
+        // Same length, same bucket, one byte apart, and a prefix.
+        for other in ["aaaa.bbbb.cccd", "aaaa.bbbb.ccc", "aaaa.bbbb.cccc "] {
+            assert!(cache.get(other).is_none(), "{other} found alice's entry");
+        }
+        let (found, _) = cache
+            .get("aaaa.bbbb.cccc")
+            .expect("the token itself is found");
+        assert_eq!(found.subject(), Some("alice"));
+        assert_eq!((cache.hits(), cache.misses()), (1, 3));
+    }
+
+    #[test]
+    fn the_hash_is_seeded_per_cache() {
+        // Two caches would spread the same token differently: nobody can
+        // work out a bucket from outside.
+        let token = "aaaa.bbbb.cccc";
+        let hashes: Vec<u64> = (0..4)
+            .map(|_| Xxh3Builder::new().with_seed(seed()).hash_one(token))
+            .collect();
+        assert!(hashes.windows(2).any(|w| w[0] != w[1]), "{hashes:?}");
     }
 }

@@ -120,23 +120,18 @@ impl Verifier {
         token: &str,
         limits: TokenLimits,
     ) -> Result<Arc<VerifiedClaims>, Rejection> {
-        // With the cache off there is nothing to look up, and the digest
-        // (a SHA-256 of the whole token) is not worked out at all.
-        let digest = self.cache.is_on().then(|| TokenCache::digest(token));
-        let (claims, trust) = match digest.as_ref().and_then(|d| self.cache.get(d)) {
+        let (claims, trust) = match self.cache.get(token) {
             Some(hit) => hit,
             None => {
                 let fresh = self.verify_fresh(token, TokenUse::Access).await?;
                 let claims = Arc::new(fresh.claims);
-                if let Some(digest) = digest {
-                    self.cache.insert(
-                        digest,
-                        &claims,
-                        &fresh.trust,
-                        fresh.key_generation,
-                        self.clock.now_unix(),
-                    );
-                }
+                self.cache.insert(
+                    token,
+                    &claims,
+                    &fresh.trust,
+                    fresh.key_generation,
+                    self.clock.now_unix(),
+                );
                 (claims, fresh.trust)
             }
         };
