@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
+use http::HeaderName;
+
 use crate::binding::{
     BindingContext, BindingError, Presentation, Proven, ReplayCaches, RequestUri, SenderConstraint,
     check_binding,
@@ -54,6 +56,8 @@ pub struct CheckInput<'a> {
     pub dpop: Option<&'a str>,
     /// The client certificate of the connection (`source.certificate`).
     pub client_certificate: Option<&'a str>,
+    /// Request header names that contain `_` (almost always none).
+    pub underscored_headers: &'a [&'a str],
 }
 
 impl<'a> CheckInput<'a> {
@@ -77,6 +81,28 @@ impl<'a> CheckInput<'a> {
 pub trait DecisionRecorder: Send + Sync + 'static {
     /// Reports one decision and how long it took.
     fn record(&self, input: &CheckInput<'_>, decision: &Decision, elapsed: Duration);
+}
+
+/// The identity header that one of `underscored` spells with `_` for `-`,
+/// in any case.
+fn spoofed_identity_header<'h>(
+    underscored: &[&str],
+    identity_headers: &'h [HeaderName],
+) -> Option<&'h HeaderName> {
+    underscored.iter().find_map(|seen| {
+        identity_headers.iter().find(|name| {
+            let name = name.as_str().as_bytes();
+            name.len() == seen.len()
+                && name.iter().zip(seen.bytes()).all(|(&n, s)| {
+                    let s = if s == b'_' {
+                        b'-'
+                    } else {
+                        s.to_ascii_lowercase()
+                    };
+                    n == s
+                })
+        })
+    })
 }
 
 /// Logs one line per denial at info and per allow at debug. Never a token.
@@ -178,6 +204,14 @@ impl Authorizer {
 
     async fn decide(&self, input: &CheckInput<'_>) -> Decision {
         let rt = self.snapshot.load_full();
+        // 0. Workloads behind CGI-style stacks (and Envoy, by default)
+        // take `x_auth_subject` for `x-auth-subject`: a request carrying
+        // such a spelling of an identity header could smuggle an identity
+        // past `headers_to_remove`, on any route.
+        if let Some(name) = spoofed_identity_header(input.underscored_headers, &rt.identity_headers)
+        {
+            return Decision::Deny(Deny::new(DenyReason::SpoofedIdentityHeader(name.clone())));
+        }
         // 1. Policy selection.
         let policy = match input.policy_name {
             Some(name) => rt.config.policies.by_name(name),

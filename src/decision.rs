@@ -118,6 +118,9 @@ pub enum DenyReason {
     /// The token's binding (DPoP proof, client certificate) does not hold,
     /// or the policy wants a sender-constrained token.
     Binding(BindingError),
+    /// The request carries an identity header (the one named) spelled
+    /// with `_` for `-`, which many stacks read as the header itself.
+    SpoofedIdentityHeader(HeaderName),
 }
 
 /// What a Rego policy asked a denial to look like; the default is the
@@ -156,6 +159,7 @@ impl DenyReason {
             Self::Binding(BindingError::UseNonce { .. }) => "use_dpop_nonce",
             Self::Binding(BindingError::ConstraintRequired(_)) => "sender_constraint_required",
             Self::Binding(_) => "token_binding",
+            Self::SpoofedIdentityHeader(_) => "spoofed_identity_header",
         }
     }
 
@@ -163,7 +167,7 @@ impl DenyReason {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Rego(d) => d.status.unwrap_or(403),
-            Self::Bearer(BearerError::Malformed(_)) => 400,
+            Self::Bearer(BearerError::Malformed(_)) | Self::SpoofedIdentityHeader(_) => 400,
             Self::Token(TokenError::KeysUnavailable) => 503,
             Self::Bearer(_) | Self::Token(_) | Self::Revoked | Self::Binding(_) => 401,
             Self::Unmet(Unmet::StepUp { .. }) => 401,
@@ -180,7 +184,7 @@ impl DenyReason {
     pub fn error_code(&self) -> &'static str {
         match self {
             Self::Bearer(BearerError::Missing) => "missing_token",
-            Self::Bearer(_) => "invalid_request",
+            Self::Bearer(_) | Self::SpoofedIdentityHeader(_) => "invalid_request",
             Self::Token(TokenError::KeysUnavailable) => "temporarily_unavailable",
             Self::Binding(BindingError::Proof(_)) => "invalid_dpop_proof",
             Self::Binding(BindingError::UseNonce { .. }) => "use_dpop_nonce",
@@ -210,6 +214,11 @@ impl DenyReason {
             Self::Binding(e) => e.to_string().into(),
             Self::Token(e) => e.to_string().into(),
             Self::Revoked => "token revoked".into(),
+            // The configured name, never the request's spelling of it.
+            Self::SpoofedIdentityHeader(name) => format!(
+                "the request carries {name} spelled with underscores; only this service sets identity headers"
+            )
+            .into(),
             // Fixed: a policy's own words go in its `body`, never the input.
             Self::Rego(_) => "the route's policy denied the request".into(),
             Self::Unmet(Unmet::InsufficientScope { .. }) => {

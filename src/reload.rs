@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::authorizer::Authorizer;
 use crate::clock::SharedClock;
 use crate::config::{AdminAuth, Config, ConfigErrors};
-use crate::keys::IssuerKeys;
+use crate::keys::{IssuerKeys, KeySource};
 use crate::revocation::{RevocationSettings, StoreSettings};
 use crate::snapshot::Snapshot;
 
@@ -236,6 +236,9 @@ impl Reloader {
             self.apply(config);
             Ok(())
         });
+        if result.is_ok() {
+            self.reread_key_files().await;
+        }
         match &result {
             Ok(()) => tracing::info!(path = %path.display(), "config reloaded"),
             Err(errors) => {
@@ -244,6 +247,22 @@ impl Reloader {
             }
         }
         result
+    }
+
+    /// Key files are read again at every reload, even where the issuer's
+    /// settings (the file's path) did not change: taking a key out of a
+    /// `jwks_file` and reloading is how an operator withdraws it. A file
+    /// that no longer reads leaves the last good keys in place, as any
+    /// failed key refresh does, and says so in the log.
+    async fn reread_key_files(&self) {
+        let snapshot = self.authorizer.snapshot();
+        let issuers = snapshot.verifier.issuers().map(|t| &t.keys);
+        let transmitters = snapshot.transmitters.values().map(|t| &t.keys);
+        for keys in issuers.chain(transmitters) {
+            if matches!(keys.settings().source, KeySource::File(_)) {
+                keys.refresh().await;
+            }
+        }
     }
 
     fn apply(&self, config: Config) {

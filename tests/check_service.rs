@@ -491,3 +491,73 @@ fn base64_of(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
+
+/// `x_auth_subject` is `x-auth-subject` to CGI-style stacks (and Envoy
+/// forwards it by default), but `headers_to_remove` names only the
+/// hyphenated spelling: such a request is refused, on every route.
+#[tokio::test]
+async fn identity_headers_spelled_with_underscores_are_refused() {
+    use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue};
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml = format!(
+        "identity_headers:\n  claims: {{ sub: x-auth-subject, email: x-auth-email, sid: x-auth-session }}\n  policy: x-auth-policy\n{}",
+        standard_config(&ks, &other).replace("acr_levels:", "default_action: allow\nacr_levels:")
+    );
+    let app = TestApp::start(&yaml).await;
+    let token = ks.token(json!({}));
+    let with = |path: &str, name: &str| {
+        let mut r = request(path, Some(&token));
+        common::app::http_mut(&mut r)
+            .headers
+            .insert(name.into(), "root".into());
+        r
+    };
+    for name in [
+        "x_auth_subject",
+        "X_Auth-Email",
+        "x-auth_session",
+        "x_auth_policy",
+    ] {
+        // A token route, an anonymous one and the default allow.
+        for path in ["/orders", "/healthz", "/unmatched"] {
+            let r = app.check(&with(path, name)).await;
+            assert_eq!(
+                outcome(&r),
+                (400, "invalid_request".into()),
+                "{name} on {path}"
+            );
+            let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
+                unreachable!()
+            };
+            let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+            let told = body["error_description"].as_str().unwrap();
+            assert!(
+                told.contains(&name.to_ascii_lowercase().replace('_', "-")),
+                "{told}"
+            );
+            assert!(
+                !told.contains(name),
+                "the request's own spelling is not echoed: {told}"
+            );
+        }
+    }
+    // In Envoy's raw header map too.
+    let mut raw = request("/orders", Some(&token));
+    common::app::http_mut(&mut raw).header_map = Some(HeaderMap {
+        headers: vec![HeaderValue {
+            key: "x_auth_subject".into(),
+            raw_value: b"root".to_vec(),
+            ..Default::default()
+        }],
+    });
+    assert_eq!(outcome(&app.check(&raw).await).0, 400);
+    // Other underscores, and near misses, are none of this service's business.
+    for name in ["x_custom", "x_auth_subjects", "x_auth"] {
+        assert_eq!(
+            outcome(&app.check(&with("/orders", name)).await).0,
+            200,
+            "{name}"
+        );
+    }
+}

@@ -145,3 +145,43 @@ async fn a_reload_cannot_change_how_long_revocations_are_kept() {
     .unwrap();
     app.running.reloader.reload().await.unwrap();
 }
+
+/// An operator withdraws a key by taking it out of the `jwks_file` and
+/// reloading: from that reload on, tokens signed with it must fail, even
+/// though the issuer's settings (the file's path) did not change.
+#[tokio::test]
+async fn a_key_taken_out_of_a_jwks_file_stops_verifying_at_the_reload() {
+    use zt_authz::dev::DevAlg;
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml = standard_config(&ks, &other).replace(
+        &format!("jwks_uri: {}", ks.jwks_uri()),
+        "jwks_file: keys.json",
+    );
+    let jwks = ks.keys.jwks();
+    let app = TestApp::start_with_files(&yaml, &[("keys.json", &jwks.to_string())]).await;
+    let es256 = ks.keys.mint(DevAlg::ES256, &ks.claims(json!({})));
+    let rs256 = ks.token(json!({}));
+    assert!(allowed(&app, "/orders", &es256).await);
+    assert!(allowed(&app, "/orders", &rs256).await);
+
+    let ec_kid = ks.keys.kid(DevAlg::ES256);
+    let mut without = jwks.clone();
+    without["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| k["kid"] != ec_kid.as_str());
+    std::fs::write(app.dir.path().join("keys.json"), without.to_string()).unwrap();
+    // The config itself is unchanged but for a comment, as when a
+    // deployment tool stamps a checksum into it.
+    std::fs::write(&app.config_path, format!("{yaml}\n# keys changed\n")).unwrap();
+    app.running.reloader.reload().await.unwrap();
+
+    let fresh_es256 = ks.keys.mint(DevAlg::ES256, &ks.claims(json!({})));
+    assert!(!allowed(&app, "/orders", &es256).await, "cached token");
+    assert!(!allowed(&app, "/orders", &fresh_es256).await, "new token");
+    assert!(
+        allowed(&app, "/orders", &rs256).await,
+        "the other keys stay"
+    );
+}

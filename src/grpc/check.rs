@@ -167,6 +167,7 @@ pub struct RequestView<'a> {
     request_id: Option<Cow<'a, str>>,
     dpop: Option<Cow<'a, str>>,
     forwarded_proto: Option<Cow<'a, str>>,
+    underscored: Vec<&'a str>,
 }
 
 impl<'a> RequestView<'a> {
@@ -174,7 +175,9 @@ impl<'a> RequestView<'a> {
     pub fn of(request: &'a CheckRequest) -> Option<Self> {
         let attributes = request.attributes.as_ref()?;
         let http = attributes.request.as_ref()?.http.as_ref()?;
-        let [authorization, request_id, dpop, forwarded_proto] = headers(http, READ_HEADERS);
+        let mut underscored = Vec::new();
+        let [authorization, request_id, dpop, forwarded_proto] =
+            headers(http, READ_HEADERS, &mut underscored);
         Some(Self {
             http,
             attributes,
@@ -182,6 +185,7 @@ impl<'a> RequestView<'a> {
             request_id,
             dpop,
             forwarded_proto,
+            underscored,
         })
     }
 
@@ -214,6 +218,7 @@ impl<'a> RequestView<'a> {
                 .as_ref()
                 .map(|s| s.certificate.as_str())
                 .filter(|c| !c.is_empty()),
+            underscored_headers: &self.underscored,
         }
     }
 
@@ -243,13 +248,18 @@ const READ_HEADERS: [&str; 4] = ["authorization", "x-request-id", "dpop", "x-for
 /// lower-case names; a name found more than once in all (in both, or
 /// spelled twice) has its values joined with commas, so that the bearer
 /// and DPoP checks refuse it as repeated instead of one copy being
-/// silently preferred.
+/// silently preferred. Names that contain `_` are collected in
+/// `underscored` on the way.
 fn headers<'a, const N: usize>(
     http: &'a HttpRequest,
     names: [&str; N],
+    underscored: &mut Vec<&'a str>,
 ) -> [Option<Cow<'a, str>>; N] {
     let mut found: [Option<Cow<'a, str>>; N] = std::array::from_fn(|_| None);
-    let mut put = |key: &str, value: &dyn Fn() -> Cow<'a, str>| {
+    let mut put = |key: &'a str, value: &dyn Fn() -> Cow<'a, str>| {
+        if key.contains('_') {
+            underscored.push(key);
+        }
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(key)) {
             found[i] = Some(match found[i].take() {
                 None => value(),

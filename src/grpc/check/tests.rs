@@ -23,7 +23,7 @@ fn http(headers: &[(&str, &str)], raw: &[(&str, &str)]) -> HttpRequest {
 }
 
 fn assert_read(http: &HttpRequest, expected: [Option<&str>; 4]) {
-    let found = headers(http, READ_HEADERS);
+    let found = headers(http, READ_HEADERS, &mut Vec::new());
     assert_eq!(found.each_ref().map(|v| v.as_deref()), expected);
 }
 
@@ -59,7 +59,7 @@ fn a_name_seen_twice_anywhere_has_its_values_joined() {
             ("x-request-id", "r1"),
         ],
     );
-    let [authorization, request_id, dpop, proto] = headers(&h, READ_HEADERS);
+    let [authorization, request_id, dpop, proto] = headers(&h, READ_HEADERS, &mut Vec::new());
     assert_eq!(authorization.as_deref(), Some("Bearer a,Bearer b"));
     assert_eq!(dpop.as_deref(), Some("p0,p1,p2"));
     assert_eq!(request_id.as_deref(), Some("r1"));
@@ -68,7 +68,7 @@ fn a_name_seen_twice_anywhere_has_its_values_joined() {
         &[("authorization", "Bearer a"), ("Authorization", "Bearer b")],
         &[],
     );
-    let [authorization, ..] = headers(&twice, READ_HEADERS);
+    let [authorization, ..] = headers(&twice, READ_HEADERS, &mut Vec::new());
     // The map's order is not fixed; both values are there either way.
     let joined = authorization.unwrap_or_default();
     assert!(
