@@ -19,7 +19,7 @@ use crate::policy::{Policy, check_requirements};
 use crate::rego::RequestDocument;
 use crate::revocation::RevocationCheck;
 use crate::snapshot::Snapshot;
-use crate::telemetry::redact::WithoutTokens;
+use crate::telemetry::redact::OneValue;
 use crate::token::{
     Scheme, TokenError, TokenLimits, VerifiedClaims, extract_bearer, extract_credentials,
 };
@@ -117,8 +117,8 @@ impl DecisionRecorder for LogRecorder {
                 decision = "allow",
                 policy = %a.policy,
                 issuer = a.claims.as_ref().map(|c| c.issuer()),
-                kid = a.claims.as_ref().and_then(|c| c.kid()).map(WithoutTokens).map(tracing::field::display),
-                request_id = input.request_id.map(WithoutTokens).map(tracing::field::display),
+                kid = a.claims.as_ref().and_then(|c| c.kid()).map(OneValue).map(tracing::field::display),
+                request_id = input.request_id.map(OneValue).map(tracing::field::display),
                 micros,
                 "allowed"
             ),
@@ -128,10 +128,10 @@ impl DecisionRecorder for LogRecorder {
                 detail = %DisplayReason(&d.reason),
                 policy = d.policy.as_deref(),
                 issuer = d.issuer.as_deref(),
-                kid = d.kid.as_deref().map(WithoutTokens).map(tracing::field::display),
-                request_id = input.request_id.map(WithoutTokens).map(tracing::field::display),
-                method = %WithoutTokens(input.method),
-                path = %WithoutTokens(input.path),
+                kid = d.kid.as_deref().map(OneValue).map(tracing::field::display),
+                request_id = input.request_id.map(OneValue).map(tracing::field::display),
+                method = %OneValue(input.method),
+                path = %OneValue(input.path),
                 micros,
                 "denied"
             ),

@@ -561,3 +561,38 @@ async fn identity_headers_spelled_with_underscores_are_refused() {
         );
     }
 }
+
+/// A workload's HTTP parser trims a header value and splits a list on
+/// `,`: a claim that would read as another identity, or as more items,
+/// after that is not forwarded; its header is removed instead.
+#[tokio::test]
+async fn claim_values_a_workload_would_read_differently_are_not_forwarded() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml = format!(
+        "identity_headers:\n  claims: {{ sub: x-auth-subject, email: x-auth-email, groups: x-auth-groups }}\n{}",
+        standard_config(&ks, &other)
+    );
+    let app = TestApp::start(&yaml).await;
+    let decided = |claims: serde_json::Value| {
+        let token = ks.token(claims);
+        let app = &app;
+        async move { app.check(&request("/orders", Some(&token))).await }
+    };
+    let plain = decided(json!({"email": "admin@corp.example", "groups": ["user", "admin"]})).await;
+    assert_eq!(set_headers(&plain)["x-auth-email"], "admin@corp.example");
+    assert_eq!(set_headers(&plain)["x-auth-groups"], "user,admin");
+    for (claim, value) in [
+        ("email", json!("\tadmin@corp.example")),
+        ("email", json!("admin@corp.example ")),
+        ("email", json!("admin\t@corp.example")),
+        ("groups", json!(["user,admin"])),
+        ("groups", json!(["user", " admin"])),
+        ("sub", json!("alice\t")),
+    ] {
+        let r = decided(json!({ claim: value })).await;
+        let header = format!("x-auth-{}", if claim == "sub" { "subject" } else { claim });
+        assert!(!set_headers(&r).contains_key(&header), "{claim}: {value}");
+        assert!(removed(&r).contains(&header), "{claim}: {value}");
+    }
+}

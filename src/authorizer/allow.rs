@@ -98,26 +98,49 @@ fn not_set(all: &[HeaderName], set: &[(HeaderName, String)]) -> Vec<HeaderName> 
 }
 
 /// A claim rendered as a header value: strings as they are, numbers and
-/// booleans as JSON, arrays of strings joined with `,`. Anything else, or a
-/// value with control characters, is not forwarded.
+/// booleans as JSON, arrays of strings joined with `,`. Anything else is
+/// not forwarded, nor is a value a workload would read as another one: a
+/// value with control characters (tab included) or with whitespace at
+/// either end, which HTTP parsers trim, or an array item with a `,` in it,
+/// which a workload splitting the header would take for two items.
 fn header_value(claims: &VerifiedClaims, claim: &str) -> Option<String> {
-    let value = if claim == "scope" {
+    if claim == "scope" {
+        // Scope tokens, checked when the token was read.
         let scopes = claims.scopes();
-        (!scopes.is_empty()).then(|| scopes.join(" "))
-    } else {
-        match claims.claim(claim)? {
-            Value::String(s) => Some(s.clone()),
-            v @ (Value::Number(_) | Value::Bool(_)) => Some(v.to_string()),
-            Value::Array(items) => items
-                .iter()
-                .map(|i| i.as_str())
-                .collect::<Option<Vec<_>>>()
-                .map(|v| v.join(",")),
-            _ => None,
+        return (!scopes.is_empty()).then(|| scopes.join(" "));
+    }
+    match claims.claim(claim)? {
+        Value::String(s) => forwardable(s).then(|| s.clone()),
+        v @ (Value::Number(_) | Value::Bool(_)) => Some(v.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().filter(|s| forwardable(s) && !s.contains(',')))
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join(",")),
+        _ => None,
+    }
+}
+
+/// Forwarded as the workload will read it: no control characters, and
+/// nothing for a parser to trim.
+fn forwardable(value: &str) -> bool {
+    let trimmed = value.trim_matches([' ', '\t']);
+    trimmed.len() == value.len() && !value.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwardable;
+
+    #[test]
+    fn only_values_a_workload_reads_alike_are_forwarded() {
+        for same in ["alice", "admin@corp.example", "a b", "", "ünï"] {
+            assert!(forwardable(same), "{same:?}");
         }
-    }?;
-    let clean = value
-        .bytes()
-        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
-    clean.then_some(value)
+        for other in [
+            "\tadmin", "admin ", " admin", "alice\t", "a\tb", "a\nb", "a\u{7f}", "a\u{85}b",
+        ] {
+            assert!(!forwardable(other), "{other:?}");
+        }
+    }
 }

@@ -4,7 +4,7 @@
 //! path, a client that reuses its token as a request id); a Rego error may
 //! quote the `Authorization` header. The log must keep none of them.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::LazyLock;
 
 use percent_encoding::percent_decode_str;
@@ -25,7 +25,10 @@ static JOSE_LIKE: LazyLock<Option<Regex>> = LazyLock::new(|| {
 static LONG_RUN: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"[A-Za-z0-9_-]{16,}").ok());
 
 /// Shows `text`, percent-decoded once (a token can be spelled `%65yJ…`
-/// or split by `%2E`), with every token-shaped run replaced by `[token]`.
+/// or split by `%2E`), with every token-shaped run replaced by `[token]`,
+/// and with control characters (line breaks, terminal escapes), bidi
+/// controls and `\\` written as escapes: a caller who could write a line
+/// break into the log could forge a decision line.
 pub struct WithoutTokens<'a>(pub &'a str);
 
 impl fmt::Display for WithoutTokens<'_> {
@@ -43,8 +46,51 @@ impl fmt::Display for WithoutTokens<'_> {
                 m[0].to_owned()
             }
         });
-        f.write_str(&shown)
+        write_escaped(f, &shown, Escape::Controls)
     }
+}
+
+/// `WithoutTokens` for a request's own text (path, method, request id,
+/// `kid`), which must stay one value: whitespace and `"` are escaped too,
+/// so that no `key="value"` of the caller's reads as a field of the line.
+pub struct OneValue<'a>(pub &'a str);
+
+impl fmt::Display for OneValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::with_capacity(self.0.len());
+        fmt::write(&mut text, format_args!("{}", WithoutTokens(self.0)))?;
+        write_escaped(f, &text, Escape::Spaces)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    /// Control and bidi characters, and `\\`.
+    Controls,
+    /// Whitespace and `"` as well; `\\` is already escaped.
+    Spaces,
+}
+
+fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str, escape: Escape) -> fmt::Result {
+    for c in text.chars() {
+        match (c, escape) {
+            ('\\', Escape::Controls) | ('"', Escape::Spaces) => write!(f, "\\{c}")?,
+            ('\n', _) => f.write_str("\\n")?,
+            ('\r', _) => f.write_str("\\r")?,
+            ('\t', _) => f.write_str("\\t")?,
+            (c, _) if c.is_control() || is_bidi_control(c) => {
+                write!(f, "\\u{{{:x}}}", u32::from(c))?
+            }
+            (c, Escape::Spaces) if c.is_whitespace() => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+            (c, _) => f.write_char(c)?,
+        }
+    }
+    Ok(())
+}
+
+/// Characters that reorder or hide text on a terminal.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn looks_random(run: &str) -> bool {
@@ -57,7 +103,35 @@ mod tests {
     use super::*;
 
     fn shown(text: &str) -> String {
-        WithoutTokens(text).to_string()
+        OneValue(text).to_string()
+    }
+
+    #[test]
+    fn a_caller_cannot_break_the_line_or_the_field() {
+        // A forged decision line after a line break, a terminal escape, a
+        // quoted field after a space, and the same percent-encoded.
+        let forged = "/x\n2026-11-23T20:00:00Z  INFO allowed decision=\"allow\"\r";
+        assert_eq!(
+            shown(forged),
+            "/x\\n2026-11-23T20:00:00Z\\u{20}\\u{20}INFO\\u{20}allowed\\u{20}decision=\\\"allow\\\"\\r"
+        );
+        assert_eq!(shown("/x%0A%1b%5b2J%09"), "/x\\n\\u{1b}[2J\\t");
+        assert_eq!(shown("/a%20b\\c"), "/a\\u{20}b\\\\c");
+        assert_eq!(shown("/\u{202e}txt.exe"), "/\\u{202e}txt.exe");
+        for s in [forged, "/x%0A%0D%1B", "a\u{85}b\u{2028}c"] {
+            let out = shown(s);
+            assert!(
+                !out.chars().any(|c| c.is_control() || c.is_whitespace()),
+                "{out:?}"
+            );
+        }
+        // Ordinary paths are shown as they are; a Rego message keeps its
+        // spaces and quotes, never its line breaks.
+        assert_eq!(shown("/orders/7?q=1&r=a,b"), "/orders/7?q=1&r=a,b");
+        assert_eq!(
+            WithoutTokens("input.x == \"a b\"\nforged").to_string(),
+            "input.x == \"a b\"\\nforged"
+        );
     }
 
     #[test]
@@ -67,7 +141,7 @@ mod tests {
         assert_eq!(shown(&format!("/a/{jws}/b")), "/a/[token]/b");
         assert_eq!(shown(&format!("{jws},{jws}")), "[token],[token]");
         assert_eq!(
-            shown(&format!(r#"headers.authorization == "Bearer {jws}""#)),
+            WithoutTokens(&format!(r#"headers.authorization == "Bearer {jws}""#)).to_string(),
             r#"headers.authorization == "Bearer [token]""#
         );
         // Unsigned, and a five-part JWE.
@@ -109,10 +183,12 @@ mod tests {
         }
     }
 
+    /// How a separator is shown: decoded, then escaped.
     fn decoded(sep: &str) -> &str {
         match sep {
-            "%20" => " ",
+            "%20" | " " => "\\u{20}",
             "%2F" => "/",
+            "\\" => "\\\\",
             other => other,
         }
     }
