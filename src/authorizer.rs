@@ -15,7 +15,7 @@ use crate::binding::{
 use crate::clock::SharedClock;
 use crate::config::DefaultAction;
 use crate::decision::{Allow, Decision, Deny, DenyReason};
-use crate::policy::{Policy, check_requirements};
+use crate::policy::{AmbiguousPath, Policy, check_requirements};
 use crate::rego::RequestDocument;
 use crate::revocation::RevocationCheck;
 use crate::snapshot::Snapshot;
@@ -213,13 +213,20 @@ impl Authorizer {
             return Decision::Deny(Deny::new(DenyReason::SpoofedIdentityHeader(name.clone())));
         }
         // 1. Policy selection.
-        let policy = match input.policy_name {
-            Some(name) => rt.config.policies.by_name(name),
-            None => rt
-                .config
-                .policies
-                .select(input.host, input.path, input.method),
-        };
+        let policy =
+            match input.policy_name {
+                Some(name) => rt.config.policies.by_name(name),
+                None => match rt.config.policies.select_unambiguous(
+                    input.host,
+                    input.path,
+                    input.method,
+                ) {
+                    Ok(policy) => policy,
+                    Err(AmbiguousPath) => {
+                        return Decision::Deny(Deny::new(DenyReason::AmbiguousPath));
+                    }
+                },
+            };
         let Some(policy) = policy else {
             return match (input.policy_name, rt.config.default_action) {
                 (Some(_), _) => Decision::Deny(Deny::new(DenyReason::UnknownPolicy)),

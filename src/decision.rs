@@ -121,6 +121,9 @@ pub enum DenyReason {
     /// The request carries an identity header (the one named) spelled
     /// with `_` for `-`, which many stacks read as the header itself.
     SpoofedIdentityHeader(HeaderName),
+    /// The path selects another policy once its `;parameters` are taken
+    /// out, as some frameworks route it.
+    AmbiguousPath,
 }
 
 /// What a Rego policy asked a denial to look like; the default is the
@@ -160,6 +163,7 @@ impl DenyReason {
             Self::Binding(BindingError::ConstraintRequired(_)) => "sender_constraint_required",
             Self::Binding(_) => "token_binding",
             Self::SpoofedIdentityHeader(_) => "spoofed_identity_header",
+            Self::AmbiguousPath => "ambiguous_path",
         }
     }
 
@@ -167,7 +171,9 @@ impl DenyReason {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Rego(d) => d.status.unwrap_or(403),
-            Self::Bearer(BearerError::Malformed(_)) | Self::SpoofedIdentityHeader(_) => 400,
+            Self::Bearer(BearerError::Malformed(_))
+            | Self::SpoofedIdentityHeader(_)
+            | Self::AmbiguousPath => 400,
             Self::Token(TokenError::KeysUnavailable) => 503,
             Self::Bearer(_) | Self::Token(_) | Self::Revoked | Self::Binding(_) => 401,
             Self::Unmet(Unmet::StepUp { .. }) => 401,
@@ -184,7 +190,9 @@ impl DenyReason {
     pub fn error_code(&self) -> &'static str {
         match self {
             Self::Bearer(BearerError::Missing) => "missing_token",
-            Self::Bearer(_) | Self::SpoofedIdentityHeader(_) => "invalid_request",
+            Self::Bearer(_) | Self::SpoofedIdentityHeader(_) | Self::AmbiguousPath => {
+                "invalid_request"
+            }
             Self::Token(TokenError::KeysUnavailable) => "temporarily_unavailable",
             Self::Binding(BindingError::Proof(_)) => "invalid_dpop_proof",
             Self::Binding(BindingError::UseNonce { .. }) => "use_dpop_nonce",
@@ -219,6 +227,9 @@ impl DenyReason {
                 "the request carries {name} spelled with underscores; only this service sets identity headers"
             )
             .into(),
+            Self::AmbiguousPath => {
+                "the path selects another policy once its ;parameters are taken out".into()
+            }
             // Fixed: a policy's own words go in its `body`, never the input.
             Self::Rego(_) => "the route's policy denied the request".into(),
             Self::Unmet(Unmet::InsufficientScope { .. }) => {

@@ -596,3 +596,26 @@ async fn claim_values_a_workload_would_read_differently_are_not_forwarded() {
         assert!(removed(&r).contains(&header), "{claim}: {value}");
     }
 }
+
+/// Tomcat, Jetty and Spring route `/internal;jsessionid=x/y` as
+/// `/internal/y`: a spelling with `;parameters` must not select a weaker
+/// policy than the route the workload will run.
+#[tokio::test]
+async fn path_parameters_cannot_dodge_a_policy() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let yaml =
+        standard_config(&ks, &other).replace("acr_levels:", "default_action: allow\nacr_levels:");
+    let app = TestApp::start(&yaml).await;
+    let token = ks.token(json!({}));
+    // As spelled, these fall to the default allow; as routed, they are
+    // mesh-internal (one caller only) and orders-read (a token).
+    for path in ["/internal;jsessionid=x/y", "/internal;/y", "/orders;v=1", "/orders;/7"] {
+        let r = app.check(&request(path, None)).await;
+        assert_eq!(outcome(&r), (400, "invalid_request".into()), "{path}");
+    }
+    // Parameters that leave the choice alone are the workload's business.
+    assert_eq!(outcome(&app.check(&request("/unmatched;v=1", None)).await).0, 200);
+    assert_eq!(outcome(&app.check(&request("/profile;v=1/me", Some(&token))).await).0, 200);
+    assert_eq!(outcome(&app.check(&request("/orders", Some(&token))).await).0, 200);
+}

@@ -15,6 +15,20 @@ use crate::binding::SenderConstraint;
 use crate::rego::RegoPolicy;
 use crate::token::TokenLimits;
 
+/// A path whose `;parameters` change which policy it selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmbiguousPath;
+
+/// `path` with the `;parameters` cut from every segment: `/a;x=1/b;y` is
+/// `/a/b`.
+fn without_parameters(path: &str) -> String {
+    let segments: Vec<&str> = path
+        .split('/')
+        .map(|segment| segment.split(';').next().unwrap_or_default())
+        .collect();
+    segments.join("/")
+}
+
 /// A compiled policy. Everything a request is checked against is resolved at
 /// load: tier defaults applied, `acr` names turned into ranks, challenge
 /// strings pre-joined.
@@ -110,6 +124,26 @@ impl PolicySet {
             .into_iter()
             .filter_map(|i| self.policies.get(i as usize))
             .find(|p| p.route.matches(&host, path, method))
+    }
+
+    /// `select`, refusing a path that would select another policy once its
+    /// `;parameters` are taken out: Tomcat, Jetty and Spring route
+    /// `/internal;x=1/y` as `/internal/y`, so a policy written for that
+    /// must not be dodged by the spelling.
+    pub fn select_unambiguous(
+        &self,
+        host: &str,
+        path: &str,
+        method: &str,
+    ) -> Result<Option<&Arc<Policy>>, AmbiguousPath> {
+        let chosen = self.select(host, path, method);
+        if path.contains(';') {
+            let routed = self.select(host, &without_parameters(path), method);
+            if chosen.map(|p| &p.name) != routed.map(|p| &p.name) {
+                return Err(AmbiguousPath);
+            }
+        }
+        Ok(chosen)
     }
 
     /// The first policy whose route fits, by trying each in order; `host`
