@@ -610,12 +610,26 @@ async fn path_parameters_cannot_dodge_a_policy() {
     let token = ks.token(json!({}));
     // As spelled, these fall to the default allow; as routed, they are
     // mesh-internal (one caller only) and orders-read (a token).
-    for path in ["/internal;jsessionid=x/y", "/internal;/y", "/orders;v=1", "/orders;/7"] {
+    for path in [
+        "/internal;jsessionid=x/y",
+        "/internal;/y",
+        "/orders;v=1",
+        "/orders;/7",
+    ] {
         let r = app.check(&request(path, None)).await;
         assert_eq!(outcome(&r), (400, "invalid_request".into()), "{path}");
     }
     // Parameters that leave the choice alone are the workload's business.
-    assert_eq!(outcome(&app.check(&request("/unmatched;v=1", None)).await).0, 200);
-    assert_eq!(outcome(&app.check(&request("/profile;v=1/me", Some(&token))).await).0, 200);
-    assert_eq!(outcome(&app.check(&request("/orders", Some(&token))).await).0, 200);
+    assert_eq!(
+        outcome(&app.check(&request("/unmatched;v=1", None)).await).0,
+        200
+    );
+    assert_eq!(
+        outcome(&app.check(&request("/profile;v=1/me", Some(&token))).await).0,
+        200
+    );
+    assert_eq!(
+        outcome(&app.check(&request("/orders", Some(&token))).await).0,
+        200
+    );
 }

@@ -359,3 +359,52 @@ async fn a_key_removed_while_checks_run_is_never_accepted_afterwards() {
         );
     }
 }
+
+/// RFC 7519 lets a parser keep the last of two `sub` members; a workload
+/// reading the forwarded token with one that keeps the first would see
+/// other claims than those decided on. A validly signed payload naming a
+/// member twice, at any depth, is refused.
+#[tokio::test]
+async fn a_signed_payload_naming_a_member_twice_is_refused() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": ks.keys.kid(DevAlg::RS256)});
+    let signed = |payload: String| {
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(payload.as_bytes())
+        );
+        let signature = B64.encode(ks.keys.sign_bytes(DevAlg::RS256, input.as_bytes()));
+        format!("{input}.{signature}")
+    };
+    let claims = ks.claims(json!({}));
+    let body = claims.to_string();
+    let inner = &body[1..body.len() - 1];
+    // The same members once: allowed, so the signing above is sound.
+    let once = signed(body.clone());
+    assert_eq!(
+        outcome(&app, &check_request("/orders", Some(&once)))
+            .await
+            .0,
+        200
+    );
+    let past = now() - 600;
+    for payload in [
+        format!(r#"{{"sub":"mallory",{inner}}}"#),
+        format!(r#"{{{inner},"sub":"bob"}}"#),
+        format!(r#"{{"exp":{past},{inner}}}"#),
+        format!(r#"{{{inner},"cnf":{{"jkt":"a","jkt":"b"}}}}"#),
+    ] {
+        let (status, body) = outcome(
+            &app,
+            &check_request("/orders", Some(&signed(payload.clone()))),
+        )
+        .await;
+        assert_eq!(status, 401, "{payload}");
+        assert!(body.contains("names a member more than once"), "{body}");
+    }
+}

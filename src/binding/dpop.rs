@@ -155,7 +155,9 @@ fn json_object(part: &str) -> Result<Map<String, Value>, ProofError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| ProofError::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| ProofError::Malformed)
+    // A member named twice would be read one way here and maybe another
+    // by whoever else reads the proof.
+    crate::token::unique_object(&bytes).map_err(|_| ProofError::Malformed)
 }
 
 /// The proof in `presented` for `token` (bound to `jkt`) of `issuer`.

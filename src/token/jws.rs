@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::TokenError;
 use super::header::JoseHeader;
+use super::json::{ObjectError, unique_object};
 
 /// A header value fit for a log line: printable ASCII, at most 64 chars.
 pub(super) fn printable(s: &str) -> String {
@@ -28,7 +29,10 @@ impl<'a> Unverified<'a> {
         let parts = CompactJws::split(token)?;
         let header = JoseHeader::parse(&b64(parts.header).ok_or(TokenError::BadHeader)?)?;
         let payload = b64(parts.payload).ok_or(TokenError::BadPayload)?;
-        let claims = serde_json::from_slice(&payload).map_err(|_| TokenError::BadPayload)?;
+        let claims = unique_object(&payload).map_err(|e| match e {
+            ObjectError::DuplicateMember => TokenError::DuplicateMember,
+            ObjectError::NotAnObject => TokenError::BadPayload,
+        })?;
         Ok(Self {
             parts,
             header,

@@ -6,6 +6,7 @@ mod cache;
 mod claims;
 mod error;
 mod header;
+mod json;
 mod jws;
 mod verify;
 
@@ -15,6 +16,7 @@ pub use bearer::{BearerError, Scheme, extract_bearer, extract_credentials};
 pub use cache::TokenCache;
 pub use claims::{EncodedAllow, VerifiedClaims};
 pub use error::TokenError;
+pub use json::{ObjectError, unique_object};
 pub use verify::{IssuerTrust, Rejection, Verifier};
 
 /// Lifetime (`exp − iat`) and age (`now − iat`) limits for one check: the

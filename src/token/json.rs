@@ -1,0 +1,135 @@
+//! JSON objects as tokens and proofs carry them, read with every member
+//! name at most once, at any depth. RFC 7519 lets a parser keep the last
+//! of two `sub` members; a workload reading the forwarded token with a
+//! parser that keeps the first would then see other claims than the ones
+//! decided on, so a repeated name is refused instead.
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// Why bytes are not a JSON object with unique member names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectError {
+    /// Not JSON, or JSON but not an object.
+    NotAnObject,
+    /// An object in it (the top one or one inside) names a member twice.
+    DuplicateMember,
+}
+
+/// The JSON object in `bytes`, refused if any object in it names a member
+/// twice.
+pub fn unique_object(bytes: &[u8]) -> Result<Map<String, Value>, ObjectError> {
+    match serde_json::from_slice::<Unique>(bytes) {
+        Ok(Unique(Value::Object(members))) => Ok(members),
+        Ok(_) => Err(ObjectError::NotAnObject),
+        // Told apart by reading again, only on this failure path.
+        Err(_) => match serde_json::from_slice::<Map<String, Value>>(bytes) {
+            Ok(_) => Err(ObjectError::DuplicateMember),
+            Err(_) => Err(ObjectError::NotAnObject),
+        },
+    }
+}
+
+/// A JSON value whose objects each name a member once.
+struct Unique(Value);
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("not a finite number"))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let Unique(value) = map.next_value()?;
+            if members.insert(name, value).is_some() {
+                return Err(de::Error::custom("a member name appears twice"));
+            }
+        }
+        Ok(Value::Object(members))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_named_twice_is_refused_at_any_depth() {
+        let ok = unique_object(
+            br#"{"sub":"a","cnf":{"jkt":"x"},"l":[{"a":1},{"a":2}],"n":1.5,"z":null}"#,
+        );
+        assert_eq!(ok.unwrap()["cnf"]["jkt"], "x");
+        for twice in [
+            &br#"{"sub":"alice","sub":"bob"}"#[..],
+            br#"{"exp":1,"exp":9999999999}"#,
+            br#"{"cnf":{"jkt":"a","jkt":"b"}}"#,
+            br#"{"l":[{"a":1,"a":2}]}"#,
+            // The same name, spelt with an escape.
+            br#"{"sub":"a","s\u0075b":"b"}"#,
+        ] {
+            assert_eq!(
+                unique_object(twice),
+                Err(ObjectError::DuplicateMember),
+                "{}",
+                String::from_utf8_lossy(twice)
+            );
+        }
+        for bad in [&b"[1]"[..], b"\"a\"", b"{", b"", b"{\"a\":1e999}"] {
+            assert_eq!(
+                unique_object(bad),
+                Err(ObjectError::NotAnObject),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}
