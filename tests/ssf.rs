@@ -309,3 +309,44 @@ async fn a_session_belongs_to_its_users_issuer() {
     );
     app.running.stop().await.unwrap();
 }
+
+/// A SET whose one event this receiver cannot map (a subject format it
+/// does not know) still revokes what its other events name. The 400 is
+/// final for the transmitter; without this, those revocations were lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_unmappable_event_does_not_lose_the_others() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let tx_keys = KeyServer::start("transmitter").await;
+    let app = TestApp::start(&config(&ks, &other, &tx_keys, "")).await;
+    let tx = Transmitter { tx: &tx_keys };
+    let u7 = ks.token(json!({"sub": "u7", "iat": now() - 10}));
+    let set = tx.set(json!({
+        format!("{CAEP}credential-change"): {"subject": {"format": "opaque", "id": "u7"}, "event_timestamp": now()},
+        format!("{CAEP}session-revoked"): {"subject": {"format": "email", "email": "u7@example.com"}},
+    }));
+    let (status, body) = push(&app, &set).await;
+    assert_eq!((status, body["err"].as_str()), (400, Some("invalid_request")), "{body}");
+    assert!(
+        body["description"].as_str().unwrap().contains("email format"),
+        "the refusal names what could not be mapped: {body}"
+    );
+    assert!(app.revoked(&u7).await, "the mappable event still acted");
+    let metrics = reqwest::get(format!("{}/metrics", app.admin_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"zt_authz_ssf_events_total{event="session-revoked",outcome="refused"} 1"#),
+        "{metrics}"
+    );
+    // Not remembered as received: sent again (fixed or not), it is read again.
+    assert_eq!(push(&app, &set).await.0, 400);
+    assert_eq!(
+        push(&app, &set).await.1["description"].as_str().map(|d| d.contains("already received")),
+        Some(false)
+    );
+    app.running.stop().await.unwrap();
+}

@@ -90,28 +90,44 @@ async fn accept(state: &AdminState, headers: &HeaderMap, body: &[u8]) -> Result<
     }
     let leeway = set.transmitter.settings.trust.leeway.as_secs_f64();
     let planned = plan(&set, now, state.revocations.leeway())?;
+    // Every event that can be acted on is, even when another cannot: a
+    // refusal is final for the transmitter (RFC 8935), and the revocations
+    // it carried would otherwise be lost with it.
+    let mut first_refusal = None;
     for (kind, action) in planned {
-        match action {
-            Action::Ignore => {
+        let refusal = match action {
+            Ok(Action::Ignore) => {
                 tracing::info!(transmitter = %issuer, event = kind.label(), "security event accepted, not acted on");
                 state.metrics.ssf_event(kind.label(), "ignored");
+                continue;
             }
-            Action::Revoke(new) => {
+            Ok(Action::Revoke(new)) => {
                 let revocation_kind = new.kind.clone();
                 match state.revocations.revoke(new).await {
-                    Ok(_) => {}
+                    Ok(_) => {
+                        tracing::info!(transmitter = %issuer, event = kind.label(), revoked = %revocation_kind, "security event applied");
+                        state.metrics.ssf_event(kind.label(), "applied");
+                        continue;
+                    }
                     Err(RevokeError::Invalid(e)) => {
-                        return Err(SetError::request(format!("{}: {e}", kind.label())).into());
+                        SetError::request(format!("{}: {e}", kind.label()))
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "security event not stored");
                         return Err(Refused::Unavailable);
                     }
                 }
-                tracing::info!(transmitter = %issuer, event = kind.label(), revoked = %revocation_kind, "security event applied");
-                state.metrics.ssf_event(kind.label(), "applied");
             }
-        }
+            Err(refusal) => refusal,
+        };
+        tracing::warn!(transmitter = %issuer, event = kind.label(), error = %refusal, "security event refused; the SET's other events still act");
+        state.metrics.ssf_event(kind.label(), "refused");
+        first_refusal.get_or_insert(refusal);
+    }
+    if let Some(refusal) = first_refusal {
+        // Not remembered: the transmitter may send it again, fixed; the
+        // revocations already made are made again, which changes nothing.
+        return Err(refusal.into());
     }
     let keep_for = set.transmitter.settings.max_age.as_secs_f64() + 2.0 * leeway;
     state

@@ -77,49 +77,65 @@ struct Named {
     session: Option<(String, String)>,
 }
 
-/// Every event of the SET with what it does. An `iss_sub` subject may only
+/// Every event of the SET with what it does, or why it cannot be acted
+/// on: one event this receiver cannot map (a subject format it does not
+/// know, say) does not stop the others. An `iss_sub` subject may only
 /// name a user of one of the transmitter's `subject_issuers`: one identity
-/// provider cannot revoke another's users. A `sub` cut-off covers every token issued up to and including the
-/// second of the event's `event_timestamp`, never later than `now +
-/// leeway`; without one, the revocation's default (`now` + leeway).
-/// `leeway` is the revocations' own, at least every issuer's.
-pub fn plan(set: &SetClaims, now: f64, leeway: f64) -> Result<Vec<(EventKind, Action)>, SetError> {
-    let settings = &set.transmitter.settings;
-    let may_name = |iss: &str| settings.subject_issuers.iter().any(|s| s == iss);
+/// provider cannot revoke another's users. A `sub` cut-off covers every
+/// token issued up to and including the second of the event's
+/// `event_timestamp`, never later than `now + leeway`; without one, the
+/// revocation's default (`now` + leeway). `leeway` is the revocations'
+/// own, at least every issuer's.
+pub fn plan(
+    set: &SetClaims,
+    now: f64,
+    leeway: f64,
+) -> Result<Vec<(EventKind, Result<Action, SetError>)>, SetError> {
     let events = set
         .claims
         .get("events")
         .and_then(Value::as_object)
         .filter(|e| !e.is_empty())
         .ok_or_else(|| SetError::request("the SET has no events"))?;
-    let mut planned = Vec::with_capacity(events.len());
-    for (uri, payload) in events {
-        let kind = EventKind::of(uri);
-        let payload = payload
-            .as_object()
-            .ok_or_else(|| SetError::request("an event's payload must be an object"))?;
-        let action = match kind {
-            EventKind::Other => Action::Ignore,
-            EventKind::AssuranceLevelChange if !is_decrease(payload) => Action::Ignore,
-            _ => {
-                let subject = payload
-                    .get("subject")
-                    .or_else(|| set.claims.get("sub_id"))
-                    .ok_or_else(|| SetError::request(format!("{} has no subject", kind.label())))?;
-                let named = named(subject, &settings.subject_issuer, &may_name)?;
-                // Token times are whole seconds: a token issued in the
-                // event's own second may predate it, so that second is in.
-                let at = payload
-                    .get("event_timestamp")
-                    .and_then(Value::as_f64)
-                    .filter(|t| t.is_finite())
-                    .map(|t| (t.floor() + 1.0).min(now + leeway));
-                Action::Revoke(revocation(kind, named, at)?)
-            }
-        };
-        planned.push((kind, action));
+    Ok(events
+        .iter()
+        .map(|(uri, payload)| {
+            let kind = EventKind::of(uri);
+            (kind, plan_event(set, kind, payload, now, leeway))
+        })
+        .collect())
+}
+
+fn plan_event(
+    set: &SetClaims,
+    kind: EventKind,
+    payload: &Value,
+    now: f64,
+    leeway: f64,
+) -> Result<Action, SetError> {
+    let settings = &set.transmitter.settings;
+    let may_name = |iss: &str| settings.subject_issuers.iter().any(|s| s == iss);
+    let payload = payload
+        .as_object()
+        .ok_or_else(|| SetError::request("an event's payload must be an object"))?;
+    match kind {
+        EventKind::Other => return Ok(Action::Ignore),
+        EventKind::AssuranceLevelChange if !is_decrease(payload) => return Ok(Action::Ignore),
+        _ => {}
     }
-    Ok(planned)
+    let subject = payload
+        .get("subject")
+        .or_else(|| set.claims.get("sub_id"))
+        .ok_or_else(|| SetError::request(format!("{} has no subject", kind.label())))?;
+    let named = named(subject, &settings.subject_issuer, &may_name)?;
+    // Token times are whole seconds: a token issued in the event's own
+    // second may predate it, so that second is in.
+    let at = payload
+        .get("event_timestamp")
+        .and_then(Value::as_f64)
+        .filter(|t| t.is_finite())
+        .map(|t| (t.floor() + 1.0).min(now + leeway));
+    Ok(Action::Revoke(revocation(kind, named, at)?))
 }
 
 /// `change_direction: decrease`, or, without it, a `current_level` given
