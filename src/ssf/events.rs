@@ -77,6 +77,9 @@ struct Named {
     session: Option<(String, String)>,
 }
 
+/// One event of a SET: its kind, and what it does or why it cannot act.
+pub type PlannedEvent = (EventKind, Result<Action, SetError>);
+
 /// Every event of the SET with what it does, or why it cannot be acted
 /// on: one event this receiver cannot map (a subject format it does not
 /// know, say) does not stop the others. An `iss_sub` subject may only
@@ -90,7 +93,7 @@ pub fn plan(
     set: &SetClaims,
     now: f64,
     leeway: f64,
-) -> Result<Vec<(EventKind, Result<Action, SetError>)>, SetError> {
+) -> Result<Vec<PlannedEvent>, SetError> {
     let events = set
         .claims
         .get("events")
