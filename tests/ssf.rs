@@ -326,9 +326,16 @@ async fn one_unmappable_event_does_not_lose_the_others() {
         format!("{CAEP}session-revoked"): {"subject": {"format": "email", "email": "u7@example.com"}},
     }));
     let (status, body) = push(&app, &set).await;
-    assert_eq!((status, body["err"].as_str()), (400, Some("invalid_request")), "{body}");
+    assert_eq!(
+        (status, body["err"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
     assert!(
-        body["description"].as_str().unwrap().contains("email format"),
+        body["description"]
+            .as_str()
+            .unwrap()
+            .contains("email format"),
         "the refusal names what could not be mapped: {body}"
     );
     assert!(app.revoked(&u7).await, "the mappable event still acted");
@@ -339,13 +346,16 @@ async fn one_unmappable_event_does_not_lose_the_others() {
         .await
         .unwrap();
     assert!(
-        metrics.contains(r#"zt_authz_ssf_events_total{event="session-revoked",outcome="refused"} 1"#),
+        metrics
+            .contains(r#"zt_authz_ssf_events_total{event="session-revoked",outcome="refused"} 1"#),
         "{metrics}"
     );
     // Not remembered as received: sent again (fixed or not), it is read again.
     assert_eq!(push(&app, &set).await.0, 400);
     assert_eq!(
-        push(&app, &set).await.1["description"].as_str().map(|d| d.contains("already received")),
+        push(&app, &set).await.1["description"]
+            .as_str()
+            .map(|d| d.contains("already received")),
         Some(false)
     );
     app.running.stop().await.unwrap();

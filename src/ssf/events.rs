@@ -89,11 +89,7 @@ pub type PlannedEvent = (EventKind, Result<Action, SetError>);
 /// `event_timestamp`, never later than `now + leeway`; without one, the
 /// revocation's default (`now` + leeway). `leeway` is the revocations'
 /// own, at least every issuer's.
-pub fn plan(
-    set: &SetClaims,
-    now: f64,
-    leeway: f64,
-) -> Result<Vec<PlannedEvent>, SetError> {
+pub fn plan(set: &SetClaims, now: f64, leeway: f64) -> Result<Vec<PlannedEvent>, SetError> {
     let events = set
         .claims
         .get("events")
