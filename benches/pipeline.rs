@@ -70,6 +70,56 @@ fn cached_allow(c: &mut Criterion) {
     });
 }
 
+/// The same cached token decided on one thread, then on both cores at
+/// once, as under load (ghz sends one token), with metrics recorded as the
+/// server records them. Each iteration is one Check on each thread, so
+/// what `2_threads` takes above `1_thread` is what the shared state a
+/// decision writes (counters, reference counts, the cache's bookkeeping)
+/// costs when both cores write it.
+fn contended_allow(c: &mut Criterion) {
+    use std::time::{Duration, Instant};
+    use zt_authz::grpc::Reply;
+    let rt = runtime();
+    let p = rt.block_on(support::pipeline_with_metrics(1));
+    let call = tonic::Request::new(support::request(&p.token(DevAlg::RS256, "contended")));
+    // Warm: the first Check verifies and keeps the encoded allow.
+    rt.block_on(p.service.reply(&call));
+    let (p, call) = (&p, &call);
+    let threads = |n: usize| {
+        move |iters: u64| {
+            let start = std::sync::Barrier::new(n);
+            let took: Vec<Duration> = std::thread::scope(|s| {
+                let spawned: Vec<_> = (0..n)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let local = runtime();
+                            start.wait();
+                            let began = Instant::now();
+                            local.block_on(async {
+                                for _ in 0..iters {
+                                    match p.service.reply(call).await {
+                                        Reply::Encoded(bytes) => drop(std::hint::black_box(bytes)),
+                                        Reply::Message(_) => {
+                                            panic!("a cached token's allow is reused")
+                                        }
+                                    }
+                                }
+                            });
+                            began.elapsed()
+                        })
+                    })
+                    .collect();
+                spawned.into_iter().map(|t| t.join().unwrap()).collect()
+            });
+            took.into_iter().max().unwrap_or_default()
+        }
+    };
+    let mut group = c.benchmark_group("contended_allow");
+    group.bench_function("1_thread", |b| b.iter_custom(threads(1)));
+    group.bench_function("2_threads", |b| b.iter_custom(threads(2)));
+    group.finish();
+}
+
 /// A cached token's allow as the gRPC server sends it: built and encoded
 /// per Check, against encoded once and reused (`CheckService::reply`).
 fn encoded_allow(c: &mut Criterion) {
@@ -248,6 +298,7 @@ criterion_group!(
     benches,
     cached_allow,
     encoded_allow,
+    contended_allow,
     rego_vs_native,
     dpop,
     uncached_and_raw,

@@ -203,7 +203,7 @@ impl Authorizer {
     }
 
     async fn decide(&self, input: &CheckInput<'_>) -> Decision {
-        let rt = self.snapshot.load_full();
+        let rt = self.snapshot.load();
         // 0. Workloads behind CGI-style stacks (and Envoy, by default)
         // take `x_auth_subject` for `x-auth-subject`: a request carrying
         // such a spelling of an identity header could smuggle an identity
@@ -297,11 +297,14 @@ impl Authorizer {
         }
         // 11. The answer kept from this token's last allow here, if the
         // policy has no Rego (which reads the request).
-        if policy.rego.is_none()
-            && let Some(allow) = kept_allow(rt, policy, &claims)
-        {
-            return Ok(allow);
-        }
+        let claims = if policy.rego.is_none() {
+            match kept_allow(rt, policy, claims) {
+                Ok(allow) => return Ok(allow),
+                Err(claims) => claims,
+            }
+        } else {
+            claims
+        };
         // 10b, 11. The policy's Rego, then allow.
         let allow = identified_allow(rt, policy, claims.clone());
         rego_step::apply(policy, input, Some(&claims), allow)

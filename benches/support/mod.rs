@@ -48,6 +48,11 @@ pub async fn pipeline(policies: usize) -> Pipeline {
 }
 
 pub async fn pipeline_with(policies: usize, cache: bool) -> Pipeline {
+    pipeline_with_policies(&orders_policies(policies), cache).await
+}
+
+/// `policies` route policies as YAML lines, the orders policy last.
+fn orders_policies(policies: usize) -> String {
     let mut yaml = String::new();
     for i in 0..policies.saturating_sub(1) {
         yaml += &format!(
@@ -55,7 +60,7 @@ pub async fn pipeline_with(policies: usize, cache: bool) -> Pipeline {
         );
     }
     yaml += "  - name: orders\n    tier: internal\n    match: { path: { prefix: /orders }, methods: [GET] }\n    scopes: [orders:read]\n";
-    pipeline_with_policies(&yaml, cache).await
+    yaml
 }
 
 /// The orders policy natively, and the same policy in Rego
@@ -63,8 +68,26 @@ pub async fn pipeline_with(policies: usize, cache: bool) -> Pipeline {
 pub const NATIVE_ORDERS: &str = "  - name: orders\n    match: { path: { prefix: /orders }, methods: [GET] }\n    scopes: [orders:read]\n    claims: { sub: [alice, bob] }\n";
 pub const REGO_ORDERS: &str = "  - name: orders\n    match: { path: { prefix: /orders } }\n    rego: { module: orders.rego, query: data.zt.bench.allow }\n";
 
+/// `pipeline`, recording every decision in Prometheus metrics as the
+/// server does.
+pub async fn pipeline_with_metrics(policies: usize) -> Pipeline {
+    let recorder = Arc::new(zt_authz::telemetry::metrics::MetricsRecorder {
+        metrics: zt_authz::telemetry::metrics::Metrics::new(),
+        next: Arc::new(Quiet),
+    });
+    pipeline_recorded(&orders_policies(policies), true, recorder).await
+}
+
 /// A pipeline with the `policies:` list given as YAML lines.
 pub async fn pipeline_with_policies(policies: &str, cache: bool) -> Pipeline {
+    pipeline_recorded(policies, cache, Arc::new(Quiet)).await
+}
+
+async fn pipeline_recorded(
+    policies: &str,
+    cache: bool,
+    recorder: Arc<dyn DecisionRecorder>,
+) -> Pipeline {
     zt_authz::install_crypto_provider();
     let keys = DevKeys::generate("bench").unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -78,14 +101,9 @@ pub async fn pipeline_with_policies(policies: &str, cache: bool) -> Pipeline {
     yaml += policies;
     let config = Config::from_yaml(&yaml, dir.path()).unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
-    let wired = DecisionPipeline::build(
-        config,
-        &http_client(),
-        clock,
-        Arc::new(Quiet),
-        Arc::new(NoEvents),
-    )
-    .unwrap();
+    let wired =
+        DecisionPipeline::build(config, &http_client(), clock, recorder, Arc::new(NoEvents))
+            .unwrap();
     wired.load_keys_now().await;
     let DecisionPipeline {
         authorizer,

@@ -65,25 +65,30 @@ pub(super) fn identified_allow(
 
 /// The allow for a token that was allowed under this policy and snapshot
 /// before, when its answer was kept with it: nothing in it depends on the
-/// request, so the identity headers are not worked out again.
+/// request, so the identity headers are not worked out again. `claims`
+/// are handed back when nothing is kept. Every reference count taken here
+/// is one more cache line both cores write for the same token, so the
+/// claims move in rather than being cloned.
 pub(super) fn kept_allow(
     rt: &Snapshot,
     policy: &Policy,
-    claims: &Arc<VerifiedClaims>,
-) -> Option<Allow> {
-    let decided_for = AllowFor {
-        generation: rt.generation,
-        policy: policy.name.clone(),
+    claims: Arc<VerifiedClaims>,
+) -> Result<Allow, Arc<VerifiedClaims>> {
+    let Some(kept) = claims
+        .encoded_allow_under(rt.generation, &policy.name)
+        .map(|e| e.bytes.clone())
+    else {
+        return Err(claims);
     };
-    let kept = claims.encoded_allow(&decided_for)?.bytes.clone();
-    Some(Allow {
+    Ok(Allow {
         policy: policy.name.clone(),
-        claims: Some(claims.clone()),
+        claims: Some(claims),
         set_headers: Vec::new(),
         remove_headers: Vec::new(),
         remove_authorization: policy.remove_authorization,
         response_headers: Vec::new(),
-        reusable: Some(decided_for),
+        // The bytes are the answer; nothing is left to encode and keep.
+        reusable: None,
         kept: Some(kept),
     })
 }

@@ -3,13 +3,19 @@
 //! read from the running service when `/metrics` is scraped. Labels never
 //! carry a subject, a `jti` or a token.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+
+use super::sharded::{ShardedCounter, ShardedHistogram};
 
 use crate::authorizer::{CheckInput, DecisionRecorder};
 use crate::decision::Decision;
@@ -42,7 +48,10 @@ pub struct Sources {
 pub struct Metrics {
     registry: Registry,
     decisions: IntCounterVec,
-    check_seconds: Histogram,
+    /// Allows by policy, kept per thread (every Check writes one) and
+    /// copied into `decisions` at scrape; denials go to `decisions` at once.
+    allows: Allows,
+    check_seconds: CheckDurations,
     propagation_seconds: Histogram,
     sync_rejected: IntCounterVec,
     jwks_fetches: IntCounterVec,
@@ -118,11 +127,12 @@ impl Metrics {
                 "Check decisions by result, reason and policy.",
                 &["result", "reason", "policy"],
             )?,
-            check_seconds: r.histogram(
+            allows: Allows::default(),
+            check_seconds: r.add(CheckDurations::new(
                 "zt_authz_check_duration_seconds",
                 "Time to decide one Check.",
                 CHECK_BUCKETS,
-            )?,
+            ))?,
             propagation_seconds: r.histogram(
                 "zt_authz_revocation_propagation_seconds",
                 "From a revocation's acceptance on one replica to its application here.",
@@ -185,15 +195,21 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let _one = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = self.sources.get() {
-            self.copy_state(s);
-        }
+        self.copy_state(self.sources.get());
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
 
-    fn copy_state(&self, s: &Sources) {
+    fn copy_state(&self, s: Option<&Sources>) {
+        for (policy, allowed) in self.allows.by_policy.load().iter() {
+            let counter = self
+                .decisions
+                .with_label_values(&["allow", "allowed", policy]);
+            counter.reset();
+            counter.inc_by(allowed.get());
+        }
+        let Some(s) = s else { return };
         let (Some(snapshot), Some(revocations), Some(reloader)) = (
             (s.snapshot)(),
             s.revocations.upgrade(),
@@ -251,18 +267,91 @@ pub struct MetricsRecorder {
 impl DecisionRecorder for MetricsRecorder {
     fn record(&self, input: &CheckInput<'_>, decision: &Decision, elapsed: Duration) {
         let m = &self.metrics;
-        m.check_seconds.observe(elapsed.as_secs_f64());
+        m.check_seconds.0.histogram.observe(elapsed);
         match decision {
-            Decision::Allow(a) => m
-                .decisions
-                .with_label_values(&["allow", "allowed", &a.policy])
-                .inc(),
+            Decision::Allow(a) => m.allows.count(&a.policy),
             Decision::Deny(d) => m
                 .decisions
                 .with_label_values(&["deny", d.reason.label(), d.policy.as_deref().unwrap_or("")])
                 .inc(),
         }
         self.next.record(input, decision, elapsed);
+    }
+}
+
+/// Allows by policy name. Read on every allow without a lock; a policy
+/// seen for the first time is added under one.
+#[derive(Default)]
+struct Allows {
+    by_policy: ArcSwap<HashMap<Arc<str>, Arc<ShardedCounter>>>,
+    adding: Mutex<()>,
+}
+
+impl Allows {
+    fn count(&self, policy: &Arc<str>) {
+        if let Some(counter) = self.by_policy.load().get(policy) {
+            counter.inc();
+            return;
+        }
+        let _one = self.adding.lock().unwrap_or_else(|e| e.into_inner());
+        let mut grown = HashMap::clone(&self.by_policy.load());
+        grown
+            .entry(policy.clone())
+            .or_insert_with(|| Arc::new(ShardedCounter::default()))
+            .inc();
+        self.by_policy.store(Arc::new(grown));
+    }
+}
+
+/// `zt_authz_check_duration_seconds`: a histogram every Check writes,
+/// kept per thread and summed when scraped.
+#[derive(Clone)]
+struct CheckDurations(Arc<CheckDurationsInner>);
+
+struct CheckDurationsInner {
+    desc: Desc,
+    histogram: ShardedHistogram,
+}
+
+impl CheckDurations {
+    fn new(name: &str, help: &str, buckets: &[f64]) -> prometheus::Result<Self> {
+        Ok(Self(Arc::new(CheckDurationsInner {
+            desc: Desc::new(name.into(), help.into(), Vec::new(), HashMap::new())?,
+            histogram: ShardedHistogram::new(buckets),
+        })))
+    }
+}
+
+impl Collector for CheckDurations {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.0.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let totals = self.0.histogram.totals();
+        let mut histogram = proto::Histogram::default();
+        histogram.set_sample_count(totals.count);
+        histogram.set_sample_sum(totals.sum_seconds);
+        histogram.set_bucket(
+            totals
+                .cumulative
+                .into_iter()
+                .map(|(bound, n)| {
+                    let mut bucket = proto::Bucket::default();
+                    bucket.set_upper_bound(bound);
+                    bucket.set_cumulative_count(n);
+                    bucket
+                })
+                .collect(),
+        );
+        let mut metric = proto::Metric::default();
+        metric.set_histogram(histogram);
+        let mut family = MetricFamily::default();
+        family.set_name(self.0.desc.fq_name.clone());
+        family.set_help(self.0.desc.help.clone());
+        family.set_field_type(MetricType::HISTOGRAM);
+        family.set_metric(vec![metric]);
+        vec![family]
     }
 }
 

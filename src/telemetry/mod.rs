@@ -3,6 +3,7 @@
 
 pub mod metrics;
 pub mod redact;
+pub mod sharded;
 pub mod trace;
 
 use std::io::IsTerminal;

@@ -11,7 +11,6 @@
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -20,6 +19,7 @@ use xxhash_rust::xxh3::Xxh3Builder;
 
 use super::VerifiedClaims;
 use super::verify::IssuerTrust;
+use crate::telemetry::sharded::ShardedCounter;
 
 /// No entry outlives this, whatever the token's `exp`.
 const MAX_TTL: Duration = Duration::from_secs(3600);
@@ -44,8 +44,9 @@ impl Expiry<Arc<str>, Entry> for UntilExp {
 /// Verified tokens, so that a token seen again skips signature verification.
 pub struct TokenCache<S = Xxh3Builder> {
     entries: Option<Cache<Arc<str>, Entry, S>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    // Per thread: every Check counts one or the other.
+    hits: ShardedCounter,
+    misses: ShardedCounter,
 }
 
 impl TokenCache {
@@ -76,8 +77,8 @@ impl<S: BuildHasher + Clone + Send + Sync + 'static> TokenCache<S> {
         });
         Self {
             entries,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            hits: ShardedCounter::default(),
+            misses: ShardedCounter::default(),
         }
     }
 
@@ -93,7 +94,7 @@ impl<S: BuildHasher + Clone + Send + Sync + 'static> TokenCache<S> {
         } else {
             &self.misses
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.inc();
         hit.map(|e| (e.claims, e.trust))
     }
 
@@ -129,12 +130,12 @@ impl<S: BuildHasher + Clone + Send + Sync + 'static> TokenCache<S> {
 
     /// Lookups that found a usable entry.
     pub fn hits(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
+        self.hits.get()
     }
 
     /// Lookups that found none, or only one verified under keys since replaced.
     pub fn misses(&self) -> u64 {
-        self.misses.load(Ordering::Relaxed)
+        self.misses.get()
     }
 
     /// Tokens held now, as the cache last counted them; 0 when caching is off.

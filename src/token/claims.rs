@@ -112,9 +112,15 @@ impl VerifiedClaims {
 
     /// The allow encoded for this token under `decided_for`, if there is one.
     pub fn encoded_allow(&self, decided_for: &AllowFor) -> Option<&EncodedAllow> {
+        self.encoded_allow_under(decided_for.generation, &decided_for.policy)
+    }
+
+    /// `encoded_allow` for the policy of that name in the snapshot of
+    /// that generation, without building an `AllowFor` to ask.
+    pub fn encoded_allow_under(&self, generation: u64, policy: &str) -> Option<&EncodedAllow> {
         self.encoded_allow
             .get()
-            .filter(|e| e.decided_for == *decided_for)
+            .filter(|e| e.decided_for.generation == generation && *e.decided_for.policy == *policy)
     }
 
     /// Whether an encoded allow is kept with the token, for whatever policy
