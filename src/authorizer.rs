@@ -242,6 +242,10 @@ impl Authorizer {
             Ok(allow) => Decision::Allow(allow),
             Err(mut deny) => {
                 deny.policy = Some(policy.name.clone());
+                deny.dpop_scheme = matches!(
+                    extract_credentials(input.authorization, rt.config.server.max_token_bytes),
+                    Ok((Scheme::Dpop, _))
+                );
                 Decision::Deny(deny)
             }
         }
@@ -362,6 +366,7 @@ impl Authorizer {
                 policy: None,
                 issuer: rejected.issuer,
                 kid: rejected.kid,
+                dpop_scheme: scheme == Scheme::Dpop,
             })?;
         // Revocation before the binding: a revoked token's proofs must not
         // use up room in the replay cache.

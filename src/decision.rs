@@ -70,6 +70,9 @@ pub struct Deny {
     pub issuer: Option<Arc<str>>,
     /// The token's key id (`kid`), when learned, for the logs.
     pub kid: Option<String>,
+    /// The request presented its token with the DPoP scheme: the error goes
+    /// on the DPoP challenge.
+    pub dpop_scheme: bool,
 }
 
 impl Deny {
@@ -80,6 +83,7 @@ impl Deny {
             policy: None,
             issuer: None,
             kid: None,
+            dpop_scheme: false,
         }
     }
 
@@ -90,6 +94,7 @@ impl Deny {
             policy: None,
             issuer: Some(Arc::from(claims.issuer())),
             kid: claims.kid().map(str::to_owned),
+            dpop_scheme: false,
         }
     }
 }
@@ -274,29 +279,52 @@ impl DenyReason {
     /// (re)authenticate or to get a token with more scopes. A request
     /// without credentials gets a bare challenge (RFC 6750 §3.1).
     pub fn challenge(&self, realm: &str) -> Option<String> {
+        self.challenges(realm, "", false).0
+    }
+
+    /// The `Bearer` and `DPoP` challenges (RFC 9449 §7.1) for a denial that
+    /// asks for a token: `algs` are the proof algorithms accepted. The
+    /// error and its parameters go on the challenge of the scheme the
+    /// request used (`dpop_scheme`), or on the DPoP one when the proof or
+    /// its nonce is what failed; the other challenge is bare. A request
+    /// without credentials gets bare challenges (RFC 6750 §3.1).
+    pub fn challenges(
+        &self,
+        realm: &str,
+        algs: &str,
+        dpop_scheme: bool,
+    ) -> (Option<String>, Option<String>) {
         if matches!(self, Self::Rego(_)) {
             // A Rego policy sets its own `www-authenticate` in `headers`.
-            return None;
+            return (None, None);
         }
-        let status = self.http_status();
-        let asks_for_token = matches!(status, 400 | 401)
+        let asks_for_token = matches!(self.http_status(), 400 | 401)
             || matches!(self, Self::Unmet(Unmet::InsufficientScope { .. }));
         if !asks_for_token {
-            return None;
+            return (None, None);
         }
-        let mut h = format!("Bearer realm=\"{realm}\"");
-        if !matches!(self, Self::Bearer(BearerError::Missing)) && !self.is_about_dpop() {
+        let mut bearer = format!("Bearer realm=\"{realm}\"");
+        let mut dpop = format!("DPoP realm=\"{realm}\", algs=\"{algs}\"");
+        if !matches!(self, Self::Bearer(BearerError::Missing)) {
+            let on = if dpop_scheme || self.is_about_dpop() {
+                &mut dpop
+            } else {
+                &mut bearer
+            };
             let _ = write!(
-                h,
+                on,
                 ", error=\"{}\", error_description=\"{}\"",
                 self.error_code(),
                 self.description()
             );
             for (name, value) in self.challenge_params() {
-                let _ = write!(h, ", {name}=\"{value}\"");
+                let _ = write!(on, ", {name}=\"{value}\"");
             }
         }
-        Some(h)
+        // A Bearer-scheme request denied for its scope learns of DPoP only
+        // where it could present a token again.
+        let offer_dpop = dpop_scheme || matches!(self.http_status(), 400 | 401);
+        (Some(bearer), offer_dpop.then_some(dpop))
     }
 
     /// Whether the error belongs on the DPoP challenge rather than the
@@ -309,23 +337,10 @@ impl DenyReason {
         )
     }
 
-    /// The `DPoP` challenge (RFC 9449 §7.1) sent next to the Bearer one on
-    /// every 400/401: `algs` are the proof algorithms accepted, and the
-    /// error is here when it concerns the proof.
+    /// The `DPoP` challenge sent next to the Bearer one on every 400/401
+    /// of a Bearer-scheme request (see `challenges`).
     pub fn dpop_challenge(&self, realm: &str, algs: &str) -> Option<String> {
-        if matches!(self, Self::Rego(_)) || !matches!(self.http_status(), 400 | 401) {
-            return None;
-        }
-        let mut h = format!("DPoP realm=\"{realm}\", algs=\"{algs}\"");
-        if self.is_about_dpop() {
-            let _ = write!(
-                h,
-                ", error=\"{}\", error_description=\"{}\"",
-                self.error_code(),
-                self.description()
-            );
-        }
-        Some(h)
+        self.challenges(realm, algs, false).1
     }
 
     /// A fresh server nonce for the `DPoP-Nonce` header, when the denial asks for one.

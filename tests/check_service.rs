@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{KeyServer, TestApp, standard_config};
+use common::{KeyServer, TestApp, now, standard_config};
 use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::Peer;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
@@ -632,4 +632,81 @@ async fn path_parameters_cannot_dodge_a_policy() {
         outcome(&app.check(&request("/orders", Some(&token))).await).0,
         200
     );
+}
+
+/// RFC 9449 §7.1: a request that used the DPoP scheme gets the error on
+/// the DPoP challenge, also for a token or scope failure, with the Bearer
+/// one bare; a Bearer-scheme request keeps the error on its Bearer one.
+#[tokio::test]
+async fn a_dpop_request_gets_its_error_on_the_dpop_challenge() {
+    use zt_authz::dev::{DevAlg, DevKeys};
+    let (ks, _o, app) = fixture().await;
+    let client = DevKeys::generate("client").unwrap();
+    let dpop = |claims: serde_json::Value| {
+        let mut claims = claims;
+        claims["cnf"] = json!({"jkt": client.jkt(DevAlg::ES256)});
+        let token = ks.token(claims);
+        let proof = client.dpop_proof(
+            DevAlg::ES256,
+            "GET",
+            "https://api.local/orders",
+            &token,
+            &json!({}),
+        );
+        let mut r = request("/orders", None);
+        let http = common::app::http_mut(&mut r);
+        http.scheme = "https".into();
+        http.headers
+            .insert("authorization".into(), format!("DPoP {token}"));
+        http.headers.insert("dpop".into(), proof);
+        r
+    };
+    let challenges = |r: &CheckResponse| -> (String, String) {
+        let Some(HttpResponse::DeniedResponse(d)) = &r.http_response else {
+            panic!("not denied: {r:?}")
+        };
+        let all: Vec<&str> = d
+            .headers
+            .iter()
+            .filter_map(|h| h.header.as_ref())
+            .filter(|h| h.key == "www-authenticate")
+            .map(|h| h.value.as_str())
+            .collect();
+        let of = |scheme: &str| {
+            all.iter()
+                .find(|c| c.starts_with(scheme))
+                .map(|c| c.to_string())
+                .unwrap_or_default()
+        };
+        (of("Bearer "), of("DPoP "))
+    };
+    assert_eq!(
+        outcome(&app.check(&dpop(json!({}))).await).0,
+        200,
+        "the proof is sound"
+    );
+
+    let scope = app.check(&dpop(json!({"scope": "profile:read"}))).await;
+    assert_eq!(outcome(&scope), (403, "insufficient_scope".into()));
+    let (bearer, dpop_c) = challenges(&scope);
+    assert!(
+        dpop_c.contains(r#"error="insufficient_scope""#)
+            && dpop_c.contains(r#"scope="orders:read""#),
+        "{dpop_c}"
+    );
+    assert!(!bearer.contains("error="), "{bearer}");
+
+    let expired = app
+        .check(&dpop(json!({"iat": now() - 900, "exp": now() - 600})))
+        .await;
+    assert_eq!(outcome(&expired), (401, "invalid_token".into()));
+    let (bearer, dpop_c) = challenges(&expired);
+    assert!(dpop_c.contains(r#"error="invalid_token""#), "{dpop_c}");
+    assert_eq!(bearer.matches("error=").count(), 0, "{bearer}");
+
+    // The same failures over the Bearer scheme stay on the Bearer challenge.
+    let plain = ks.token(json!({"scope": "profile:read"}));
+    let (bearer, dpop_c) = challenges(&app.check(&request("/orders", Some(&plain))).await);
+    assert!(bearer.contains(r#"error="insufficient_scope""#), "{bearer}");
+    assert!(dpop_c.is_empty(), "{dpop_c}");
 }

@@ -400,10 +400,11 @@ fn deny_response(deny: &Deny, realm: &str, dpop_algs: &str) -> CheckResponse {
         }
         _ => headers.push(overwrite("content-type", "application/json")),
     }
-    if let Some(challenge) = reason.challenge(realm) {
+    let (bearer, dpop) = reason.challenges(realm, dpop_algs, deny.dpop_scheme);
+    if let Some(challenge) = bearer {
         headers.push(overwrite("www-authenticate", challenge));
     }
-    if let Some(challenge) = reason.dpop_challenge(realm, dpop_algs) {
+    if let Some(challenge) = dpop {
         // A second challenge header: appended, not overwriting the first.
         headers.push(HeaderValueOption {
             append_action: HeaderAppendAction::AppendIfExistsOrAdd as i32,
