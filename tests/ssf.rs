@@ -158,6 +158,11 @@ async fn security_events_revoke_what_they_name() {
     let down = tx.set(json!({format!("{CAEP}assurance-level-change"): {"subject": iss_sub(&ks, "erin"), "current_level": "nist-aal1", "previous_level": "nist-aal2", "change_direction": "decrease", "event_timestamp": now()}}));
     assert_eq!(push(&app, &down).await.0, 202);
     assert!(app.revoked(&erin).await);
+    // A decrease spelt in capitals is still a decrease.
+    let gina = ks.token(json!({"sub": "gina", "acr": "phr", "iat": now() - 5}));
+    let shouted = tx.set(json!({format!("{CAEP}assurance-level-change"): {"subject": iss_sub(&ks, "gina"), "current_level": "nist-aal1", "previous_level": "nist-aal2", "change_direction": "DECREASE", "event_timestamp": now()}}));
+    assert_eq!(push(&app, &shouted).await.0, 202);
+    assert!(app.revoked(&gina).await);
 
     // An event nobody acts on: accepted, counted.
     let other_event =

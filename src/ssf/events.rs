@@ -137,11 +137,12 @@ fn plan_event(
     Ok(Action::Revoke(revocation(kind, named, at)?))
 }
 
-/// `change_direction: decrease`, or, without it, a `current_level` given
+/// `change_direction: decrease` (in any case: a transmitter that spells it
+/// `DECREASE` still means it), or, without it, a `current_level` given
 /// with a `previous_level` (the safe reading of an unclear change).
 fn is_decrease(payload: &Map<String, Value>) -> bool {
     match payload.get("change_direction").and_then(Value::as_str) {
-        Some(d) => d == "decrease",
+        Some(d) => d.eq_ignore_ascii_case("decrease"),
         None => payload.contains_key("current_level") && payload.contains_key("previous_level"),
     }
 }
