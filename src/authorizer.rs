@@ -56,8 +56,9 @@ pub struct CheckInput<'a> {
     pub dpop: Option<&'a str>,
     /// The client certificate of the connection (`source.certificate`).
     pub client_certificate: Option<&'a str>,
-    /// Request header names that contain `_` (almost always none).
-    pub underscored_headers: &'a [&'a str],
+    /// Request header names with characters besides letters, digits and
+    /// `-` (almost always none).
+    pub punctuated_headers: &'a [&'a str],
 }
 
 impl<'a> CheckInput<'a> {
@@ -83,24 +84,29 @@ pub trait DecisionRecorder: Send + Sync + 'static {
     fn record(&self, input: &CheckInput<'_>, decision: &Decision, elapsed: Duration);
 }
 
-/// The identity header that one of `underscored` spells with `_` for `-`,
-/// in any case.
-fn spoofed_identity_header<'h>(
-    underscored: &[&str],
-    identity_headers: &'h [HeaderName],
+/// The guarded header that one of `punctuated` names once folded as
+/// CGI does: letters in one case, every other character as `_`. Guarded
+/// names hold only letters, digits and `-` (a config rule), so a
+/// punctuated name can never be the guarded header itself.
+fn spoofed_guarded_header<'h>(
+    punctuated: &[&str],
+    guarded: &'h [HeaderName],
 ) -> Option<&'h HeaderName> {
-    underscored.iter().find_map(|seen| {
-        identity_headers.iter().find(|name| {
+    let fold = |b: u8| {
+        if b.is_ascii_alphanumeric() {
+            b.to_ascii_lowercase()
+        } else {
+            b'_'
+        }
+    };
+    punctuated.iter().find_map(|seen| {
+        guarded.iter().find(|name| {
             let name = name.as_str().as_bytes();
             name.len() == seen.len()
-                && name.iter().zip(seen.bytes()).all(|(&n, s)| {
-                    let s = if s == b'_' {
-                        b'-'
-                    } else {
-                        s.to_ascii_lowercase()
-                    };
-                    n == s
-                })
+                && name
+                    .iter()
+                    .zip(seen.bytes())
+                    .all(|(&n, s)| fold(n) == fold(s))
         })
     })
 }
@@ -204,12 +210,12 @@ impl Authorizer {
 
     async fn decide(&self, input: &CheckInput<'_>) -> Decision {
         let rt = self.snapshot.load();
-        // 0. Workloads behind CGI-style stacks (and Envoy, by default)
-        // take `x_auth_subject` for `x-auth-subject`: a request carrying
-        // such a spelling of an identity header could smuggle an identity
-        // past `headers_to_remove`, on any route.
-        if let Some(name) = spoofed_identity_header(input.underscored_headers, &rt.identity_headers)
-        {
+        // 0. CGI-style stacks (PHP, WSGI, Rack, and the FastCGI front ends
+        // before them) read `x_auth_subject` and `x.auth.subject` as
+        // `x-auth-subject`, which Envoy forwards by default: a request
+        // carrying such a spelling of a header zt-authz sets or strips
+        // could smuggle a value past `headers_to_remove`, on any route.
+        if let Some(name) = spoofed_guarded_header(input.punctuated_headers, &rt.guarded_headers) {
             return Decision::Deny(Deny::new(DenyReason::SpoofedIdentityHeader(name.clone())));
         }
         // 1. Policy selection.

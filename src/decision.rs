@@ -123,8 +123,8 @@ pub enum DenyReason {
     /// The token's binding (DPoP proof, client certificate) does not hold,
     /// or the policy wants a sender-constrained token.
     Binding(BindingError),
-    /// The request carries an identity header (the one named) spelled
-    /// with `_` for `-`, which many stacks read as the header itself.
+    /// The request carries a header that CGI-style stacks read as the one
+    /// named, which zt-authz sets or strips.
     SpoofedIdentityHeader(HeaderName),
     /// The path selects another policy once its `;parameters` are taken
     /// out, as some frameworks route it.
@@ -229,7 +229,7 @@ impl DenyReason {
             Self::Revoked => "token revoked".into(),
             // The configured name, never the request's spelling of it.
             Self::SpoofedIdentityHeader(name) => format!(
-                "the request carries {name} spelled with underscores; only this service sets identity headers"
+                "the request carries a header that CGI-style stacks read as {name}, which only this service sets"
             )
             .into(),
             Self::AmbiguousPath => {

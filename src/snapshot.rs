@@ -20,6 +20,10 @@ pub struct Snapshot {
     pub verifier: Verifier,
     /// Every identity header, stripped whenever this request does not set it.
     pub identity_headers: Vec<HeaderName>,
+    /// Every header zt-authz sets or strips: the identity headers and each
+    /// Rego policy's `headers`. No request may carry another spelling of
+    /// one (step 0).
+    pub guarded_headers: Vec<HeaderName>,
     /// Every DPoP proof algorithm some issuer accepts, space-separated, for
     /// the `DPoP` challenge's `algs`.
     pub dpop_algs: String,
@@ -108,7 +112,18 @@ impl Snapshot {
             clock.clone(),
             config.revocations.max_token_lifetime,
         );
-        let identity_headers = config.identity.all().cloned().collect();
+        let identity_headers: Vec<HeaderName> = config.identity.all().cloned().collect();
+        let mut guarded_headers = identity_headers.clone();
+        for h in config
+            .policies
+            .iter()
+            .filter_map(|p| p.rego.as_ref())
+            .flat_map(|r| r.headers())
+        {
+            if !guarded_headers.contains(h) {
+                guarded_headers.push(h.clone());
+            }
+        }
         let mut algs: Vec<String> = Vec::new();
         for a in config.issuers.iter().flat_map(|i| &i.dpop.algorithms) {
             let name = format!("{a:?}");
@@ -120,6 +135,7 @@ impl Snapshot {
             config: Arc::new(config),
             verifier,
             identity_headers,
+            guarded_headers,
             dpop_algs: algs.join(" "),
             transmitters,
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),

@@ -492,9 +492,10 @@ fn base64_of(s: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
 
-/// `x_auth_subject` is `x-auth-subject` to CGI-style stacks (and Envoy
-/// forwards it by default), but `headers_to_remove` names only the
-/// hyphenated spelling: such a request is refused, on every route.
+/// `x_auth_subject` and `x.auth.subject` are `x-auth-subject` to
+/// CGI-style stacks (and Envoy forwards them by default), but
+/// `headers_to_remove` names only the hyphenated spelling: such a request
+/// is refused, on every route.
 #[tokio::test]
 async fn identity_headers_spelled_with_underscores_are_refused() {
     use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue};
@@ -518,6 +519,10 @@ async fn identity_headers_spelled_with_underscores_are_refused() {
         "X_Auth-Email",
         "x-auth_session",
         "x_auth_policy",
+        // PHP reads a `.` as `_` too, and lighttpd any punctuation.
+        "x.auth.subject",
+        "X.Auth-Email",
+        "x~auth~subject",
     ] {
         // A token route, an anonymous one and the default allow.
         for path in ["/orders", "/healthz", "/unmatched"] {
@@ -532,10 +537,10 @@ async fn identity_headers_spelled_with_underscores_are_refused() {
             };
             let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
             let told = body["error_description"].as_str().unwrap();
-            assert!(
-                told.contains(&name.to_ascii_lowercase().replace('_', "-")),
-                "{told}"
-            );
+            let meant = name
+                .to_ascii_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+            assert!(told.contains(&meant), "{told}");
             assert!(
                 !told.contains(name),
                 "the request's own spelling is not echoed: {told}"

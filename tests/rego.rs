@@ -127,6 +127,13 @@ async fn rego_decides_after_the_token_through_envoy() {
     assert_eq!(seen.status, 200, "{}", seen.body);
     assert_eq!(upstream_headers(&seen)["x-tenant"], json!("acme"));
     assert_eq!(seen.headers["x-policy"], "tenant");
+    // Other spellings of the policy's header would reach a CGI-style
+    // workload as it: refused, on the token route and the anonymous one.
+    for path in ["/tenants/acme/orders", "/people?view=short"] {
+        let seen = get(&envoy, path, Some(&acme), &[("x.tenant", "evil")]).await;
+        assert_eq!(seen.status, 400, "{path}: {}", seen.body);
+        assert!(seen.body.contains("x-tenant"), "{}", seen.body);
+    }
 
     // Allowed without the header: the client's copy is stripped anyway.
     let seen = get(&envoy, "/tenants/acme/public", Some(&acme), &spoof).await;
@@ -239,6 +246,14 @@ fn check_config_names_the_rego_file_and_line() {
         (
             "{ module: good.rego, query: data.p.allow, headers: [x-auth-subject] }",
             "identity header",
+        ),
+        (
+            "{ module: good.rego, query: data.p.allow, headers: [x_tenant] }",
+            "only letters, digits and `-`",
+        ),
+        (
+            "{ module: good.rego, query: data.p.allow, headers: [x.tenant] }",
+            "only letters, digits and `-`",
         ),
         (
             "{ module: good.rego, query: data.p.allow, max_instructions: 0 }",

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
+use http::HeaderName;
 use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
 
@@ -80,6 +81,7 @@ pub fn compile(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
     );
     if let Some(identity) = &identity {
         rego_headers_are_not_identity(&policies, identity, &mut errs);
+        guarded_headers_are_plain(&policies, identity, &mut errs);
     }
     if issuers.is_empty() && policies.iter().any(|p| !p.anonymous) {
         errs.add(
@@ -220,6 +222,36 @@ fn rego_headers_are_not_identity(
             errs.add(
                 format!("policies[name={}].rego.headers", p.name),
                 format!("`{h}` is an identity header; only zt-authz sets it"),
+            );
+        }
+    }
+}
+
+/// Headers zt-authz sets or strips (identity headers, a Rego policy's
+/// `headers`) may hold only letters, digits and `-`. CGI-style stacks read
+/// every other character as `_`, so `x_user` would be `x-user` and `x.user`
+/// to them as well: with names this plain, step 0 can refuse every other
+/// spelling of them, and `headers_to_remove` covers the one left.
+fn guarded_headers_are_plain(policies: &[Policy], identity: &IdentityHeaders, errs: &mut Errors) {
+    let plain = |h: &HeaderName| {
+        h.as_str()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let complaint = |h: &HeaderName| {
+        format!(
+            "`{h}` may hold only letters, digits and `-`: CGI-style stacks read its other characters as `_`, so other spellings would reach the workload as this header"
+        )
+    };
+    for h in identity.all().filter(|h| !plain(h)) {
+        errs.add("identity_headers", complaint(h));
+    }
+    for p in policies {
+        let Some(rego) = &p.rego else { continue };
+        for h in rego.headers().iter().filter(|h| !plain(h)) {
+            errs.add(
+                format!("policies[name={}].rego.headers", p.name),
+                complaint(h),
             );
         }
     }

@@ -159,6 +159,17 @@ fn identity_headers_must_be_safe() {
     let paths: Vec<_> = errs.iter().map(|e| e.0.as_str()).collect();
     assert!(paths.contains(&"identity_headers.claims.sub"), "{errs:?}");
     assert!(paths.contains(&"identity_headers.claims.email"), "{errs:?}");
+    // Names CGI-style stacks would share with other spellings.
+    for name in ["x_user_name", "X.Auth.Nick", "x~auth"] {
+        let errs = errors(&format!(
+            "{ISSUER}identity_headers:\n  claims: {{ name: '{name}' }}\n"
+        ));
+        assert!(
+            errs.iter()
+                .any(|e| e.0 == "identity_headers" && e.1.contains("only letters, digits and `-`")),
+            "{name}: {errs:?}"
+        );
+    }
 }
 
 #[test]

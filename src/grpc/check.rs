@@ -169,7 +169,7 @@ pub struct RequestView<'a> {
     request_id: Option<Cow<'a, str>>,
     dpop: Option<Cow<'a, str>>,
     forwarded_proto: Option<Cow<'a, str>>,
-    underscored: Vec<&'a str>,
+    punctuated: Vec<&'a str>,
 }
 
 impl<'a> RequestView<'a> {
@@ -177,9 +177,9 @@ impl<'a> RequestView<'a> {
     pub fn of(request: &'a CheckRequest) -> Option<Self> {
         let attributes = request.attributes.as_ref()?;
         let http = attributes.request.as_ref()?.http.as_ref()?;
-        let mut underscored = Vec::new();
+        let mut punctuated = Vec::new();
         let [authorization, request_id, dpop, forwarded_proto] =
-            headers(http, READ_HEADERS, &mut underscored);
+            headers(http, READ_HEADERS, &mut punctuated);
         Some(Self {
             http,
             attributes,
@@ -187,7 +187,7 @@ impl<'a> RequestView<'a> {
             request_id,
             dpop,
             forwarded_proto,
-            underscored,
+            punctuated,
         })
     }
 
@@ -220,7 +220,7 @@ impl<'a> RequestView<'a> {
                 .as_ref()
                 .map(|s| s.certificate.as_str())
                 .filter(|c| !c.is_empty()),
-            underscored_headers: &self.underscored,
+            punctuated_headers: &self.punctuated,
         }
     }
 
@@ -250,17 +250,17 @@ const READ_HEADERS: [&str; 4] = ["authorization", "x-request-id", "dpop", "x-for
 /// lower-case names; a name found more than once in all (in both, or
 /// spelled twice) has its values joined with commas, so that the bearer
 /// and DPoP checks refuse it as repeated instead of one copy being
-/// silently preferred. Names that contain `_` are collected in
-/// `underscored` on the way.
+/// silently preferred. Names with characters besides letters, digits and
+/// `-` are collected in `punctuated` on the way.
 fn headers<'a, const N: usize>(
     http: &'a HttpRequest,
     names: [&str; N],
-    underscored: &mut Vec<&'a str>,
+    punctuated: &mut Vec<&'a str>,
 ) -> [Option<Cow<'a, str>>; N] {
     let mut found: [Option<Cow<'a, str>>; N] = std::array::from_fn(|_| None);
     let mut put = |key: &'a str, value: &dyn Fn() -> Cow<'a, str>| {
-        if key.contains('_') {
-            underscored.push(key);
+        if !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            punctuated.push(key);
         }
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(key)) {
             found[i] = Some(match found[i].take() {
