@@ -613,13 +613,20 @@ async fn path_parameters_cannot_dodge_a_policy() {
         standard_config(&ks, &other).replace("acr_levels:", "default_action: allow\nacr_levels:");
     let app = TestApp::start(&yaml).await;
     let token = ks.token(json!({}));
-    // As spelled, these fall to the default allow; as routed, they are
-    // mesh-internal (one caller only) and orders-read (a token).
+    // As spelled, these fall to a weaker policy or the default allow; as
+    // routed, they are mesh-internal (one caller only), orders-read or
+    // admin (a token).
     for path in [
         "/internal;jsessionid=x/y",
         "/internal;/y",
         "/orders;v=1",
         "/orders;/7",
+        // Containers cut the parameters, then resolve dot segments and
+        // merge slashes: `..;` climbs out of a weaker policy's prefix (as
+        // Envoy forwards `%2e%2e;`), `/;x/` is `/`.
+        "/profile/..;/admin/x",
+        "/healthz/.;/x",
+        "/;x/internal/y",
     ] {
         let r = app.check(&request(path, None)).await;
         assert_eq!(outcome(&r), (400, "invalid_request".into()), "{path}");

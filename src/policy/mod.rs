@@ -19,14 +19,28 @@ use crate::token::TokenLimits;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AmbiguousPath;
 
-/// `path` with the `;parameters` cut from every segment: `/a;x=1/b;y` is
-/// `/a/b`.
-fn without_parameters(path: &str) -> String {
-    let segments: Vec<&str> = path
-        .split('/')
-        .map(|segment| segment.split(';').next().unwrap_or_default())
-        .collect();
-    segments.join("/")
+/// `path` as a servlet container routes it: the `;parameters` cut from
+/// every segment, then empty segments merged. `None` when that leaves a
+/// `.` or `..` segment: the container resolves `/pub/..;/admin` to
+/// `/admin`, a path Envoy's normalisation never let through as such, so
+/// no legitimate request spells one.
+fn without_parameters(path: &str) -> Option<String> {
+    let mut routed = String::with_capacity(path.len());
+    for segment in path.split('/').skip(1) {
+        let segment = segment.split(';').next().unwrap_or_default();
+        match segment {
+            "." | ".." => return None,
+            "" => {}
+            kept => {
+                routed.push('/');
+                routed.push_str(kept);
+            }
+        }
+    }
+    if routed.is_empty() || path.ends_with('/') {
+        routed.push('/');
+    }
+    Some(routed)
 }
 
 /// A compiled policy. Everything a request is checked against is resolved at
@@ -138,7 +152,8 @@ impl PolicySet {
     ) -> Result<Option<&Arc<Policy>>, AmbiguousPath> {
         let chosen = self.select(host, path, method);
         if path.contains(';') {
-            let routed = self.select(host, &without_parameters(path), method);
+            let routed = without_parameters(path).ok_or(AmbiguousPath)?;
+            let routed = self.select(host, &routed, method);
             if chosen.map(|p| &p.name) != routed.map(|p| &p.name) {
                 return Err(AmbiguousPath);
             }
