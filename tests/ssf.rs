@@ -365,3 +365,49 @@ async fn one_unmappable_event_does_not_lose_the_others() {
     );
     app.running.stop().await.unwrap();
 }
+
+/// A SET naming a member twice (here the subject's `id`) is refused: the
+/// last copy would be revoked here while a first-wins reader of the same
+/// SET recorded the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_naming_a_member_twice_is_refused() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let tx_keys = KeyServer::start("transmitter").await;
+    let app = TestApp::start(&config(&ks, &other, &tx_keys, "")).await;
+    let tx = Transmitter { tx: &tx_keys };
+    let d4 = ks.token(json!({"sub": "d4", "iat": now() - 10}));
+    let d5 = ks.token(json!({"sub": "d5", "iat": now() - 10}));
+    let header =
+        json!({"alg": "ES256", "kid": tx_keys.keys.kid(DevAlg::ES256), "typ": "secevent+jwt"});
+    let signed = |header: String, claims: String| {
+        let input = format!("{}.{}", B64.encode(header), B64.encode(claims));
+        let sig = B64.encode(tx_keys.keys.sign_bytes(DevAlg::ES256, input.as_bytes()));
+        format!("{input}.{sig}")
+    };
+    let claims = tx
+        .claims(json!({format!("{RISC}account-disabled"): {"subject": {"format": "opaque", "id": "d4"}}}))
+        .to_string();
+    // Signed as it is, it acts: the SET above is sound.
+    assert!(claims.contains(r#""id":"d4""#), "{claims}");
+    let twice = claims.replace(r#""id":"d4""#, r#""id":"d4","id":"d5""#);
+    let (status, body) = push(&app, &signed(header.to_string(), twice)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap()
+            .contains("more than once"),
+        "{body}"
+    );
+    assert!(!app.revoked(&d4).await && !app.revoked(&d5).await);
+    let nested_header = header
+        .to_string()
+        .replacen('{', r#"{"x":{"a":1,"a":2},"#, 1);
+    let (status, _) = push(&app, &signed(nested_header, claims.clone())).await;
+    assert_eq!(status, 400);
+    assert_eq!(push(&app, &signed(header.to_string(), claims)).await.0, 202);
+    assert!(app.revoked(&d4).await);
+}

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{SetError, Transmitter, Transmitters};
 use crate::keys::KeyLookup;
+use crate::token::{ObjectError, unique_object};
 
 /// Largest SET read.
 pub const MAX_SET_BYTES: usize = 64 * 1024;
@@ -151,10 +152,19 @@ pub async fn verify_set(
     })
 }
 
+/// A part of the SET, read with every member name once at any depth: a
+/// subject `{"id":"d4","id":"d5"}` must not revoke one user here and name
+/// another to whoever else reads the SET.
 fn object(part: &str, what: &str) -> Result<Map<String, Value>, SetError> {
-    URL_SAFE_NO_PAD
+    let bytes = URL_SAFE_NO_PAD
         .decode(part)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| SetError::request(format!("the SET's {what} is not base64url JSON")))
+        .map_err(|_| SetError::request(format!("the SET's {what} is not base64url JSON")))?;
+    unique_object(&bytes).map_err(|e| {
+        SetError::request(match e {
+            ObjectError::DuplicateMember => {
+                format!("the SET's {what} names a member more than once")
+            }
+            ObjectError::NotAnObject => format!("the SET's {what} is not base64url JSON"),
+        })
+    })
 }

@@ -37,9 +37,9 @@ pub enum TokenError {
     /// The payload is not a base64url-encoded JSON object.
     #[error("the token payload is not valid base64url JSON")]
     BadPayload,
-    /// An object in the payload names a member twice, which parsers
-    /// resolve differently.
-    #[error("the token payload names a member more than once")]
+    /// An object in the header or payload names a member twice, which
+    /// parsers resolve differently.
+    #[error("the token names a member more than once")]
     DuplicateMember,
     /// The payload has no `iss`.
     #[error("the token has no iss claim")]
