@@ -126,11 +126,37 @@ fn header_value(claims: &VerifiedClaims, claim: &str) -> Option<String> {
     }
 }
 
-/// Forwarded as the workload will read it: no control characters, and
-/// nothing for a parser to trim.
+/// Forwarded as the workload will read it: no control characters and no
+/// invisible ones, and nothing for a parser or a `trim()` to take off
+/// either end (Unicode whitespace: Go's `TrimSpace`, Java's `strip`, Rust's
+/// and JavaScript's `trim` all take more than the space and tab HTTP
+/// parsers do).
 fn forwardable(value: &str) -> bool {
-    let trimmed = value.trim_matches([' ', '\t']);
-    trimmed.len() == value.len() && !value.chars().any(char::is_control)
+    let trimmed = value.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    trimmed.len() == value.len() && !value.chars().any(|c| c.is_control() || invisible(c))
+}
+
+/// Characters that show as nothing, so that a value holding one reads as
+/// another that does not: soft hyphen, zero-width and bidi marks,
+/// invisible operators and fillers, the byte-order mark.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{34f}'
+            | '\u{61c}'
+            | '\u{115f}'..='\u{1160}'
+            | '\u{17b4}'..='\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fff8}'
+    )
 }
 
 #[cfg(test)]
@@ -143,7 +169,25 @@ mod tests {
             assert!(forwardable(same), "{same:?}");
         }
         for other in [
-            "\tadmin", "admin ", " admin", "alice\t", "a\tb", "a\nb", "a\u{7f}", "a\u{85}b",
+            "\tadmin",
+            "admin ",
+            " admin",
+            "alice\t",
+            "a\tb",
+            "a\nb",
+            "a\u{7f}",
+            "a\u{85}b",
+            // What application code trims, or what cannot be seen.
+            "admin\u{a0}",
+            "\u{a0}admin",
+            "\u{2028}admin",
+            "admin\u{3000}",
+            "\u{1680}admin",
+            "admin\u{2009}",
+            "\u{feff}admin",
+            "\u{200b}admin",
+            "ad\u{ad}min",
+            "ad\u{200d}min",
         ] {
             assert!(!forwardable(other), "{other:?}");
         }
