@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::authorizer::Authorizer;
 use crate::clock::SharedClock;
 use crate::config::{AdminAuth, Config, ConfigErrors};
-use crate::keys::{IssuerKeys, KeySource};
+use crate::keys::{IssuerKeys, KeySource, KeyStatus};
 use crate::revocation::{RevocationSettings, StoreSettings};
 use crate::snapshot::Snapshot;
 
@@ -259,8 +259,13 @@ impl Reloader {
         let issuers = snapshot.verifier.issuers().map(|t| &t.keys);
         let transmitters = snapshot.transmitters.values().map(|t| &t.keys);
         for keys in issuers.chain(transmitters) {
-            if matches!(keys.settings().source, KeySource::File(_)) {
+            if let KeySource::File(path) = &keys.settings().source {
                 keys.refresh().await;
+                if !matches!(keys.status(), KeyStatus::Ready { .. }) {
+                    // An operator withdrawing a key who left the file
+                    // unreadable must not take the reload for done.
+                    tracing::error!(file = %path.display(), "jwks_file could not be read at the reload; the last good keys stay in use");
+                }
             }
         }
     }
