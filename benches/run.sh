@@ -287,6 +287,9 @@ EOF
   h2load -n $((ENVOY_N / 10)) -c 1 -m 1 -H "authorization: Bearer $token" "$req" >/dev/null
   local envoy0 pdp0=0 envoy1 pdp1=0
   envoy0=$(cpu_ticks "$ENVOY_PID"); [ -z "$pdp" ] || pdp0=$(cpu_ticks "$pdp")
+  # h2load appends to its log file: without this, every run's percentiles
+  # were taken over all earlier runs' requests as well.
+  rm -f "$OUT/lat-$name.tsv"
   h2load -n "$ENVOY_N" -c 1 -m 1 -H "authorization: Bearer $token" --log-file="$OUT/lat-$name.tsv" "$req" >"$h2out"
   envoy1=$(cpu_ticks "$ENVOY_PID"); [ -z "$pdp" ] || pdp1=$(cpu_ticks "$pdp")
   kill "$ENVOY_PID"; wait "$ENVOY_PID" 2>/dev/null || true; ENVOY_PID=
@@ -294,6 +297,8 @@ EOF
   python3 - "$OUT/lat-$name.tsv" "$h2out" "$name" "$round" "$ENVOY_N" "$TICKS" "$envoy0" "$envoy1" "$pdp0" "$pdp1" "${pdp:+yes}" >>"$MEAS" <<'PY'
 import re, sys
 lat = sorted(int(l.split("\t")[2]) for l in open(sys.argv[1]) if l.strip())
+if len(lat) != int(sys.argv[5]):
+    sys.exit(f"{sys.argv[1]}: {len(lat)} latencies for {sys.argv[5]} requests")
 pick = lambda p: lat[min(len(lat) - 1, int(round(p * (len(lat) - 1))))]
 rps = float(re.search(r"^finished in [^,]+, ([0-9.]+) req/s", open(sys.argv[2]).read(), re.M).group(1))
 name, rnd = sys.argv[3:5]

@@ -73,6 +73,16 @@ impl Transmitter<'_> {
     }
 }
 
+/// The issuer whose users events name, another issuer, the transmitter's
+/// keys, and a receiver trusting them with the default config.
+async fn receiver() -> (KeyServer, KeyServer, KeyServer, TestApp) {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let tx_keys = KeyServer::start("transmitter").await;
+    let app = TestApp::start(&config(&ks, &other, &tx_keys, "")).await;
+    (ks, other, tx_keys, app)
+}
+
 fn rand() -> u64 {
     let mut b = [0u8; 8];
     aws_lc_rs::rand::fill(&mut b).unwrap();
@@ -101,10 +111,7 @@ fn iss_sub(ks: &KeyServer, sub: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn security_events_revoke_what_they_name() {
-    let ks = KeyServer::start("primary").await;
-    let other = KeyServer::start("other").await;
-    let tx_keys = KeyServer::start("transmitter").await;
-    let app = TestApp::start(&config(&ks, &other, &tx_keys, "")).await;
+    let (ks, other, tx_keys, app) = receiver().await;
     let tx = Transmitter { tx: &tx_keys };
     let t = now();
 
@@ -187,10 +194,7 @@ async fn security_events_revoke_what_they_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_replayed_and_malformed_events_are_refused() {
-    let ks = KeyServer::start("primary").await;
-    let other = KeyServer::start("other").await;
-    let tx_keys = KeyServer::start("transmitter").await;
-    let app = TestApp::start(&config(&ks, &other, &tx_keys, "")).await;
+    let (ks, other, tx_keys, app) = receiver().await;
     let tx = Transmitter { tx: &tx_keys };
     let victim = ks.token(json!({"sub": "victim"}));
     let revoke_victim =
@@ -320,10 +324,7 @@ async fn a_session_belongs_to_its_users_issuer() {
 /// final for the transmitter; without this, those revocations were lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_unmappable_event_does_not_lose_the_others() {
-    let ks = KeyServer::start("primary").await;
-    let other = KeyServer::start("other").await;
-    let tx_keys = KeyServer::start("transmitter").await;
-    let app = TestApp::start(&config(&ks, &other, &tx_keys, "")).await;
+    let (ks, _other, tx_keys, app) = receiver().await;
     let tx = Transmitter { tx: &tx_keys };
     let u7 = ks.token(json!({"sub": "u7", "iat": now() - 10}));
     let set = tx.set(json!({
@@ -373,10 +374,7 @@ async fn one_unmappable_event_does_not_lose_the_others() {
 async fn a_set_naming_a_member_twice_is_refused() {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-    let ks = KeyServer::start("primary").await;
-    let other = KeyServer::start("other").await;
-    let tx_keys = KeyServer::start("transmitter").await;
-    let app = TestApp::start(&config(&ks, &other, &tx_keys, "")).await;
+    let (ks, _other, tx_keys, app) = receiver().await;
     let tx = Transmitter { tx: &tx_keys };
     let d4 = ks.token(json!({"sub": "d4", "iat": now() - 10}));
     let d5 = ks.token(json!({"sub": "d5", "iat": now() - 10}));
