@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-
 use http::HeaderName;
 
 use crate::binding::{
@@ -15,7 +14,7 @@ use crate::binding::{
 use crate::clock::SharedClock;
 use crate::config::DefaultAction;
 use crate::decision::{Allow, Decision, Deny, DenyReason};
-use crate::policy::{AmbiguousPath, Policy, check_requirements};
+use crate::policy::{AmbiguousPath, Policy, check_requirements, routed_path};
 use crate::rego::RequestDocument;
 use crate::revocation::RevocationCheck;
 use crate::snapshot::Snapshot;
@@ -221,6 +220,11 @@ impl Authorizer {
         // 1. Policy selection.
         let policy =
             match input.policy_name {
+                // A named policy is the route's choice, but the path it
+                // is asked for must not climb out of it either.
+                Some(_) if routed_path(input.path).is_err() => {
+                    return Decision::Deny(Deny::new(DenyReason::AmbiguousPath));
+                }
                 Some(name) => rt.config.policies.by_name(name),
                 None => match rt.config.policies.select_unambiguous(
                     input.host,

@@ -627,10 +627,26 @@ async fn path_parameters_cannot_dodge_a_policy() {
         "/profile/..;/admin/x",
         "/healthz/.;/x",
         "/;x/internal/y",
+        // A container decodes `%2e` before it resolves the segment.
+        "/profile/%2e%2E;/admin/x",
+        "/profile/.%2e;x=1/admin",
     ] {
         let r = app.check(&request(path, None)).await;
         assert_eq!(outcome(&r), (400, "invalid_request".into()), "{path}");
     }
+    // A route that names its policy does not let the path climb out of it.
+    for path in [
+        "/profile/..;/admin/x",
+        "/profile/%2e%2e;/admin",
+        "/profile/x/..;",
+    ] {
+        let r = app
+            .check(&with_policy(request(path, Some(&token)), "profile"))
+            .await;
+        assert_eq!(outcome(&r), (400, "invalid_request".into()), "{path}");
+    }
+    let named = with_policy(request("/profile;v=1/me", Some(&token)), "profile");
+    assert_eq!(outcome(&app.check(&named).await).0, 200);
     // Parameters that leave the choice alone are the workload's business.
     assert_eq!(
         outcome(&app.check(&request("/unmatched;v=1", None)).await).0,

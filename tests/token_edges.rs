@@ -407,8 +407,14 @@ async fn a_signed_payload_naming_a_member_twice_is_refused() {
         assert_eq!(status, 401, "{payload}");
         assert!(body.contains("names a member more than once"), "{body}");
     }
-    // In the header too, nested as deep as it goes.
-    for nested in [r#""x":{"a":1,"a":2},"#, r#""x":[{"a":1,"a":2}],"#] {
+    // In the header too: members the header's reader does not know, at
+    // the top level or nested.
+    for nested in [
+        r#""x":{"a":1,"a":2},"#,
+        r#""x":[{"a":1,"a":2}],"#,
+        r#""cty":"a","cty":"b","#,
+        r#""b64":true,"\u0062\u0036\u0034":false,"#,
+    ] {
         let header = header.to_string().replacen('{', &format!("{{{nested}"), 1);
         let input = format!("{}.{}", B64.encode(&header), B64.encode(&body));
         let signature = B64.encode(ks.keys.sign_bytes(DevAlg::RS256, input.as_bytes()));

@@ -137,26 +137,41 @@ fn forwardable(value: &str) -> bool {
 }
 
 /// Characters that show as nothing, so that a value holding one reads as
-/// another that does not: soft hyphen, zero-width and bidi marks,
-/// invisible operators and fillers, the byte-order mark.
+/// another that does not: Unicode's default-ignorable code points and
+/// format characters (soft hyphen, zero-width and bidi marks, tag
+/// characters, variation selectors, the byte-order mark…), and
+/// noncharacters.
 fn invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{ad}'
-            | '\u{34f}'
-            | '\u{61c}'
-            | '\u{115f}'..='\u{1160}'
-            | '\u{17b4}'..='\u{17b5}'
-            | '\u{180b}'..='\u{180f}'
-            | '\u{200b}'..='\u{200f}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2060}'..='\u{206f}'
-            | '\u{3164}'
-            | '\u{fe00}'..='\u{fe0f}'
-            | '\u{feff}'
-            | '\u{ffa0}'
-            | '\u{fff0}'..='\u{fff8}'
-    )
+    let n = u32::from(c);
+    (n & 0xfffe) == 0xfffe
+        || matches!(
+            n,
+            0xad | 0x34f
+                | 0x600..=0x605
+                | 0x61c
+                | 0x6dd
+                | 0x70f
+                | 0x890..=0x891
+                | 0x8e2
+                | 0x115f..=0x1160
+                | 0x17b4..=0x17b5
+                | 0x180b..=0x180f
+                | 0x200b..=0x200f
+                | 0x202a..=0x202e
+                | 0x2060..=0x206f
+                | 0x3164
+                | 0xfdd0..=0xfdef
+                | 0xfe00..=0xfe0f
+                | 0xfeff
+                | 0xffa0
+                | 0xfff0..=0xfffb
+                | 0x110bd
+                | 0x110cd
+                | 0x13430..=0x1343f
+                | 0x1bca0..=0x1bca3
+                | 0x1d173..=0x1d17a
+                | 0xe0000..=0xe0fff
+        )
 }
 
 #[cfg(test)]
@@ -165,7 +180,15 @@ mod tests {
 
     #[test]
     fn only_values_a_workload_reads_alike_are_forwarded() {
-        for same in ["alice", "admin@corp.example", "a b", "", "ünï"] {
+        for same in [
+            "alice",
+            "admin@corp.example",
+            "a b",
+            "",
+            "ünï",
+            "名前",
+            "a\u{1f600}",
+        ] {
             assert!(forwardable(same), "{same:?}");
         }
         for other in [
@@ -188,6 +211,16 @@ mod tests {
             "\u{200b}admin",
             "ad\u{ad}min",
             "ad\u{200d}min",
+            // Tag characters, supplementary variation selectors, other
+            // format characters, noncharacters.
+            "alice\u{e0041}",
+            "corp.example\u{e0100}",
+            "a\u{1bca0}",
+            "a\u{600}",
+            "a\u{fffb}",
+            "a\u{fffe}",
+            "a\u{1ffff}",
+            "a\u{fdd0}",
         ] {
             assert!(!forwardable(other), "{other:?}");
         }

@@ -19,28 +19,38 @@ use crate::token::TokenLimits;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AmbiguousPath;
 
-/// `path` as a servlet container routes it: the `;parameters` cut from
-/// every segment, then empty segments merged. `None` when that leaves a
-/// `.` or `..` segment: the container resolves `/pub/..;/admin` to
-/// `/admin`, a path Envoy's normalisation never let through as such, so
-/// no legitimate request spells one.
-fn without_parameters(path: &str) -> Option<String> {
+/// `path` as a servlet container routes it when it has `;parameters`:
+/// the parameters cut from every segment, then empty segments merged;
+/// `None` without any. A `.` or `..` segment left by the cut (also spelled
+/// `%2e`, which a container decodes first) is refused, whichever way the
+/// policy is chosen: the container resolves `/pub/..;/admin` to `/admin`,
+/// a path Envoy's normalisation never lets through as such, so no
+/// legitimate request spells one.
+pub fn routed_path(path: &str) -> Result<Option<String>, AmbiguousPath> {
+    if !path.contains(';') {
+        return Ok(None);
+    }
     let mut routed = String::with_capacity(path.len());
     for segment in path.split('/').skip(1) {
         let segment = segment.split(';').next().unwrap_or_default();
-        match segment {
-            "." | ".." => return None,
-            "" => {}
-            kept => {
-                routed.push('/');
-                routed.push_str(kept);
-            }
+        if is_dot_segment(segment) {
+            return Err(AmbiguousPath);
+        }
+        if !segment.is_empty() {
+            routed.push('/');
+            routed.push_str(segment);
         }
     }
     if routed.is_empty() || path.ends_with('/') {
         routed.push('/');
     }
-    Some(routed)
+    Ok(Some(routed))
+}
+
+/// `.` or `..`, each dot possibly percent-encoded.
+fn is_dot_segment(segment: &str) -> bool {
+    let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+    decoded == "." || decoded == ".."
 }
 
 /// A compiled policy. Everything a request is checked against is resolved at
@@ -151,8 +161,7 @@ impl PolicySet {
         method: &str,
     ) -> Result<Option<&Arc<Policy>>, AmbiguousPath> {
         let chosen = self.select(host, path, method);
-        if path.contains(';') {
-            let routed = without_parameters(path).ok_or(AmbiguousPath)?;
+        if let Some(routed) = routed_path(path)? {
             let routed = self.select(host, &routed, method);
             if chosen.map(|p| &p.name) != routed.map(|p| &p.name) {
                 return Err(AmbiguousPath);
