@@ -127,6 +127,21 @@ async fn rego_decides_after_the_token_through_envoy() {
     assert_eq!(seen.status, 200, "{}", seen.body);
     assert_eq!(upstream_headers(&seen)["x-tenant"], json!("acme"));
     assert_eq!(seen.headers["x-policy"], "tenant");
+    // A route whose policy never sets x-tenant still strips a client's
+    // copy: a workload may read it in code shared by every route.
+    let seen = get(
+        &envoy,
+        "/people?view=short",
+        None,
+        &[("x-team", "blue"), ("x-tenant", "evil")],
+    )
+    .await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    assert!(
+        upstream_headers(&seen).get("x-tenant").is_none(),
+        "{}",
+        seen.body
+    );
     // Other spellings of the policy's header would reach a CGI-style
     // workload as it: refused, on the token route and the anonymous one.
     for path in ["/tenants/acme/orders", "/people?view=short"] {

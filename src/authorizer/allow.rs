@@ -1,4 +1,5 @@
-//! Step 11: the allow, with the identity headers set and the rest stripped.
+//! Step 11: the allow, with the identity headers set and every other
+//! header zt-authz sets (any Rego policy's too) stripped.
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ pub(super) fn anonymous_allow(
         set_headers.push((h.clone(), policy.to_string()));
     }
     Allow {
-        remove_headers: not_set(&rt.identity_headers, &set_headers),
+        remove_headers: not_set(&rt.guarded_headers, &set_headers),
         policy,
         claims: None,
         set_headers,
@@ -47,7 +48,7 @@ pub(super) fn identified_allow(
         set_headers.push((h.clone(), policy.name.to_string()));
     }
     Allow {
-        remove_headers: not_set(&rt.identity_headers, &set_headers),
+        remove_headers: not_set(&rt.guarded_headers, &set_headers),
         policy: policy.name.clone(),
         claims: Some(claims),
         set_headers,

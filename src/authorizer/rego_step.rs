@@ -39,13 +39,12 @@ pub(super) fn apply(
             headers: verdict.headers,
         }));
     }
-    // Every header the policy may set is stripped unless set now, so a
-    // client's copy never reaches the workload (as with identity headers).
-    for declared in rego.headers() {
-        if !verdict.headers.iter().any(|(h, _)| h == declared) {
-            allow.remove_headers.push(declared.clone());
-        }
-    }
+    // Every header any policy's Rego may set is already stripped (as with
+    // identity headers, on every route, so a workload reading one anywhere
+    // never gets a client's copy); those set now are set instead.
+    allow
+        .remove_headers
+        .retain(|h| !verdict.headers.iter().any(|(set, _)| set == h));
     allow.set_headers.extend(verdict.headers);
     allow.remove_headers.extend(verdict.remove_headers);
     allow.response_headers = verdict.response_headers;
