@@ -337,12 +337,6 @@ impl DenyReason {
         )
     }
 
-    /// The `DPoP` challenge sent next to the Bearer one on every 400/401
-    /// of a Bearer-scheme request (see `challenges`).
-    pub fn dpop_challenge(&self, realm: &str, algs: &str) -> Option<String> {
-        self.challenges(realm, algs, false).1
-    }
-
     /// A fresh server nonce for the `DPoP-Nonce` header, when the denial asks for one.
     pub fn dpop_nonce(&self) -> Option<&str> {
         match self {
