@@ -16,9 +16,9 @@
 # the whole process (gRPC, HTTP/2, the runtime) for those N Checks only.
 #
 # Caveat: valgrind hides the CPU's SHA extensions, so aws-lc hashes in
-# software under it. The token cache key (SHA-256 of the token) then counts
-# about 21,000 instructions per Check here, while natively it is under 1 %
-# of a Check's CPU (perf). Compare builds with each other, not with time.
+# software under it: the uncached and raw figures include a SHA-256 of the
+# token's signing input that natively takes a fraction of the time.
+# Compare builds with each other, not with time.
 #
 # Needs valgrind (apt-get install valgrind) and curl. ZT_BIN and ZT_BENCH_TOOLS skip
 # the cargo builds, as in benches/run.sh. N (default 10,000) sets the count.

@@ -50,7 +50,8 @@ fn revocation_lookup(c: &mut Criterion) {
     let runtime = p.authorizer.snapshot();
     let claims = rt
         .block_on(runtime.verifier.verify(&token, Default::default()))
-        .unwrap();
+        .unwrap()
+        .claims;
     let index = p.revocations.index();
     let mut group = c.benchmark_group("revocation_lookup");
     group.bench_function("empty", |b| b.iter(|| index.is_revoked(&claims)));

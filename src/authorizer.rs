@@ -11,7 +11,6 @@ use crate::binding::{
     BindingContext, BindingError, Presentation, Proven, ReplayCaches, RequestUri, SenderConstraint,
     check_binding,
 };
-use crate::clock::SharedClock;
 use crate::config::DefaultAction;
 use crate::decision::{Allow, Decision, Deny, DenyReason};
 use crate::policy::{AmbiguousPath, Policy, check_requirements, routed_path};
@@ -20,7 +19,8 @@ use crate::revocation::RevocationCheck;
 use crate::snapshot::Snapshot;
 use crate::telemetry::redact::OneValue;
 use crate::token::{
-    Scheme, TokenError, TokenLimits, VerifiedClaims, extract_bearer, extract_credentials,
+    Scheme, TokenLimits, Verified, VerifiedClaims, check_token_characters, extract_bearer,
+    extract_credentials, split_credentials,
 };
 use allow::{anonymous_allow, identified_allow, kept_allow};
 
@@ -160,23 +160,21 @@ pub struct Authorizer {
     replay: ReplayCaches,
     revocations: Arc<dyn RevocationCheck>,
     recorder: Arc<dyn DecisionRecorder>,
-    clock: SharedClock,
 }
 
 impl Authorizer {
-    /// An authorizer that decides with `snapshot` until a reload swaps in another.
+    /// An authorizer that decides with `snapshot` until a reload swaps in
+    /// another. The time a decision is judged at is the snapshot's clock's.
     pub fn new(
         snapshot: Snapshot,
         revocations: Arc<dyn RevocationCheck>,
         recorder: Arc<dyn DecisionRecorder>,
-        clock: SharedClock,
     ) -> Self {
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             replay: ReplayCaches::default(),
             revocations,
             recorder,
-            clock,
         }
     }
 
@@ -278,7 +276,7 @@ impl Authorizer {
             return rego_step::apply(policy, input, None, allow);
         }
         // 4–9. The token, verified, its binding proven and not revoked.
-        let (claims, proven) = self
+        let (verified, proven) = self
             .authenticate_presented(
                 rt,
                 input.authorization,
@@ -286,6 +284,7 @@ impl Authorizer {
                 policy.token_limits,
             )
             .await?;
+        let Verified { claims, trust, now } = verified;
         if let Some(constraint) = policy.sender_constraint
             && !constraint.met_by(proven)
         {
@@ -300,13 +299,9 @@ impl Authorizer {
             ));
         }
         // 10. Policy requirements.
-        let leeway = rt
-            .verifier
-            .trust(claims.issuer())
-            .map_or(0.0, |t| t.leeway.as_secs_f64());
+        let leeway = trust.leeway.as_secs_f64();
         let rank = |acr: &str| rt.config.acr_rank(acr);
-        if let Err(unmet) = check_requirements(policy, &claims, rank, self.clock.now_unix(), leeway)
-        {
+        if let Err(unmet) = check_requirements(policy, &claims, rank, now, leeway) {
             return Err(Deny::about(DenyReason::Unmet(unmet), &claims));
         }
         // 11. The answer kept from this token's last allow here, if the
@@ -340,7 +335,7 @@ impl Authorizer {
         let nothing = Presentation::default();
         self.verify_presented(rt, Scheme::Bearer, token, &nothing, limits)
             .await
-            .map(|(claims, _)| claims)
+            .map(|(verified, _)| verified.claims)
     }
 
     /// Steps 4–9 for `Check`: a Bearer or DPoP token, with whatever proof
@@ -351,8 +346,10 @@ impl Authorizer {
         authorization: Option<&str>,
         presented: &Presentation<'_>,
         limits: TokenLimits,
-    ) -> Result<(Arc<VerifiedClaims>, Proven), Deny> {
-        let (scheme, token) = extract_credentials(authorization, rt.config.server.max_token_bytes)
+    ) -> Result<(Verified, Proven), Deny> {
+        // The token's characters are checked only when it is not one
+        // verified before: every stored token passed that check.
+        let (scheme, token) = split_credentials(authorization, rt.config.server.max_token_bytes)
             .map_err(|e| Deny::new(DenyReason::Bearer(e)))?;
         self.verify_presented(rt, scheme, token, presented, limits)
             .await
@@ -366,51 +363,46 @@ impl Authorizer {
         token: &str,
         presented: &Presentation<'_>,
         limits: TokenLimits,
-    ) -> Result<(Arc<VerifiedClaims>, Proven), Deny> {
-        let claims = rt
-            .verifier
-            .verify(token, limits)
-            .await
-            .map_err(|rejected| Deny {
-                reason: DenyReason::Token(rejected.error),
-                policy: None,
-                issuer: rejected.issuer,
-                kid: rejected.kid,
-                dpop_scheme: scheme == Scheme::Dpop,
-            })?;
+    ) -> Result<(Verified, Proven), Deny> {
+        let verified = match rt.verifier.verify_cached(token, limits) {
+            Some(result) => result,
+            None => {
+                check_token_characters(token).map_err(|e| Deny::new(DenyReason::Bearer(e)))?;
+                rt.verifier.verify_uncached(token, limits).await
+            }
+        };
+        let verified = verified.map_err(|rejected| Deny {
+            reason: DenyReason::Token(rejected.error),
+            policy: None,
+            issuer: rejected.issuer,
+            kid: rejected.kid,
+            dpop_scheme: scheme == Scheme::Dpop,
+        })?;
         // Revocation before the binding: a revoked token's proofs must not
         // use up room in the replay cache.
-        if self.revocations.is_revoked(&claims) {
-            return Err(Deny::about(DenyReason::Revoked, &claims));
+        if self.revocations.is_revoked(&verified.claims) {
+            return Err(Deny::about(DenyReason::Revoked, &verified.claims));
         }
-        let proven = self.check_binding(rt, &claims, scheme, token, presented)?;
-        Ok((claims, proven))
+        let proven = self.check_binding(&verified, scheme, token, presented)?;
+        Ok((verified, proven))
     }
 
     /// Step 8b: a bound token only with its proof of possession.
     fn check_binding(
         &self,
-        rt: &Snapshot,
-        claims: &VerifiedClaims,
+        verified: &Verified,
         scheme: Scheme,
         token: &str,
         presented: &Presentation<'_>,
     ) -> Result<Proven, Deny> {
-        // A verified token's issuer is always configured; fail closed anyway.
-        let Some(trust) = rt.verifier.trust(claims.issuer()) else {
-            return Err(Deny::about(
-                DenyReason::Token(TokenError::UnknownIssuer),
-                claims,
-            ));
-        };
         let cx = BindingContext {
-            settings: &trust.dpop,
-            leeway: trust.leeway,
+            settings: &verified.trust.dpop,
+            leeway: verified.trust.leeway,
             replay: &self.replay,
-            now: self.clock.now_unix(),
+            now: verified.now,
         };
-        check_binding(claims, scheme, token, presented, &cx)
-            .map_err(|e| Deny::about(DenyReason::Binding(e), claims))
+        check_binding(&verified.claims, scheme, token, presented, &cx)
+            .map_err(|e| Deny::about(DenyReason::Binding(e), &verified.claims))
     }
 }
 

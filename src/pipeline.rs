@@ -33,12 +33,7 @@ impl DecisionPipeline {
     ) -> Result<Self, StoreError> {
         let revocations = Revocations::open(&config.revocations, clock.clone(), events)?;
         let (snapshot, new_keys) = Snapshot::build(config, None, client, &clock);
-        let authorizer = Arc::new(Authorizer::new(
-            snapshot,
-            revocations.index(),
-            recorder,
-            clock,
-        ));
+        let authorizer = Arc::new(Authorizer::new(snapshot, revocations.index(), recorder));
         Ok(Self {
             authorizer,
             revocations,

@@ -49,7 +49,7 @@ async fn fixture() -> Fixture {
         k.refresh().await;
     }
     Fixture {
-        authorizer: Authorizer::new(snapshot, Arc::new(RevokedJti), Arc::new(LogRecorder), clock),
+        authorizer: Authorizer::new(snapshot, Arc::new(RevokedJti), Arc::new(LogRecorder)),
         keys,
         _dir: dir,
     }
@@ -234,4 +234,32 @@ async fn an_allow_sets_identity_and_strips_the_rest() {
             "{h} both set and removed"
         );
     }
+}
+
+#[tokio::test]
+async fn a_token_verified_before_does_not_excuse_the_characters_around_it() {
+    // The character check is skipped for a token found in the cache: only
+    // the very token stored can be found, never one with more around it.
+    let f = fixture().await;
+    let good = f.token(json!({}));
+    let first = f.decide("shop.test", "/orders", Some(&good), None).await;
+    assert_eq!(first, (Some("orders".to_owned()), "allow"));
+    for spelling in [
+        format!("{good},Bearer {good}"),
+        format!("{good},"),
+        format!("{good}\"x"),
+        format!("{good} x"),
+        format!("{good}\tx"),
+    ] {
+        let got = f
+            .decide("shop.test", "/orders", Some(&spelling), None)
+            .await;
+        assert_eq!(
+            got,
+            (Some("orders".to_owned()), "malformed_request"),
+            "{spelling:?}"
+        );
+    }
+    let again = f.decide("shop.test", "/orders", Some(&good), None).await;
+    assert_eq!(again, (Some("orders".to_owned()), "allow"));
 }

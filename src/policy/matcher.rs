@@ -219,8 +219,17 @@ fn ipv6_literal(host: &str) -> Option<String> {
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
+    if !has_two_colons(inner) {
+        return None;
+    }
     let address: std::net::Ipv6Addr = inner.parse().ok()?;
     Some(format!("[{address}]"))
+}
+
+/// Whether `text` could be an IPv6 address, which has two colons at least
+/// (`::`). Host names are not parsed as addresses on every request.
+fn has_two_colons(text: &str) -> bool {
+    text.bytes().filter(|&b| b == b':').nth(1).is_some()
 }
 
 /// `example.com:8443`, `example.com:` and `example.com:x:1` →
@@ -232,7 +241,7 @@ fn strip_port(host: &str) -> &str {
             None => host,
         };
     }
-    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+    if has_two_colons(host) && host.parse::<std::net::Ipv6Addr>().is_ok() {
         return host;
     }
     host.split_once(':').map_or(host, |(name, _)| name)

@@ -43,6 +43,18 @@ pub fn extract_credentials(
     header: Option<&str>,
     max_bytes: usize,
 ) -> Result<(Scheme, &str), BearerError> {
+    let (scheme, token) = split_credentials(header, max_bytes)?;
+    check_token_characters(token)?;
+    Ok((scheme, token))
+}
+
+/// `extract_credentials` short of [`check_token_characters`]: the scheme,
+/// and a token that is there and not too large. For a caller that finds
+/// the token among those it checked before, and checks the others.
+pub fn split_credentials(
+    header: Option<&str>,
+    max_bytes: usize,
+) -> Result<(Scheme, &str), BearerError> {
     let value = header.ok_or(BearerError::Missing)?;
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
     let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
@@ -60,16 +72,20 @@ pub fn extract_credentials(
     if token.len() > max_bytes {
         return Err(BearerError::TooLarge);
     }
-    // RFC 6750 b64token: no whitespace or other characters inside. Two
-    // headers arrive joined with `,`, which is named on its own.
-    if !is_b64token(token.as_bytes()) {
-        return Err(BearerError::Malformed(if token.contains(',') {
-            "more than one Authorization header, or a comma in the token"
-        } else {
-            "the bearer token contains characters a token cannot have"
-        }));
-    }
     Ok((scheme, token))
+}
+
+/// RFC 6750 b64token: no whitespace or other characters inside. Two
+/// headers arrive joined with `,`, which is named on its own.
+pub fn check_token_characters(token: &str) -> Result<(), BearerError> {
+    if is_b64token(token.as_bytes()) {
+        return Ok(());
+    }
+    Err(BearerError::Malformed(if token.contains(',') {
+        "more than one Authorization header, or a comma in the token"
+    } else {
+        "the bearer token contains characters a token cannot have"
+    }))
 }
 
 /// Whether every byte is an RFC 6750 b64token character. This runs over

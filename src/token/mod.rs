@@ -12,12 +12,15 @@ mod verify;
 
 use std::time::Duration;
 
-pub use bearer::{BearerError, Scheme, extract_bearer, extract_credentials};
+pub use bearer::{
+    BearerError, Scheme, check_token_characters, extract_bearer, extract_credentials,
+    split_credentials,
+};
 pub use cache::TokenCache;
 pub use claims::{EncodedAllow, VerifiedClaims};
 pub use error::TokenError;
 pub use json::{ObjectError, unique_object};
-pub use verify::{IssuerTrust, Rejection, Verifier};
+pub use verify::{IssuerTrust, Rejection, Verified, Verifier};
 
 /// Lifetime (`exp − iat`) and age (`now − iat`) limits for one check: the
 /// tighter of the issuer's and the policy's.

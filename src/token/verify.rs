@@ -39,6 +39,18 @@ pub struct IssuerTrust {
     pub keys: Arc<IssuerKeys>,
 }
 
+/// A token that passed verification and its time checks.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// Its claims.
+    pub claims: Arc<VerifiedClaims>,
+    /// Its issuer's settings, as this snapshot has them.
+    pub trust: Arc<IssuerTrust>,
+    /// The Unix time its lifetime was judged at. The rest of a decision
+    /// judges by the same instant, so no two steps see different times.
+    pub now: f64,
+}
+
 /// A refused token: why, and what was learned about it on the way, for the
 /// decision log. `issuer` is set only when it names a configured issuer;
 /// `kid` is the header's, cut to 64 printable characters.
@@ -115,29 +127,56 @@ impl Verifier {
     /// the parsing and signature work; the time checks and limits run on
     /// every call. Only an unknown `kid` can make this wait: for one
     /// de-duplicated, rate-limited refetch of that issuer's keys.
-    pub async fn verify(
+    pub async fn verify(&self, token: &str, limits: TokenLimits) -> Result<Verified, Rejection> {
+        match self.verify_cached(token, limits) {
+            Some(result) => result,
+            None => self.verify_uncached(token, limits).await,
+        }
+    }
+
+    /// `verify` for a token in the cache, `None` for any other: its parsing
+    /// and signature were checked when it was stored, so only the time
+    /// checks and limits run.
+    pub fn verify_cached(
         &self,
         token: &str,
         limits: TokenLimits,
-    ) -> Result<Arc<VerifiedClaims>, Rejection> {
-        let (claims, trust) = match self.cache.get(token) {
-            Some(hit) => hit,
-            None => {
-                let fresh = self.verify_fresh(token, TokenUse::Access).await?;
-                let claims = Arc::new(fresh.claims);
-                self.cache.insert(
-                    token,
-                    &claims,
-                    &fresh.trust,
-                    fresh.key_generation,
-                    self.clock.now_unix(),
-                );
-                (claims, fresh.trust)
-            }
-        };
-        self.check_times(&trust, &claims, limits)
-            .map_err(|error| Rejection::about(error, &claims))?;
-        Ok(claims)
+    ) -> Option<Result<Verified, Rejection>> {
+        let (claims, trust) = self.cache.get(token)?;
+        Some(self.judged_now(claims, trust, limits))
+    }
+
+    /// `verify` without looking in the cache; a token that passes is stored.
+    pub async fn verify_uncached(
+        &self,
+        token: &str,
+        limits: TokenLimits,
+    ) -> Result<Verified, Rejection> {
+        let fresh = self.verify_fresh(token, TokenUse::Access).await?;
+        let claims = Arc::new(fresh.claims);
+        self.cache.insert(
+            token,
+            &claims,
+            &fresh.trust,
+            fresh.key_generation,
+            self.clock.now_unix(),
+        );
+        self.judged_now(claims, fresh.trust, limits)
+    }
+
+    /// The time checks and limits, against one reading of the clock that
+    /// the caller's later steps use too.
+    fn judged_now(
+        &self,
+        claims: Arc<VerifiedClaims>,
+        trust: Arc<IssuerTrust>,
+        limits: TokenLimits,
+    ) -> Result<Verified, Rejection> {
+        let now = self.clock.now_unix();
+        match self.check_times(&trust, &claims, limits, now) {
+            Ok(()) => Ok(Verified { claims, trust, now }),
+            Err(error) => Err(Rejection::about(error, &claims)),
+        }
     }
 
     /// An OIDC Back-Channel Logout token: verified like an access token,
@@ -145,7 +184,8 @@ impl Verifier {
     /// `required_typ` is for access tokens). Never cached.
     pub async fn verify_logout_token(&self, token: &str) -> Result<VerifiedClaims, Rejection> {
         let fresh = self.verify_fresh(token, TokenUse::Logout).await?;
-        self.check_times(&fresh.trust, &fresh.claims, TokenLimits::default())
+        let now = self.clock.now_unix();
+        self.check_times(&fresh.trust, &fresh.claims, TokenLimits::default(), now)
             .map_err(|error| Rejection::about(error, &fresh.claims))?;
         Ok(fresh.claims)
     }
@@ -290,8 +330,8 @@ impl Verifier {
         trust: &IssuerTrust,
         c: &VerifiedClaims,
         limits: TokenLimits,
+        now: f64,
     ) -> Result<(), TokenError> {
-        let now = self.clock.now_unix();
         let leeway = trust.leeway.as_secs_f64();
         if now >= c.exp() + leeway {
             return Err(TokenError::Expired);
