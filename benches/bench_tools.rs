@@ -3,6 +3,10 @@
 //!
 //! - `noop-server ADDR`: an ext_authz server that allows everything, the
 //!   baseline every ratio is measured against;
+//! - `noop-server ADDR ANSWER`: the same, answering every Check with the
+//!   encoded `CheckResponse` in the file ANSWER (zt-authz's own allow, as
+//!   `answer` saves it): what Envoy's handling of that answer costs, with
+//!   no decision made;
 //! - `keys DIR`: a dev key set `DIR/jwks.json` and, for each of RS256, ES256
 //!   and EdDSA, `DIR/token-ALG` (valid for an hour) and `DIR/check-ALG.bin`
 //!   (a gRPC-framed `CheckRequest` carrying it), plus `check-revoked.bin`
@@ -10,6 +14,7 @@
 //!   signature);
 //! - `check ADDR FILE`: sends the framed request in FILE once and prints the
 //!   decision, to make sure a load run measures allows;
+//! - `answer ADDR FILE OUT`: sends it once and saves the encoded response;
 //! - `protoset FILE`: the ext_authz descriptor set, for `ghz --protoset`;
 //! - `raw-verify ALG N`: nanoseconds per signature verification as
 //!   zt-authz makes it (`VerifyKey::verify`), the floor of the uncached path;
@@ -48,6 +53,35 @@ impl Authorization for AllowAll {
             dynamic_metadata: None,
         }))
     }
+}
+
+/// Every Check gets the same answer, decided once elsewhere.
+struct Canned(CheckResponse);
+
+#[tonic::async_trait]
+impl Authorization for Canned {
+    async fn check(
+        &self,
+        _: tonic::Request<CheckRequest>,
+    ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
+        Ok(tonic::Response::new(self.0.clone()))
+    }
+}
+
+/// Serves `service` on `addr` until killed.
+fn serve<S: Authorization>(addr: &str, service: S) {
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        tonic::transport::Server::builder()
+            .add_service(AuthorizationServer::new(service))
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            )
+            .await
+            .unwrap();
+    });
 }
 
 fn alg(name: &str) -> DevAlg {
@@ -105,15 +139,18 @@ fn write_keys(dir: &Path) {
     .unwrap();
 }
 
-async fn check_once(addr: &str, file: &str) -> String {
+async fn answer(addr: &str, file: &str) -> CheckResponse {
     use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
     let framed = std::fs::read(file).unwrap();
     let request = CheckRequest::decode(&framed[5..]).unwrap();
     let mut client = AuthorizationClient::connect(format!("http://{addr}"))
         .await
         .unwrap();
-    let response = client.check(request).await.unwrap().into_inner();
-    match response.http_response {
+    client.check(request).await.unwrap().into_inner()
+}
+
+async fn check_once(addr: &str, file: &str) -> String {
+    match answer(addr, file).await.http_response {
         Some(HttpResponse::OkResponse(_)) => "allow".into(),
         Some(HttpResponse::DeniedResponse(d)) => format!("deny {}", d.body),
         other => format!("unexpected {other:?}"),
@@ -163,25 +200,19 @@ fn main() {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["noop-server", addr] => {
-            let addr: std::net::SocketAddr = addr.parse().unwrap();
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async {
-                let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-                tonic::transport::Server::builder()
-                    .add_service(AuthorizationServer::new(AllowAll))
-                    .serve_with_incoming(
-                        tonic::transport::server::TcpIncoming::from(listener)
-                            .with_nodelay(Some(true)),
-                    )
-                    .await
-                    .unwrap();
-            });
+        ["noop-server", addr] => serve(addr, AllowAll),
+        ["noop-server", addr, file] => {
+            let bytes = std::fs::read(file).unwrap();
+            serve(addr, Canned(CheckResponse::decode(&bytes[..]).unwrap()));
         }
         ["keys", dir] => write_keys(Path::new(dir)),
         ["check", addr, file] => {
             let rt = tokio::runtime::Runtime::new().unwrap();
             println!("{}", rt.block_on(check_once(addr, file)));
+        }
+        ["answer", addr, file, out] => {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            std::fs::write(out, rt.block_on(answer(addr, file)).encode_to_vec()).unwrap();
         }
         ["protoset", file] => std::fs::write(file, zt_authz::grpc::DESCRIPTOR_SET).unwrap(),
         ["raw-verify", name, n] => println!(

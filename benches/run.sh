@@ -3,7 +3,7 @@
 # targets, the Envoy set-ups and the direct loads, and writes it to
 # target/bench/BENCHMARKS.md.
 #
-#   bash benches/run.sh            # full run, about 8 minutes on 2 cores
+#   bash benches/run.sh            # full run, about 5 minutes on 2 cores
 #   QUICK=1 bash benches/run.sh    # a tenth of the requests, under 2 minutes
 #
 # ZT_BIN (a zt-authz binary) and ZT_BENCH_TOOLS (a built
@@ -14,21 +14,26 @@
 #   - direct gRPC load on Check with ghz (128 in flight over 4
 #     connections), server CPU per Check from /proc next to ghz's latency
 #     distribution: the no-op ext_authz server, zt-authz cached (through
-#     server reflection and through the protoset), zt-authz with the policy
+#     server reflection and through the protoset), the no-op server sending
+#     zt-authz's own allow (see E6), zt-authz with the policy
 #     in Rego (E5's process), OPA, zt-authz uncached per algorithm, and the
 #     raw signature verification of each algorithm, as zt-authz makes it
 #     (the denominator of target 5) and through jsonwebtoken's own verify;
 #   - the same Envoy binary (--concurrency 1, direct_response upstream) under
-#     h2load -c 1 -m 1 in six set-ups, p50, p99, requests/s, and Envoy's and
+#     h2load -c 1 -m 1 in seven set-ups, p50, p99, requests/s, and Envoy's and
 #     the decision point's CPU per request from /proc:
 #       E0 no auth              E3 ext_authz → the no-op server
 #       E1 jwt_authn + RBAC     E4 ext_authz → OPA
 #       E2 ext_authz → zt-authz E5 ext_authz → zt-authz, policy in Rego
+#       E6 ext_authz → the no-op server answering with zt-authz's own allow
+#          for the bench request (saved by `bench_tools answer`): what the
+#          answer alone costs Envoy, with no decision made. Not a target;
+#          it shows how much of target 1 the answer's content takes.
 # Run-to-run spread on a shared 2-core machine is larger than most of the
 # differences measured, so each load runs three times, in rotation (the
 # direct loads: no-op, cached, cached-protoset, Rego, OPA, uncached
-# RS256/ES256/EdDSA, raw verify, then again; the set-ups: E0…E5, E0…E5,
-# E0…E5), never three times in a row: a slow phase of the machine then
+# RS256/ES256/EdDSA, raw verify, then again; the set-ups: E0…E6, E0…E6,
+# E0…E6), never three times in a row: a slow phase of the machine then
 # lands on every set-up once instead of on one set-up three times. Each
 # figure is the median of its three runs; each ratio is computed within a
 # round (from loads that ran minutes apart at most) and the median of the
@@ -36,7 +41,7 @@
 #
 # Requests per run (full; QUICK=1 divides all but RAW_N by ten). ghz, not
 # the servers, limits the direct rate on 2 cores (6,000 to 11,000 Checks/s),
-# so the direct counts are what three rounds allow in about 8 minutes in
+# so the direct counts are what three rounds allow in about 5 minutes in
 # all; with them the /proc tick (10 ms) is at most 0.5 µs per request in
 # every full run:
 #   DIRECT_N   100,000  no-op, cached, cached-protoset, Rego
@@ -165,6 +170,11 @@ for port in 19200 19201 19204; do
     [ "$d" = allow ] || { echo "zt-authz :$port does not allow the $alg load request: $d" >&2; exit 1; }
   done
 done
+# zt-authz's allow for the load request, answered at no cost by a second
+# no-op server (E6 and the direct noop-answer run).
+"$TOOLS" answer 127.0.0.1:19200 "$OUT/check-RS256.bin" "$OUT/answer-RS256.bin"
+"$TOOLS" noop-server 127.0.0.1:19205 "$OUT/answer-RS256.bin" & NOOPA=$!; PIDS+=("$NOOPA")
+wait_port 19205
 echo "decision parity, zt-authz vs OPA vs zt-authz with Rego…" >&2
 bash benches/opa/parity.sh "$TOOLS" "$TOOLS_BIN/grpcurl" "$OUT" 127.0.0.1:19200 127.0.0.1:19203 127.0.0.1:19204
 
@@ -218,6 +228,7 @@ direct opa-warm 0 "$OPA" 19203 $((OPA_N / 10)) RS256 --protoset "$OUT/ext_authz.
 for round in $(seq 1 "$ROUNDS"); do
   direct noop "$round" "$NOOP" 19202 "$DIRECT_N" RS256 --protoset "$OUT/ext_authz.protoset" >>"$MEAS"
   direct cached "$round" "$ZT" 19200 "$DIRECT_N" RS256 >>"$MEAS"
+  direct noop-answer "$round" "$NOOPA" 19205 "$DIRECT_N" RS256 --protoset "$OUT/ext_authz.protoset" >>"$MEAS"
   direct cached-protoset "$round" "$ZT" 19200 "$DIRECT_N" RS256 --protoset "$OUT/ext_authz.protoset" >>"$MEAS"
   direct rego "$round" "$ZTR" 19204 "$DIRECT_N" RS256 >>"$MEAS"
   direct opa "$round" "$OPA" 19203 "$OPA_N" RS256 --protoset "$OUT/ext_authz.protoset" >>"$MEAS"
@@ -245,6 +256,7 @@ EOF
 }
 CLUSTERS="$(cluster zt-authz 19200)
 $(cluster noop 19202)
+$(cluster noop-answer 19205)
 $(cluster opa 19203)
 $(cluster zt-authz-rego 19204)"
 
@@ -347,6 +359,7 @@ for round in $(seq 1 "$ROUNDS"); do
   envoy_run E3 "$round" "${EXT_AUTHZ/CLUSTER/noop}" "$NOOP"
   envoy_run E4 "$round" "${EXT_AUTHZ/CLUSTER/opa}" "$OPA"
   envoy_run E5 "$round" "${EXT_AUTHZ/CLUSTER/zt-authz-rego}" "$ZTR"
+  envoy_run E6 "$round" "${EXT_AUTHZ/CLUSTER/noop-answer}" "$NOOPA"
   echo "  round $round done at $(elapsed)" >&2
 done
 
@@ -413,6 +426,16 @@ target(1, "added p50 through Envoy ÷ the no-op server's: (E2−E0) ÷ (E3−E0)
 target(1, "added p99, the same",
        f"{med(added('E2', 'p99')):.0f} µs", f"no-op {med(added('E3', 'p99')):.0f} µs",
        ratio(added("E2", "p99"), added("E3", "p99")), "1.15")
+def context(n, measure, ours, base, rs):
+    shown, each, _ = fmt_ratio(rs)
+    rows.append(f"| ({n}) | {measure} | {ours} | {base} | {shown} | {each} | – | context |")
+
+context(1, "added p50 ÷ that of a no-op server sending zt-authz's own allow: (E2−E0) ÷ (E6−E0)",
+        f"{med(added('E2', 'p50')):.0f} µs", f"no-op with that answer {med(added('E6', 'p50')):.0f} µs",
+        ratio(added("E2", "p50"), added("E6", "p50")))
+context(1, "that no-op server's added p50 ÷ the plain no-op's: (E6−E0) ÷ (E3−E0), the answer's own share",
+        f"{med(added('E6', 'p50')):.0f} µs", f"no-op {med(added('E3', 'p50')):.0f} µs",
+        ratio(added("E6", "p50"), added("E3", "p50")))
 target(2, "PDP CPU per Check through Envoy ÷ OPA's (E2 ÷ E4, the same allows)",
        us(med(pdp("E2"))), f"OPA {us(med(pdp('E4')))}", ratio(pdp("E2"), pdp("E4")), "0.2")
 target(3, "added p50 through Envoy ÷ OPA's: (E2−E0) ÷ (E4−E0)",
@@ -420,6 +443,9 @@ target(3, "added p50 through Envoy ÷ OPA's: (E2−E0) ÷ (E4−E0)",
        ratio(added("E2", "p50"), added("E4", "p50")), "0.5")
 target(4, "CPU per Check, cached path ÷ the no-op server's (direct ghz load)",
        us(med(dcpu("cached"))), f"no-op {us(med(dcpu('noop')))}", ratio(dcpu("cached"), dcpu("noop")), "1.2")
+context(4, "the same ÷ the no-op server sending zt-authz's own allow",
+        us(med(dcpu("cached"))), f"no-op with that answer {us(med(dcpu('noop-answer')))}",
+        ratio(dcpu("cached"), dcpu("noop-answer")))
 target(5, "uncached RS256 under load: (CPU/Check − no-op) ÷ raw verify",
        us(med(uncached_extra("RS256"))), f"raw verify {us(med(raw_of('RS256')))}",
        ratio(uncached_extra("RS256"), raw_of("RS256")), "1.3")
@@ -434,7 +460,8 @@ else:
     rows.append("| 6 | policy choice, 500 policies ÷ 1 (in process) | – | – | – | – | ≤ 1.2 | not measured in this run |")
 
 setups = (("E0", "E0 no auth"), ("E1", "E1 jwt_authn + RBAC"), ("E2", "E2 ext_authz → zt-authz"),
-          ("E3", "E3 ext_authz → no-op"), ("E4", "E4 ext_authz → OPA"), ("E5", "E5 ext_authz → zt-authz, policy in Rego"))
+          ("E3", "E3 ext_authz → no-op"), ("E4", "E4 ext_authz → OPA"), ("E5", "E5 ext_authz → zt-authz, policy in Rego"),
+          ("E6", "E6 ext_authz → no-op sending zt-authz's allow"))
 def envoy_med(k, q):
     vals = [envoy[k, r][q] for r in rounds]
     return None if None in vals else statistics.median(vals)
@@ -456,6 +483,7 @@ rows += [
     direct_row("no-op (protoset)", "noop"),
     direct_row("zt-authz cached (reflection)", "cached"),
     direct_row("zt-authz cached (protoset)", "cached-protoset"),
+    direct_row("no-op sending zt-authz's allow (protoset)", "noop-answer"),
     direct_row("zt-authz cached, policy in Rego, E5's process (reflection)", "rego",
                f"the Rego path; CPU ÷ cached native {value:.2f} ({each})" if value is not None else "the Rego path"),
     direct_row("OPA, io_jwt cache (protoset)", "opa"),

@@ -42,11 +42,12 @@ pub struct Allow {
     /// presenting the same token to this policy under this snapshot gets
     /// the same allow, so the edge may encode it once per token.
     pub reusable: Option<AllowFor>,
-    /// The answer the gRPC edge encoded for this token, policy and snapshot
-    /// at an earlier `Check` (see `reusable`). When set, the headers are in
-    /// these bytes and `set_headers` and `remove_headers` are empty: the
-    /// edge sends the bytes as they are.
-    pub kept: Option<Arc<[u8]>>,
+    /// The answer is the one the gRPC edge encoded for this token, policy
+    /// and snapshot at an earlier `Check` (see `reusable`), kept with
+    /// `claims` ([`VerifiedClaims::kept_answer`]). When set, the headers
+    /// are in those bytes and `set_headers` and `remove_headers` are empty:
+    /// the edge sends the bytes as they are.
+    pub kept: bool,
 }
 
 /// What a reusable allow was decided under: the snapshot and the policy.

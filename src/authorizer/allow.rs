@@ -28,7 +28,7 @@ pub(super) fn anonymous_allow(
         remove_authorization,
         response_headers: Vec::new(),
         reusable: None,
-        kept: None,
+        kept: false,
     }
 }
 
@@ -60,7 +60,7 @@ pub(super) fn identified_allow(
             generation: rt.generation,
             policy: policy.name.clone(),
         }),
-        kept: None,
+        kept: false,
     }
 }
 
@@ -69,18 +69,19 @@ pub(super) fn identified_allow(
 /// request, so the identity headers are not worked out again. `claims`
 /// are handed back when nothing is kept. Every reference count taken here
 /// is one more cache line both cores write for the same token, so the
-/// claims move in rather than being cloned.
+/// claims move in rather than being cloned, and the answer stays with
+/// them instead of being shared out.
 pub(super) fn kept_allow(
     rt: &Snapshot,
     policy: &Policy,
     claims: Arc<VerifiedClaims>,
 ) -> Result<Allow, Arc<VerifiedClaims>> {
-    let Some(kept) = claims
+    if claims
         .encoded_allow_under(rt.generation, &policy.name)
-        .map(|e| e.bytes.clone())
-    else {
+        .is_none()
+    {
         return Err(claims);
-    };
+    }
     Ok(Allow {
         policy: policy.name.clone(),
         claims: Some(claims),
@@ -90,7 +91,7 @@ pub(super) fn kept_allow(
         response_headers: Vec::new(),
         // The bytes are the answer; nothing is left to encode and keep.
         reusable: None,
-        kept: Some(kept),
+        kept: true,
     })
 }
 

@@ -15,7 +15,7 @@ use self::response::to_response;
 use crate::authorizer::{Authorizer, CheckInput};
 use crate::decision::{Allow, Decision, DenyReason};
 use crate::telemetry::trace;
-use crate::token::EncodedAllow;
+use crate::token::{EncodedAllow, VerifiedClaims};
 
 /// The `Authorization` service Envoy calls.
 #[derive(Clone)]
@@ -71,8 +71,10 @@ impl CheckService {
         // count that every Check of this token makes.
         let decision = match decision {
             Decision::Allow(Allow {
-                kept: Some(kept), ..
-            }) => return Reply::Encoded(kept),
+                kept: true,
+                claims: Some(claims),
+                ..
+            }) => return Reply::Kept(claims),
             other => other,
         };
         let Decision::Allow(Allow {
@@ -144,13 +146,28 @@ impl CheckService {
     }
 }
 
+impl Reply {
+    /// The answer kept with `claims`, or, should it be missing, the 503
+    /// denial of a service that cannot answer: never a gRPC error, which
+    /// Envoy's `failure_mode_allow` could turn into an allow.
+    pub fn kept_bytes(claims: &VerifiedClaims) -> Result<&[u8], Box<CheckResponse>> {
+        claims
+            .kept_answer()
+            .ok_or_else(|| Box::new(response::kept_response(&[])))
+    }
+}
+
 /// What `Check` sends: a response to encode, or one encoded before.
 pub enum Reply {
     /// A response built for this request.
     Message(Box<CheckResponse>),
-    /// A response encoded for an earlier request with the same token,
-    /// policy and snapshot.
+    /// A response encoded for this request, and kept with its token.
     Encoded(Arc<[u8]>),
+    /// The response kept with this token ([`VerifiedClaims::kept_answer`])
+    /// when an earlier request with it was allowed under the same policy
+    /// and snapshot. The claims move here, already owned: sharing out the
+    /// bytes would write to a reference count both cores use.
+    Kept(Arc<VerifiedClaims>),
 }
 
 /// The parts of a `CheckRequest` the pipeline reads, borrowed where they

@@ -106,6 +106,13 @@ impl Encoder for ReplyEncoder {
                 prost::bytes::BufMut::put_slice(buf, &bytes);
                 Ok(())
             }
+            Reply::Kept(claims) => match Reply::kept_bytes(&claims) {
+                Ok(bytes) => {
+                    prost::bytes::BufMut::put_slice(buf, bytes);
+                    Ok(())
+                }
+                Err(denial) => encode(&denial, buf),
+            },
         }
     }
 }

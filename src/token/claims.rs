@@ -123,6 +123,13 @@ impl VerifiedClaims {
             .filter(|e| e.decided_for.generation == generation && *e.decided_for.policy == *policy)
     }
 
+    /// The encoded allow kept with the token, whatever it was decided
+    /// under. Only the first is ever kept, so once `encoded_allow` found
+    /// it for a decision these bytes stay that decision's answer.
+    pub fn kept_answer(&self) -> Option<&[u8]> {
+        self.encoded_allow.get().map(|e| &*e.bytes)
+    }
+
     /// Whether an encoded allow is kept with the token, for whatever policy
     /// and snapshot.
     pub fn keeps_an_encoded_allow(&self) -> bool {

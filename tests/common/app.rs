@@ -142,6 +142,11 @@ impl TestApp {
             zt_authz::grpc::Reply::Encoded(bytes) => {
                 CheckResponse::decode(&*bytes).expect("a kept allow decodes")
             }
+            zt_authz::grpc::Reply::Kept(claims) => match zt_authz::grpc::Reply::kept_bytes(&claims)
+            {
+                Ok(bytes) => CheckResponse::decode(bytes).expect("a kept allow decodes"),
+                Err(denial) => *denial,
+            },
         }
     }
 

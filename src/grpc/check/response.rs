@@ -39,8 +39,9 @@ fn overwrite(key: impl Into<String>, value: impl Into<String>) -> HeaderValueOpt
 }
 
 fn allow_response(allow: Allow) -> CheckResponse {
-    if let Some(kept) = &allow.kept {
-        return kept_response(kept);
+    if allow.kept {
+        let kept = allow.claims.as_deref().and_then(|c| c.kept_answer());
+        return kept_response(kept.unwrap_or_default());
     }
     let mut headers_to_remove: Vec<String> = Vec::with_capacity(allow.remove_headers.len() + 1);
     headers_to_remove.extend(allow.remove_headers.iter().map(|h| h.as_str().to_owned()));
@@ -85,11 +86,16 @@ fn allow_response(allow: Allow) -> CheckResponse {
 }
 
 /// A kept answer as a message again (`reply` sends the bytes instead). The
-/// bytes are this service's own encoding, so they decode; if they ever did
-/// not, the answer is a 503 denial (the service could not answer), never an
-/// allow without its headers.
-fn kept_response(kept: &[u8]) -> CheckResponse {
-    CheckResponse::decode(kept).unwrap_or_else(|e| {
+/// bytes are this service's own encoding, so they decode to an allow; if
+/// they ever did not (or were missing), the answer is a 503 denial (the
+/// service could not answer), never an allow without its headers.
+pub(super) fn kept_response(kept: &[u8]) -> CheckResponse {
+    let decoded = CheckResponse::decode(kept).map_err(|e| e.to_string());
+    let allow = decoded.and_then(|r| match r.http_response {
+        Some(HttpResponse::OkResponse(_)) => Ok(r),
+        _ => Err("not an allow".to_owned()),
+    });
+    allow.unwrap_or_else(|e| {
         tracing::error!(error = %e, "a kept allow does not decode; denied");
         deny_response(
             &Deny::new(DenyReason::Token(TokenError::KeysUnavailable)),

@@ -76,3 +76,27 @@ fn a_name_seen_twice_anywhere_has_its_values_joined() {
         "{joined}"
     );
 }
+
+#[test]
+fn an_answer_missing_from_the_token_is_a_denial_never_an_error() {
+    use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+    let claims = VerifiedClaims::for_test(
+        "https://issuer.test",
+        serde_json::json!({"sub": "alice", "aud": "api", "exp": 2_000}),
+    );
+    let Err(denial) = Reply::kept_bytes(&claims) else {
+        panic!("no answer is kept with these claims");
+    };
+    let Some(HttpResponse::DeniedResponse(denied)) = &denial.http_response else {
+        panic!("not a denial: {denial:?}");
+    };
+    assert_eq!(denied.status.as_ref().map(|s| s.code), Some(503));
+    claims.keep_encoded_allow(EncodedAllow {
+        decided_for: crate::decision::AllowFor {
+            generation: 1,
+            policy: Arc::from("orders"),
+        },
+        bytes: Arc::from(&b"kept"[..]),
+    });
+    assert_eq!(Reply::kept_bytes(&claims).ok(), Some(&b"kept"[..]));
+}
