@@ -19,10 +19,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let verifier = &p.authorizer.snapshot().verifier;
-    if let Ok(claims) =
+    if let Ok(verified) =
         p.rt.block_on(verifier.verify(token, TokenLimits::default()))
     {
         // Only something this process signed can verify.
-        assert_eq!(claims.issuer(), pipeline::ISSUER);
+        assert_eq!(verified.claims.issuer(), pipeline::ISSUER);
     }
 });
