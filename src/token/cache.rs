@@ -6,7 +6,7 @@
 //! seed drawn at start, which costs a tenth of a SHA-256 of the token and
 //! leaves nobody able to aim tokens at one bucket. It is taken in one call
 //! over the whole token: xxh3's streaming hasher copied the token into its
-//! buffer first and cost three times as much. An entry is dropped at
+//! buffer first and cost 1.7 times as much. An entry is dropped at
 //! the token's `exp`, when capacity needs room, or ignored once its
 //! issuer's keys changed; the time checks, revocation and policy still run
 //! on every request.
