@@ -154,6 +154,19 @@ impl Snapshot {
         all
     }
 
+    /// Each Shared Signals transmitter and the state of its keys. They do
+    /// not gate readiness: Checks never need them, and a transmitter whose
+    /// SETs cannot be verified yet gets an error it retries on.
+    pub fn transmitter_key_status(&self) -> Vec<(String, KeyStatus)> {
+        let mut all: Vec<_> = self
+            .transmitters
+            .iter()
+            .map(|(issuer, t)| (issuer.clone(), t.keys.status()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     /// Ready when every issuer has keys, or, when configured to start
     /// without them, when no first fetch is still pending.
     pub fn is_ready(&self) -> bool {

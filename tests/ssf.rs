@@ -409,3 +409,50 @@ async fn a_set_naming_a_member_twice_is_refused() {
     assert_eq!(push(&app, &signed(header.to_string(), claims)).await.0, 202);
     assert!(app.revoked(&d4).await);
 }
+
+async fn readyz(app: &TestApp) -> Value {
+    reqwest::get(format!("{}/readyz", app.admin_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_shows_each_transmitters_keys_without_waiting_for_them() {
+    let (_ks, _other, tx, app) = receiver().await;
+    until(
+        "the transmitter's keys",
+        Duration::from_secs(10),
+        async || readyz(&app).await["transmitters"][0]["state"] == "ready",
+    )
+    .await;
+    let body = readyz(&app).await;
+    assert_eq!(body["transmitters"][0]["issuer"], tx.issuer(), "{body}");
+    assert!(
+        body["transmitters"][0]["keys"].as_u64() >= Some(1),
+        "{body}"
+    );
+    assert_eq!(body["ready"], true, "{body}");
+
+    // A transmitter whose keys cannot be fetched is shown as failed; the
+    // replica still decides Checks, so it stays ready.
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let broken = config(&ks, &other, &tx, "").replace(
+        &format!("jwks_uri: {}/jwks.json", tx.issuer()),
+        &format!("jwks_uri: {}/no-such-keys.json", tx.issuer()),
+    );
+    assert!(broken.contains("no-such-keys"), "{broken}");
+    let app = TestApp::start(&broken).await;
+    until(
+        "the transmitter's fetch to fail",
+        Duration::from_secs(10),
+        async || readyz(&app).await["transmitters"][0]["state"] == "failed",
+    )
+    .await;
+    let body = readyz(&app).await;
+    assert_eq!(body["ready"], true, "{body}");
+    assert_eq!(body["issuers"][0]["state"], "ready", "{body}");
+}

@@ -134,23 +134,38 @@ pub async fn serve(
 /// The pause after a failed accept, so a full file table is not spun on.
 const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// One key store's state as `/readyz` shows it, naming its issuer.
+fn key_state(issuer: &str, status: KeyStatus) -> Value {
+    let mut v = match status {
+        KeyStatus::Pending => json!({"state": "pending"}),
+        KeyStatus::Ready { keys, fetched_at } => {
+            json!({"state": "ready", "keys": keys, "fetched_at": fetched_at})
+        }
+        KeyStatus::Failed { error } => json!({"state": "failed", "error": error}),
+        KeyStatus::Stale {
+            keys,
+            fetched_at,
+            error,
+        } => {
+            json!({"state": "stale", "keys": keys, "fetched_at": fetched_at, "error": error})
+        }
+    };
+    v["issuer"] = json!(issuer);
+    v
+}
+
 async fn readyz(State(state): State<AdminState>) -> (StatusCode, Json<Value>) {
     let snapshot = state.authorizer.snapshot();
     let issuers: Vec<Value> = snapshot
         .key_status()
         .into_iter()
-        .map(|(issuer, status)| {
-            let mut v = match status {
-                KeyStatus::Pending => json!({"state": "pending"}),
-                KeyStatus::Ready { keys, fetched_at } => json!({"state": "ready", "keys": keys, "fetched_at": fetched_at}),
-                KeyStatus::Failed { error } => json!({"state": "failed", "error": error}),
-                KeyStatus::Stale { keys, fetched_at, error } => {
-                    json!({"state": "stale", "keys": keys, "fetched_at": fetched_at, "error": error})
-                }
-            };
-            v["issuer"] = json!(&*issuer);
-            v
-        })
+        .map(|(issuer, status)| key_state(&issuer, status))
+        .collect();
+    // Shown, not waited for (see `transmitter_key_status`).
+    let transmitters: Vec<Value> = snapshot
+        .transmitter_key_status()
+        .into_iter()
+        .map(|(issuer, status)| key_state(&issuer, status))
         .collect();
     let mut revocations = serde_json::Map::new();
     for (kind, n) in state.revocations.index().active_by_kind() {
@@ -173,6 +188,11 @@ async fn readyz(State(state): State<AdminState>) -> (StatusCode, Json<Value>) {
     };
     (
         code,
-        Json(json!({"ready": ready, "issuers": issuers, "revocations": revocations})),
+        Json(json!({
+            "ready": ready,
+            "issuers": issuers,
+            "transmitters": transmitters,
+            "revocations": revocations,
+        })),
     )
 }
