@@ -456,3 +456,40 @@ async fn readyz_shows_each_transmitters_keys_without_waiting_for_them() {
     assert_eq!(body["ready"], true, "{body}");
     assert_eq!(body["issuers"][0]["state"], "ready", "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_that_arrives_before_the_transmitters_keys_is_retried_not_refused() {
+    // Refused with a 400, a session-revoked event would be dropped for
+    // good while the keys are missing; a 503 makes the transmitter retry.
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let tx = KeyServer::start("transmitter").await;
+    let broken = config(&ks, &other, &tx, "").replace(
+        &format!("jwks_uri: {}/jwks.json", tx.issuer()),
+        &format!("jwks_uri: {}/no-such-keys.json", tx.issuer()),
+    );
+    let app = TestApp::start(&broken).await;
+    until(
+        "the transmitter's fetch to fail",
+        Duration::from_secs(10),
+        async || readyz(&app).await["transmitters"][0]["state"] == "failed",
+    )
+    .await;
+    let set = Transmitter { tx: &tx }.set(json!({
+        format!("{CAEP}session-revoked"): {"subject": iss_sub(&ks, "alice"), "event_timestamp": now()}
+    }));
+    let (status, body) = push(&app, &set).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["err"], "temporarily_unavailable", "{body}");
+    // The same SET is accepted where the keys load: the 503 was about the
+    // keys, not the SET.
+    let fixed = TestApp::start(&config(&ks, &other, &tx, "")).await;
+    until(
+        "the transmitter's keys",
+        Duration::from_secs(10),
+        async || readyz(&fixed).await["transmitters"][0]["state"] == "ready",
+    )
+    .await;
+    let (status, body) = push(&fixed, &set).await;
+    assert_eq!(status, 202, "{body}");
+}

@@ -42,6 +42,12 @@ pub async fn receive(State(state): State<AdminState>, headers: HeaderMap, body: 
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
+        Err(Refused::Set(e)) if e.is_temporary() => {
+            // Not remembered either: the retry is not a replay.
+            tracing::warn!(description = %e.description, "security event not judged yet");
+            let body = json!({"err": e.code, "description": e.description});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
         Err(Refused::Set(e)) => {
             // Never the SET: only why it was refused.
             tracing::info!(err = e.code, description = %e.description, "security event refused");

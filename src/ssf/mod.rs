@@ -30,7 +30,9 @@ pub struct Transmitter {
 pub type Transmitters = HashMap<String, Arc<Transmitter>>;
 
 /// RFC 8935 §2.3 error codes, with a description for the transmitter's
-/// operator. Descriptions never quote the SET.
+/// operator. Descriptions never quote the SET. [`SetError::NOT_YET`] is not
+/// one of them: it says the SET could not be judged yet, and is answered
+/// with a 503 the transmitter retries on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {description}")]
 pub struct SetError {
@@ -41,12 +43,20 @@ pub struct SetError {
 }
 
 impl SetError {
+    /// The code of a SET that cannot be judged yet.
+    pub const NOT_YET: &'static str = "temporarily_unavailable";
+
     /// `invalid_request` with a description.
     pub fn request(description: impl Into<String>) -> Self {
         Self {
             code: "invalid_request",
             description: description.into(),
         }
+    }
+
+    /// Whether the transmitter should send the SET again later.
+    pub fn is_temporary(&self) -> bool {
+        self.code == Self::NOT_YET
     }
 
     /// An error with `code`.

@@ -95,11 +95,22 @@ pub async fn verify_set(
         transmitter.keys.refetch_for_unknown_kid().await;
         lookup = transmitter.keys.find(kid, alg);
     }
-    let KeyLookup::Found { key, .. } = lookup else {
-        return Err(SetError::new(
-            "invalid_key",
-            "no key of the transmitter fits the SET's kid and alg",
-        ));
+    let key = match lookup {
+        KeyLookup::Found { key, .. } => key,
+        // Refused for good, a revocation it carries would be lost while
+        // the keys are missing: the transmitter retries instead.
+        KeyLookup::NoKeys => {
+            return Err(SetError::new(
+                SetError::NOT_YET,
+                "the transmitter's keys are not loaded yet; retry",
+            ));
+        }
+        _ => {
+            return Err(SetError::new(
+                "invalid_key",
+                "no key of the transmitter fits the SET's kid and alg",
+            ));
+        }
     };
     let signing_input = &raw[..h.len() + 1 + p.len()];
     if !key.verify(alg, signing_input.as_bytes(), s) {
