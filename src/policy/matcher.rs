@@ -132,6 +132,9 @@ impl HostPattern {
             ));
         }
         let lower = lower.trim_end_matches('.').to_string();
+        if let Some(address) = ipv4_literal(&lower) {
+            return Ok(Self::Exact(address.to_string()));
+        }
         if !lower.contains(['*', '?', '[', '{']) {
             return Ok(Self::Exact(lower));
         }
@@ -205,11 +208,61 @@ pub fn normalize_host(host: &str) -> Cow<'_, str> {
     } else {
         name.trim_end_matches('.')
     };
+    if let Some(address) = ipv4_literal(name) {
+        return Cow::Owned(address.to_string());
+    }
     if name.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(name.to_ascii_lowercase())
     } else {
         Cow::Borrowed(name)
     }
+}
+
+/// An IPv4 address in any of the spellings URL parsers and `inet_aton`
+/// accept (the WHATWG URL standard's): one to four parts, each decimal,
+/// octal with a leading `0` or hexadecimal with `0x`, the last one filling
+/// the bytes left. `10.5`, `0xa.0.0.5`, `012.0.0.5` and `167772165` are all
+/// `10.0.0.5`, which a workload resolving its own URLs would connect to.
+fn ipv4_literal(host: &str) -> Option<std::net::Ipv4Addr> {
+    let looks_numeric = host
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b'x' || b == b'X');
+    if host.is_empty() || !looks_numeric {
+        return None;
+    }
+    let parts: Vec<u64> = host.split('.').map(ipv4_part).collect::<Option<_>>()?;
+    let (last, leading) = parts.split_last()?;
+    if leading.len() > 3 || leading.iter().any(|&p| p > 255) {
+        return None;
+    }
+    let last_bits = 8 * (4 - leading.len() as u32);
+    if *last >= 1u64 << last_bits {
+        return None;
+    }
+    let high = leading
+        .iter()
+        .enumerate()
+        .fold(0u64, |acc, (i, &p)| acc | p << (24 - 8 * i as u32));
+    u32::try_from(high | last)
+        .ok()
+        .map(std::net::Ipv4Addr::from)
+}
+
+/// One part of an IPv4 literal: `0x…` hexadecimal (`0x` alone is 0), a
+/// leading `0` octal, else decimal. At most 32 bits' worth of digits.
+fn ipv4_part(part: &str) -> Option<u64> {
+    let (digits, radix) = match part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+        Some("") => return Some(0),
+        Some(hex) => (hex, 16),
+        None if part.len() > 1 && part.starts_with('0') => (&part[1..], 8),
+        None => (part, 10),
+    };
+    if digits.is_empty() || digits.len() > 32 {
+        return None;
+    }
+    u64::from_str_radix(digits, radix)
+        .ok()
+        .filter(|&v| v <= u64::from(u32::MAX))
 }
 
 /// An IPv6 address, bare or in brackets, in its one canonical spelling in
@@ -333,6 +386,23 @@ mod tests {
             ("10.0.0.1:abc", "10.0.0.1"),
             ("fe80::1", "[fe80::1]"),
             ("[not-v6]:80", "[not-v6]"),
+            ("10.0.0.5", "10.0.0.5"),
+            ("10.5", "10.0.0.5"),
+            ("10.0.5:80", "10.0.0.5"),
+            ("0xa.0.0.5", "10.0.0.5"),
+            ("0XA.0.0.0x5.", "10.0.0.5"),
+            ("012.0.0.05", "10.0.0.5"),
+            ("167772165", "10.0.0.5"),
+            ("0xA000005", "10.0.0.5"),
+            ("0x.0x.0x.0x", "0.0.0.0"),
+            ("127.1", "127.0.0.1"),
+            ("256.0.0.1", "256.0.0.1"),
+            ("1.2.3.4.5", "1.2.3.4.5"),
+            ("4294967296", "4294967296"),
+            ("10.0.0.08", "10.0.0.08"),
+            ("cafe.beef", "cafe.beef"),
+            ("0x1g.0.0.1", "0x1g.0.0.1"),
+            ("1..2", "1..2"),
             ("", ""),
         ] {
             assert_eq!(normalize_host(raw), normal, "{raw}");
@@ -375,6 +445,18 @@ mod tests {
         // A glob may still use a character class.
         let class = route(&["api[12].local"], PathMatch::Any, &[]);
         assert!(class.matches("api2.local", "/", "GET"));
+        // An IPv4 address is that address in every spelling, configured or
+        // requested.
+        let v4 = route(&["10.5"], PathMatch::Any, &[]);
+        assert_eq!(v4.0.literal_hosts(), Some(vec!["10.0.0.5"]));
+        for host in ["10.0.0.5", "10.0.0.5:80", "0xa.0.0.5", "167772165", "012.5"] {
+            assert!(v4.matches(host, "/", "GET"), "{host}");
+        }
+        for host in ["10.0.0.6", "10.0.0.5.1", "10.0.0.05x"] {
+            assert!(!v4.matches(host, "/", "GET"), "{host}");
+        }
+        let subnet = route(&["10.0.0.*"], PathMatch::Any, &[]);
+        assert!(subnet.matches("10.5", "/", "GET"));
     }
 
     #[test]
