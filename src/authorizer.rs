@@ -13,7 +13,7 @@ use crate::binding::{
 };
 use crate::config::DefaultAction;
 use crate::decision::{Allow, Decision, Deny, DenyReason};
-use crate::policy::{AmbiguousPath, Policy, check_requirements, routed_path};
+use crate::policy::{AmbiguousPath, Policy, check_requirements, is_plain_host, routed_path};
 use crate::rego::RequestDocument;
 use crate::revocation::RevocationCheck;
 use crate::snapshot::Snapshot;
@@ -214,6 +214,12 @@ impl Authorizer {
         // could smuggle a value past `headers_to_remove`, on any route.
         if let Some(name) = spoofed_guarded_header(input.punctuated_headers, &rt.guarded_headers) {
             return Decision::Deny(Deny::new(DenyReason::SpoofedIdentityHeader(name.clone())));
+        }
+        // A host URL parsers read as another one (`user@admin.example.com`,
+        // `%61dmin.example.com`) would be matched as written but routed by
+        // the workload as the other: refused, on any route.
+        if !is_plain_host(input.host) {
+            return Decision::Deny(Deny::new(DenyReason::UnreadableHost));
         }
         // 1. Policy selection.
         let policy =

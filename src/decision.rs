@@ -130,6 +130,12 @@ pub enum DenyReason {
     /// The path selects another policy once its `;parameters` are taken
     /// out, as some frameworks route it.
     AmbiguousPath,
+    /// The host has characters a plain host name, address and port never
+    /// have (`@`, `%`, …), which URL parsers read as userinfo or decode.
+    UnreadableHost,
+    /// The `CheckRequest` is larger than zt-authz reads (a large
+    /// `with_request_body`).
+    RequestTooLarge,
 }
 
 /// What a Rego policy asked a denial to look like; the default is the
@@ -170,6 +176,8 @@ impl DenyReason {
             Self::Binding(_) => "token_binding",
             Self::SpoofedIdentityHeader(_) => "spoofed_identity_header",
             Self::AmbiguousPath => "ambiguous_path",
+            Self::UnreadableHost => "unreadable_host",
+            Self::RequestTooLarge => "request_too_large",
         }
     }
 
@@ -179,7 +187,9 @@ impl DenyReason {
             Self::Rego(d) => d.status.unwrap_or(403),
             Self::Bearer(BearerError::Malformed(_))
             | Self::SpoofedIdentityHeader(_)
-            | Self::AmbiguousPath => 400,
+            | Self::AmbiguousPath
+            | Self::UnreadableHost => 400,
+            Self::RequestTooLarge => 413,
             Self::Token(TokenError::KeysUnavailable) => 503,
             Self::Bearer(_) | Self::Token(_) | Self::Revoked | Self::Binding(_) => 401,
             Self::Unmet(Unmet::StepUp { .. }) => 401,
@@ -196,9 +206,11 @@ impl DenyReason {
     pub fn error_code(&self) -> &'static str {
         match self {
             Self::Bearer(BearerError::Missing) => "missing_token",
-            Self::Bearer(_) | Self::SpoofedIdentityHeader(_) | Self::AmbiguousPath => {
-                "invalid_request"
-            }
+            Self::Bearer(_)
+            | Self::SpoofedIdentityHeader(_)
+            | Self::AmbiguousPath
+            | Self::UnreadableHost
+            | Self::RequestTooLarge => "invalid_request",
             Self::Token(TokenError::KeysUnavailable) => "temporarily_unavailable",
             Self::Binding(BindingError::Proof(_)) => "invalid_dpop_proof",
             Self::Binding(BindingError::UseNonce { .. }) => "use_dpop_nonce",
@@ -236,6 +248,10 @@ impl DenyReason {
             Self::AmbiguousPath => {
                 "the path selects another policy once its ;parameters are taken out".into()
             }
+            Self::UnreadableHost => {
+                "the Host is not a plain host name, address and port; a workload could read it as another host".into()
+            }
+            Self::RequestTooLarge => "the request is larger than this service reads".into(),
             // Fixed: a policy's own words go in its `body`, never the input.
             Self::Rego(_) => "the route's policy denied the request".into(),
             Self::Unmet(Unmet::InsufficientScope { .. }) => {

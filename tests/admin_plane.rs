@@ -631,3 +631,57 @@ async fn no_one_can_hold_the_admin_port() {
     assert_eq!(&head, b"HTTP/1.1 413");
     assert_eq!(app.running.revocations.index().len(), 0);
 }
+
+/// A revocation bound to an issuer spelled otherwise than configured
+/// would match nothing: refused, alone or in a batch, instead of a 201
+/// that revokes no token.
+#[tokio::test]
+async fn a_revocation_for_an_issuer_not_configured_is_refused() {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&(standard_config(&ks, &other) + OPEN_ADMIN)).await;
+    let post = |body: Value| {
+        call(
+            &app,
+            reqwest::Method::POST,
+            "/v1/revocations",
+            None,
+            Some(body),
+        )
+    };
+    for (kind, issuer) in [
+        ("jti", format!("{}/", ks.issuer())),
+        ("sub", ks.issuer().to_uppercase()),
+        ("sid", "https://nobody.example".to_owned()),
+    ] {
+        let (status, body) = post(json!({"kind": kind, "value": "v", "issuer": issuer})).await;
+        assert_eq!(status, 400, "{kind} {issuer}: {body}");
+        assert!(
+            body.to_string().contains("not a configured issuer"),
+            "{body}"
+        );
+    }
+    let (status, body) = post(json!({"kind": "iss", "value": "https://nobody.example"})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = post(json!({"kind": "jti", "value": "v", "issuer": ks.issuer()})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/revocations/batch",
+        None,
+        Some(json!({"revocations": [
+            {"kind": "jti", "value": "a", "issuer": format!("{}/", ks.issuer())},
+            {"kind": "jti", "value": "b", "issuer": ks.issuer()},
+        ]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["created"].as_u64(), body["refused"].as_u64()),
+        (Some(1), Some(1)),
+        "{body}"
+    );
+    assert_eq!(body["results"][0]["status"], 400, "{body}");
+    assert_eq!(body["results"][1]["status"], 201, "{body}");
+}

@@ -221,3 +221,38 @@ async fn slow_drip_and_reset_key_endpoints_hit_the_timeout() {
         server.abort();
     }
 }
+
+/// A `CheckRequest` over gRPC's 4 MiB (Envoy sends one with a large
+/// `with_request_body`) is a denial, never the gRPC error Envoy would hand
+/// to `failure_mode_allow`; one just under it is decided as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_request_too_large_to_read_is_a_denial_not_an_error() {
+    use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    let mut client = AuthorizationClient::connect(app.grpc_url()).await.unwrap();
+    let token = ks.token(json!({}));
+    let with_body = |bytes: usize| {
+        let mut request = check_request("/orders", Some(&token));
+        common::app::http_mut(&mut request).body = "x".repeat(bytes);
+        request
+    };
+    let huge = client
+        .check(with_body(5 * 1024 * 1024))
+        .await
+        .expect("a denial, not a gRPC error")
+        .into_inner();
+    let (status, description) = denial(&huge).expect("denied");
+    assert_eq!(status, 413);
+    assert!(description.contains("larger"), "{description}");
+    let fits = client
+        .check(with_body(3 * 1024 * 1024))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        matches!(fits.http_response, Some(HttpResponse::OkResponse(_))),
+        "{fits:?}"
+    );
+}

@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{KeyServer, Serve, TestApp, standard_config};
+use common::{KeyServer, Serve, TEST_SERVER, TestApp, standard_config};
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use serde_json::json;
 use zt_authz::dev::{DevAlg, DevKeys};
@@ -196,4 +196,33 @@ policies:
         !allowed(&app, &stranger.mint(DevAlg::EdDSA, &claims)).await,
         "same kid, other key"
     );
+}
+
+/// A password or an API key in a key URL stays out of `/readyz`: the
+/// failed fetch is shown with `***` in their place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_a_key_url_are_not_shown() {
+    // A port nothing listens on: bound, then released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = format!(
+        "{TEST_SERVER}issuers:\n  - issuer: https://secretive.example\n    \
+         jwks_uri: http://user:s3cretpw@127.0.0.1:{closed}/jwks?api_key=K3YSECRET\n    \
+         audiences: [orders-api]\npolicies: []\n"
+    );
+    let app = TestApp::start(&yaml).await;
+    let readyz = reqwest::get(format!("{}/readyz", app.admin_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(readyz.contains("\"failed\""), "{readyz}");
+    assert!(readyz.contains("***"), "{readyz}");
+    for secret in ["s3cretpw", "K3YSECRET", "user:"] {
+        assert!(!readyz.contains(secret), "{secret} in {readyz}");
+    }
 }

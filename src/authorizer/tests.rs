@@ -263,3 +263,30 @@ async fn a_token_verified_before_does_not_excuse_the_characters_around_it() {
     let again = f.decide("shop.test", "/orders", Some(&good), None).await;
     assert_eq!(again, (Some("orders".to_owned()), "allow"));
 }
+
+#[tokio::test]
+async fn a_host_a_url_parser_reads_as_another_is_refused() {
+    let f = fixture().await;
+    let good = f.token(json!({}));
+    for host in [
+        "user@shop.test",
+        "@shop.test",
+        "x@evil.test:443",
+        "%73hop.test",
+        "shop%2etest",
+        "shop.test,evil.test",
+        "shop.test ",
+        "shop.test/x",
+    ] {
+        let got = f.decide(host, "/orders", Some(&good), None).await;
+        assert_eq!(got, (None, "unreadable_host"), "{host:?}");
+    }
+    for host in ["shop.test", "SHOP.test.:443", "shop.test:abc"] {
+        let got = f.decide(host, "/orders", Some(&good), None).await;
+        assert_eq!(got, (Some("orders".to_owned()), "allow"), "{host:?}");
+    }
+    for host in ["[::1]:80", "10.0.0.5", "under_score.test", ""] {
+        let got = f.decide(host, "/nothing", Some(&good), None).await;
+        assert_eq!(got, (None, "no_matching_policy"), "{host:?}");
+    }
+}

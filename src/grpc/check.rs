@@ -37,6 +37,12 @@ impl CheckService {
         self.encode(decision)
     }
 
+    /// The denial for a request that could not be read at all, recorded
+    /// like any other.
+    pub fn refuse(&self, reason: DenyReason) -> CheckResponse {
+        self.encode(self.authorizer.record_denial(reason))
+    }
+
     /// The domain decision for a request.
     async fn decide(&self, request: &CheckRequest) -> Decision {
         match RequestView::of(request) {

@@ -17,8 +17,12 @@ use tonic::codegen::{Service, http};
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 
+use http_body_util::{BodyExt, Full};
+use tonic::codegen::Bytes;
+
 use super::CheckService;
 use super::check::Reply;
+use crate::decision::DenyReason;
 
 /// The one method Envoy calls.
 const CHECK_PATH: &str = "/envoy.service.auth.v3.Authorization/Check";
@@ -57,9 +61,43 @@ impl Service<http::Request<Body>> for CheckServer {
         if request.uri().path() != CHECK_PATH {
             return Box::pin(async { Ok(Status::unimplemented("").into_http()) });
         }
-        let check = CheckMethod(self.service.clone());
-        Box::pin(async move { Ok(Grpc::new(CheckCodec).unary(check, request).await) })
+        let service = self.service.clone();
+        let check = CheckMethod(service.clone());
+        Box::pin(async move {
+            let response = Grpc::new(CheckCodec).unary(check, request).await;
+            // tonic refuses a message over its limit (4 MiB) with
+            // OUT_OF_RANGE before any code of ours sees it. A large
+            // `with_request_body` makes one, and Envoy would hand that
+            // error to `failure_mode_allow`: it is a denial instead.
+            let code = Status::from_header_map(response.headers()).map(|s| s.code());
+            if code == Some(tonic::Code::OutOfRange) {
+                return Ok(answered(&service.refuse(DenyReason::RequestTooLarge)));
+            }
+            Ok(response)
+        })
     }
+}
+
+/// `response` as a whole gRPC answer: one length-prefixed message, then
+/// `grpc-status: 0`.
+fn answered(response: &CheckResponse) -> http::Response<Body> {
+    let message = response.encode_to_vec();
+    let Ok(length) = u32::try_from(message.len()) else {
+        return Status::internal("the answer is too large to send").into_http();
+    };
+    let mut framed = Vec::with_capacity(5 + message.len());
+    framed.push(0); // not compressed
+    framed.extend_from_slice(&length.to_be_bytes());
+    framed.extend_from_slice(&message);
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    let body = Full::new(Bytes::from(framed)).with_trailers(async move { Some(Ok(trailers)) });
+    let mut answer = http::Response::new(Body::new(body));
+    answer.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    answer
 }
 
 /// `Check`, as tonic's unary handler calls it.

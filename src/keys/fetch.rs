@@ -119,11 +119,29 @@ impl KeySource {
     /// Where the keys come from, in one line for the config summary.
     pub fn describe(&self) -> String {
         match self {
-            Self::JwksUri(u) => format!("jwks_uri {u}"),
-            Self::Discovery(u) => format!("discovery {u}"),
+            Self::JwksUri(u) => format!("jwks_uri {}", shown(u)),
+            Self::Discovery(u) => format!("discovery {}", shown(u)),
             Self::File(p) => format!("jwks_file {}", p.display()),
         }
     }
+}
+
+/// A URL as logs, `/readyz` and the config summary show it: a user, a
+/// password and a query (which may hold an API key) are replaced by `***`.
+pub fn shown(url: &Url) -> String {
+    let userinfo = if url.username().is_empty() && url.password().is_none() {
+        ""
+    } else {
+        "***@"
+    };
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let query = if url.query().is_some() { "?***" } else { "" };
+    format!(
+        "{}://{userinfo}{host}{port}{}{query}",
+        url.scheme(),
+        url.path()
+    )
 }
 
 /// Plain HTTP is accepted only for loopback hosts, or when explicitly allowed.
@@ -158,7 +176,7 @@ async fn discover(
 ) -> Result<Url, FetchError> {
     let (bytes, _) = get(client, url, settings).await?;
     let bad = |reason: String| FetchError::Discovery {
-        url: url.to_string(),
+        url: shown(url),
         reason,
     };
     let doc: DiscoveryDocument = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
@@ -168,7 +186,7 @@ async fn discover(
     }
     let jwks_uri = Url::parse(&doc.jwks_uri).map_err(|e| bad(format!("jwks_uri: {e}")))?;
     if !url_allowed(&jwks_uri, settings.allow_insecure_http) {
-        return Err(FetchError::Insecure(jwks_uri.to_string()));
+        return Err(FetchError::Insecure(shown(&jwks_uri)));
     }
     Ok(jwks_uri)
 }
@@ -192,9 +210,10 @@ async fn get(
     url: &Url,
     settings: &FetchSettings,
 ) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
+    // reqwest's message names the URL as it is; ours names it shown.
     let http_err = |e: reqwest::Error| FetchError::Http {
-        url: url.to_string(),
-        reason: e.to_string(),
+        url: shown(url),
+        reason: e.without_url().to_string(),
     };
     let request = async {
         let mut response = client
@@ -206,7 +225,7 @@ async fn get(
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::Status {
-                url: url.to_string(),
+                url: shown(url),
                 status: status.as_u16(),
             });
         }
@@ -215,9 +234,7 @@ async fn get(
             .get("cache-control")
             .and_then(|v| v.to_str().ok())
             .and_then(cache_max_age);
-        let too_large = || FetchError::TooLarge {
-            url: url.to_string(),
-        };
+        let too_large = || FetchError::TooLarge { url: shown(url) };
         if response
             .content_length()
             .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
@@ -236,7 +253,7 @@ async fn get(
     tokio::time::timeout(settings.timeout, request)
         .await
         .map_err(|_| FetchError::Http {
-            url: url.to_string(),
+            url: shown(url),
             reason: format!("timed out after {:?}", settings.timeout),
         })?
 }
@@ -277,6 +294,22 @@ mod tests {
         assert_eq!(cache_max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(cache_max_age("public"), None);
         assert_eq!(cache_max_age("max-age=abc"), None);
+    }
+
+    #[test]
+    fn a_shown_url_keeps_no_credentials() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        for (url, seen) in [
+            ("https://idp.example/jwks", "https://idp.example/jwks"),
+            (
+                "http://user:s3cret@127.0.0.1:8080/jwks?api_key=K3Y#frag",
+                "http://***@127.0.0.1:8080/jwks?***",
+            ),
+            ("https://token@idp.example/k", "https://***@idp.example/k"),
+            ("https://idp.example/k?", "https://idp.example/k?***"),
+        ] {
+            assert_eq!(shown(&u(url)), seen, "{url}");
+        }
     }
 
     #[test]

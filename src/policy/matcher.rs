@@ -191,6 +191,18 @@ impl PathMatch {
     }
 }
 
+/// Whether `host` holds only what a host name, an IPv4 or IPv6 address
+/// and a port are written with: letters, digits, `-`, `.`, `_`, `~`, `:`,
+/// `[` and `]`. Envoy forwards a Host with `@` or `%` as it came, and URL
+/// parsers read `user@admin.example.com` and `%61dmin.example.com` as
+/// `admin.example.com`: such a host could reach a workload's admin routes
+/// under another host's policy, so it is refused, not normalised.
+pub fn is_plain_host(host: &str) -> bool {
+    host.bytes().all(|b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'[' | b']')
+    })
+}
+
 /// One spelling per host, before any policy sees it: lower case, whatever
 /// follows the first `:` removed as the port, trailing dots removed. An
 /// IPv6 address, bare or in brackets, becomes its canonical form in

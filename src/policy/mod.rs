@@ -9,7 +9,7 @@ use std::time::Duration;
 
 pub use evaluate::{Unmet, check_requirements};
 use index::PolicyIndex;
-pub use matcher::{PathMatch, RouteMatch, normalize_host};
+pub use matcher::{PathMatch, RouteMatch, is_plain_host, normalize_host};
 
 use crate::binding::SenderConstraint;
 use crate::rego::RegoPolicy;
