@@ -24,6 +24,9 @@ use super::CheckService;
 use super::check::Reply;
 use crate::decision::DenyReason;
 
+/// Where a gRPC error answer carries its code.
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
 /// The one method Envoy calls.
 const CHECK_PATH: &str = "/envoy.service.auth.v3.Authorization/Check";
 
@@ -69,7 +72,14 @@ impl Service<http::Request<Body>> for CheckServer {
             // OUT_OF_RANGE before any code of ours sees it. A large
             // `with_request_body` makes one, and Envoy would hand that
             // error to `failure_mode_allow`: it is a denial instead.
-            let code = Status::from_header_map(response.headers()).map(|s| s.code());
+            // Only an error carries its status in the headers; an answer
+            // carries it in its trailers, so most responses stop at one lookup.
+            let headers = response.headers();
+            let code = headers
+                .contains_key(GRPC_STATUS)
+                .then(|| Status::from_header_map(headers))
+                .flatten()
+                .map(|s| s.code());
             if code == Some(tonic::Code::OutOfRange) {
                 return Ok(answered(&service.refuse(DenyReason::RequestTooLarge)));
             }
