@@ -419,15 +419,34 @@ async fn readyz(app: &TestApp) -> Value {
         .unwrap()
 }
 
+/// Waits (bounded) until `/readyz` shows the transmitter's keys in `state`.
+async fn transmitter_keys(app: &TestApp, state: &str) {
+    let what = format!("the transmitter's keys {state}");
+    until(&what, Duration::from_secs(10), async || {
+        readyz(app).await["transmitters"][0]["state"] == state
+    })
+    .await;
+}
+
+/// A receiver whose transmitter's JWKS is never found, once its fetch has
+/// failed; and the issuer its events would name.
+async fn receiver_without_transmitter_keys(tx: &KeyServer) -> (KeyServer, TestApp) {
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let broken = config(&ks, &other, tx, "").replace(
+        &format!("jwks_uri: {}/jwks.json", tx.issuer()),
+        &format!("jwks_uri: {}/no-such-keys.json", tx.issuer()),
+    );
+    assert!(broken.contains("no-such-keys"), "{broken}");
+    let app = TestApp::start(&broken).await;
+    transmitter_keys(&app, "failed").await;
+    (ks, app)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_shows_each_transmitters_keys_without_waiting_for_them() {
     let (_ks, _other, tx, app) = receiver().await;
-    until(
-        "the transmitter's keys",
-        Duration::from_secs(10),
-        async || readyz(&app).await["transmitters"][0]["state"] == "ready",
-    )
-    .await;
+    transmitter_keys(&app, "ready").await;
     let body = readyz(&app).await;
     assert_eq!(body["transmitters"][0]["issuer"], tx.issuer(), "{body}");
     assert!(
@@ -435,23 +454,9 @@ async fn readyz_shows_each_transmitters_keys_without_waiting_for_them() {
         "{body}"
     );
     assert_eq!(body["ready"], true, "{body}");
-
     // A transmitter whose keys cannot be fetched is shown as failed; the
     // replica still decides Checks, so it stays ready.
-    let ks = KeyServer::start("primary").await;
-    let other = KeyServer::start("other").await;
-    let broken = config(&ks, &other, &tx, "").replace(
-        &format!("jwks_uri: {}/jwks.json", tx.issuer()),
-        &format!("jwks_uri: {}/no-such-keys.json", tx.issuer()),
-    );
-    assert!(broken.contains("no-such-keys"), "{broken}");
-    let app = TestApp::start(&broken).await;
-    until(
-        "the transmitter's fetch to fail",
-        Duration::from_secs(10),
-        async || readyz(&app).await["transmitters"][0]["state"] == "failed",
-    )
-    .await;
+    let (_ks, app) = receiver_without_transmitter_keys(&tx).await;
     let body = readyz(&app).await;
     assert_eq!(body["ready"], true, "{body}");
     assert_eq!(body["issuers"][0]["state"], "ready", "{body}");
@@ -461,20 +466,8 @@ async fn readyz_shows_each_transmitters_keys_without_waiting_for_them() {
 async fn a_set_that_arrives_before_the_transmitters_keys_is_retried_not_refused() {
     // Refused with a 400, a session-revoked event would be dropped for
     // good while the keys are missing; a 503 makes the transmitter retry.
-    let ks = KeyServer::start("primary").await;
-    let other = KeyServer::start("other").await;
     let tx = KeyServer::start("transmitter").await;
-    let broken = config(&ks, &other, &tx, "").replace(
-        &format!("jwks_uri: {}/jwks.json", tx.issuer()),
-        &format!("jwks_uri: {}/no-such-keys.json", tx.issuer()),
-    );
-    let app = TestApp::start(&broken).await;
-    until(
-        "the transmitter's fetch to fail",
-        Duration::from_secs(10),
-        async || readyz(&app).await["transmitters"][0]["state"] == "failed",
-    )
-    .await;
+    let (ks, app) = receiver_without_transmitter_keys(&tx).await;
     let set = Transmitter { tx: &tx }.set(json!({
         format!("{CAEP}session-revoked"): {"subject": iss_sub(&ks, "alice"), "event_timestamp": now()}
     }));
@@ -483,13 +476,9 @@ async fn a_set_that_arrives_before_the_transmitters_keys_is_retried_not_refused(
     assert_eq!(body["err"], "temporarily_unavailable", "{body}");
     // The same SET is accepted where the keys load: the 503 was about the
     // keys, not the SET.
+    let other = KeyServer::start("other").await;
     let fixed = TestApp::start(&config(&ks, &other, &tx, "")).await;
-    until(
-        "the transmitter's keys",
-        Duration::from_secs(10),
-        async || readyz(&fixed).await["transmitters"][0]["state"] == "ready",
-    )
-    .await;
+    transmitter_keys(&fixed, "ready").await;
     let (status, body) = push(&fixed, &set).await;
     assert_eq!(status, 202, "{body}");
 }
