@@ -277,6 +277,8 @@ async fn a_host_a_url_parser_reads_as_another_is_refused() {
         "shop.test,evil.test",
         "shop.test ",
         "shop.test/x",
+        "[shop.test]:443",
+        "[shop.test]",
     ] {
         let got = f.decide(host, "/orders", Some(&good), None).await;
         assert_eq!(got, (None, "unreadable_host"), "{host:?}");

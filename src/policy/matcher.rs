@@ -196,11 +196,22 @@ impl PathMatch {
 /// `[` and `]`. Envoy forwards a Host with `@` or `%` as it came, and URL
 /// parsers read `user@admin.example.com` and `%61dmin.example.com` as
 /// `admin.example.com`: such a host could reach a workload's admin routes
-/// under another host's policy, so it is refused, not normalised.
+/// under another host's policy, so it is refused, not normalised. Brackets
+/// may only hold an IPv6 address, followed by nothing or a port: Go's
+/// `SplitHostPort` reads `[admin.example.com]:443` as `admin.example.com`.
 pub fn is_plain_host(host: &str) -> bool {
-    host.bytes().all(|b| {
+    let plain = host.bytes().all(|b| {
         b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'[' | b']')
-    })
+    });
+    if !plain || !host.contains(['[', ']']) {
+        return plain;
+    }
+    let Some((bracketed, after)) = host.split_once(']') else {
+        return false;
+    };
+    let port_only = after.is_empty() || after.starts_with(':') && !after.contains(['[', ']']);
+    let inner = bracketed.strip_prefix('[').unwrap_or("[");
+    port_only && !inner.contains('[') && inner.parse::<std::net::Ipv6Addr>().is_ok()
 }
 
 /// One spelling per host, before any policy sees it: lower case, whatever
@@ -278,7 +289,8 @@ fn ipv4_part(part: &str) -> Option<u64> {
 }
 
 /// An IPv6 address, bare or in brackets, in its one canonical spelling in
-/// brackets: `[0:0::1]` and `::1` are `[::1]`.
+/// brackets: `[0:0::1]` and `::1` are `[::1]`; an IPv4-mapped one is its
+/// dotted quad.
 fn ipv6_literal(host: &str) -> Option<String> {
     let inner = host
         .strip_prefix('[')
@@ -288,6 +300,10 @@ fn ipv6_literal(host: &str) -> Option<String> {
         return None;
     }
     let address: std::net::Ipv6Addr = inner.parse().ok()?;
+    // `[::ffff:10.0.0.5]` is 10.0.0.5 to a dual-stack socket: one host.
+    if let Some(v4) = address.to_ipv4_mapped() {
+        return Some(v4.to_string());
+    }
     Some(format!("[{address}]"))
 }
 
@@ -399,6 +415,10 @@ mod tests {
             ("fe80::1", "[fe80::1]"),
             ("[not-v6]:80", "[not-v6]"),
             ("10.0.0.5", "10.0.0.5"),
+            ("[::ffff:10.0.0.5]", "10.0.0.5"),
+            ("[::ffff:a00:5]:443", "10.0.0.5"),
+            ("[0:0:0:0:0:ffff:a00:5]", "10.0.0.5"),
+            ("::ffff:a00:5", "10.0.0.5"),
             ("10.5", "10.0.0.5"),
             ("10.0.5:80", "10.0.0.5"),
             ("0xa.0.0.5", "10.0.0.5"),
@@ -418,6 +438,41 @@ mod tests {
             ("", ""),
         ] {
             assert_eq!(normalize_host(raw), normal, "{raw}");
+        }
+    }
+
+    #[test]
+    fn only_plain_hosts_are_read() {
+        for host in [
+            "admin.example.com",
+            "admin.example.com:443",
+            "admin.example.com:",
+            "[::1]",
+            "[::1]:8080",
+            "[fe80::1]:",
+            "::1",
+            "10.0.0.5",
+            "under_score.test",
+            "",
+        ] {
+            assert!(is_plain_host(host), "{host:?}");
+        }
+        for host in [
+            "[admin.example.com]:443",
+            "[admin.example.com]",
+            "[10.0.0.5]",
+            "[v1.admin.example.com]",
+            "[::1]x",
+            "[::1]:80]",
+            "[[::1]]",
+            "::1]",
+            "[::1",
+            "admin.example.com]",
+            "x[::1]",
+            "user@admin.example.com",
+            "%61dmin.example.com",
+        ] {
+            assert!(!is_plain_host(host), "{host:?}");
         }
     }
 
