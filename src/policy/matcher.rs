@@ -209,7 +209,7 @@ pub fn is_plain_host(host: &str) -> bool {
     let Some((bracketed, after)) = host.split_once(']') else {
         return false;
     };
-    let port_only = after.is_empty() || after.starts_with(':') && !after.contains(['[', ']']);
+    let port_only = after.is_empty() || (after.starts_with(':') && !after.contains(['[', ']']));
     let inner = bracketed.strip_prefix('[').unwrap_or("[");
     port_only && !inner.contains('[') && inner.parse::<std::net::Ipv6Addr>().is_ok()
 }
