@@ -1,6 +1,7 @@
 //! Route policies: which requests they cover and what they require.
 
 mod evaluate;
+mod host;
 mod index;
 mod matcher;
 
@@ -8,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use evaluate::{Unmet, check_requirements};
+pub use host::{is_plain_host, normalize_host};
 use index::PolicyIndex;
-pub use matcher::{PathMatch, RouteMatch, is_plain_host, normalize_host};
+pub use matcher::{PathMatch, RouteMatch};
 
 use crate::binding::SenderConstraint;
 use crate::rego::RegoPolicy;
