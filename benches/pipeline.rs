@@ -7,6 +7,7 @@ mod support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use zt_authz::dev::DevAlg;
+use zt_authz::grpc::CheckMessage;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -33,9 +34,9 @@ fn revocations(c: &mut Criterion) {
     // shows as a difference between the two empty runs.
     for (name, p) in [("empty", &empty), ("1M", &full), ("empty_again", &empty)] {
         let token = p.token(DevAlg::ES256, "bench-jti");
-        let request = support::request(&token);
+        let request = CheckMessage::of(&support::request(&token));
         group.bench_function(name, |b| {
-            b.to_async(&rt).iter(|| p.service.answer(&request))
+            b.to_async(&rt).iter(|| p.service.answer_message(&request))
         });
     }
     group.finish();
@@ -65,9 +66,9 @@ fn revocation_lookup(c: &mut Criterion) {
 fn cached_allow(c: &mut Criterion) {
     let rt = runtime();
     let p = rt.block_on(support::pipeline(1));
-    let request = support::request(&p.token(DevAlg::RS256, "cached"));
+    let request = CheckMessage::of(&support::request(&p.token(DevAlg::RS256, "cached")));
     c.bench_function("cached_allow", |b| {
-        b.to_async(&rt).iter(|| p.service.answer(&request))
+        b.to_async(&rt).iter(|| p.service.answer_message(&request))
     });
 }
 
@@ -82,7 +83,9 @@ fn contended_allow(c: &mut Criterion) {
     use zt_authz::grpc::Reply;
     let rt = runtime();
     let p = rt.block_on(support::pipeline_with_metrics(1));
-    let call = tonic::Request::new(support::request(&p.token(DevAlg::RS256, "contended")));
+    let call = tonic::Request::new(CheckMessage::of(&support::request(
+        &p.token(DevAlg::RS256, "contended"),
+    )));
     // Warm: the first Check verifies and keeps the encoded allow.
     rt.block_on(p.service.reply(&call));
     let (p, call) = (&p, &call);
@@ -131,14 +134,14 @@ fn encoded_allow(c: &mut Criterion) {
     use zt_authz::grpc::Reply;
     let rt = runtime();
     let p = rt.block_on(support::pipeline(1));
-    let request = support::request(&p.token(DevAlg::RS256, "reused"));
+    let request = CheckMessage::of(&support::request(&p.token(DevAlg::RS256, "reused")));
     let call = tonic::Request::new(request.clone());
     // The first reply encodes the allow and keeps it with the token.
     rt.block_on(p.service.reply(&call));
     let mut group = c.benchmark_group("encoded_allow");
     group.bench_function("built", |b| {
         b.to_async(&rt)
-            .iter(|| async { p.service.answer(&request).await.encode_to_vec() })
+            .iter(|| async { p.service.answer_message(&request).await.encode_to_vec() })
     });
     group.bench_function("reused", |b| {
         b.to_async(&rt).iter(|| async {
@@ -163,15 +166,15 @@ fn rego_vs_native(c: &mut Criterion) {
         ("rego", support::REGO_ORDERS),
     ] {
         let p = rt.block_on(support::pipeline_with_policies(policies, true));
-        let request = support::request(&p.token(DevAlg::RS256, name));
-        let allowed = rt.block_on(p.service.answer(&request));
+        let request = CheckMessage::of(&support::request(&p.token(DevAlg::RS256, name)));
+        let allowed = rt.block_on(p.service.answer_message(&request));
         assert_eq!(
             allowed.status.map(|s| s.code),
             Some(0),
             "{name} does not allow the request"
         );
         group.bench_function(name, |b| {
-            b.to_async(&rt).iter(|| p.service.answer(&request))
+            b.to_async(&rt).iter(|| p.service.answer_message(&request))
         });
     }
     group.finish();
@@ -194,24 +197,24 @@ fn dpop(c: &mut Criterion) {
             &token,
             &serde_json::json!({}),
         );
-        support::dpop_request(&token, &proof)
+        CheckMessage::of(&support::dpop_request(&token, &proof))
     };
-    let first = rt.block_on(p.service.answer(&fresh()));
+    let first = rt.block_on(p.service.answer_message(&fresh()));
     assert_eq!(
         first.status.map(|s| s.code),
         Some(0),
         "the DPoP request is not allowed"
     );
-    let bearer = support::request(&p.token(DevAlg::RS256, "bearer"));
+    let bearer = CheckMessage::of(&support::request(&p.token(DevAlg::RS256, "bearer")));
     let mut group = c.benchmark_group("dpop");
     group.bench_function("cached_bearer", |b| {
-        b.to_async(&rt).iter(|| p.service.answer(&bearer))
+        b.to_async(&rt).iter(|| p.service.answer_message(&bearer))
     });
     let service = &p.service;
     group.bench_function("cached_dpop", |b| {
         b.to_async(&rt).iter_batched(
             fresh,
-            |r| async move { service.answer(&r).await },
+            |r| async move { service.answer_message(&r).await },
             criterion::BatchSize::SmallInput,
         )
     });
@@ -225,9 +228,9 @@ fn uncached_and_raw(c: &mut Criterion) {
     let p = rt.block_on(support::pipeline_with(1, false));
     let mut uncached = c.benchmark_group("uncached_allow");
     for alg in DevAlg::ALL {
-        let request = support::request(&p.token(alg, "uncached"));
+        let request = CheckMessage::of(&support::request(&p.token(alg, "uncached")));
         uncached.bench_function(alg.name(), |b| {
-            b.to_async(&rt).iter(|| p.service.answer(&request))
+            b.to_async(&rt).iter(|| p.service.answer_message(&request))
         });
     }
     uncached.finish();
@@ -282,9 +285,9 @@ fn bad_signature(c: &mut Criterion) {
     let token = p.token(DevAlg::RS256, "forged");
     let (input, _) = token.rsplit_once('.').unwrap();
     let forged = format!("{input}.{}", "A".repeat(342));
-    let request = support::request(&forged);
+    let request = CheckMessage::of(&support::request(&forged));
     c.bench_function("bad_signature", |b| {
-        b.to_async(&rt).iter(|| p.service.answer(&request))
+        b.to_async(&rt).iter(|| p.service.answer_message(&request))
     });
 }
 
@@ -294,9 +297,9 @@ fn policy_choice(c: &mut Criterion) {
     let mut group = c.benchmark_group("policy_choice");
     for n in [1, 50, 500] {
         let p = rt.block_on(support::pipeline(n));
-        let request = support::request(&p.token(DevAlg::RS256, "policies"));
+        let request = CheckMessage::of(&support::request(&p.token(DevAlg::RS256, "policies")));
         group.bench_function(n.to_string(), |b| {
-            b.to_async(&rt).iter(|| p.service.answer(&request))
+            b.to_async(&rt).iter(|| p.service.answer_message(&request))
         });
     }
     group.finish();

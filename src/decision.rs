@@ -136,6 +136,9 @@ pub enum DenyReason {
     /// The `CheckRequest` is larger than zt-authz reads (a large
     /// `with_request_body`).
     RequestTooLarge,
+    /// A string field of the `CheckRequest` that the decision reads (host,
+    /// path, a header name, …) is not UTF-8. Envoy never sends one.
+    UnreadableRequest,
 }
 
 /// What a Rego policy asked a denial to look like; the default is the
@@ -178,6 +181,7 @@ impl DenyReason {
             Self::AmbiguousPath => "ambiguous_path",
             Self::UnreadableHost => "unreadable_host",
             Self::RequestTooLarge => "request_too_large",
+            Self::UnreadableRequest => "unreadable_request",
         }
     }
 
@@ -188,7 +192,8 @@ impl DenyReason {
             Self::Bearer(BearerError::Malformed(_))
             | Self::SpoofedIdentityHeader(_)
             | Self::AmbiguousPath
-            | Self::UnreadableHost => 400,
+            | Self::UnreadableHost
+            | Self::UnreadableRequest => 400,
             Self::RequestTooLarge => 413,
             Self::Token(TokenError::KeysUnavailable) => 503,
             Self::Bearer(_) | Self::Token(_) | Self::Revoked | Self::Binding(_) => 401,
@@ -210,6 +215,7 @@ impl DenyReason {
             | Self::SpoofedIdentityHeader(_)
             | Self::AmbiguousPath
             | Self::UnreadableHost
+            | Self::UnreadableRequest
             | Self::RequestTooLarge => "invalid_request",
             Self::Token(TokenError::KeysUnavailable) => "temporarily_unavailable",
             Self::Binding(BindingError::Proof(_)) => "invalid_dpop_proof",
@@ -252,6 +258,9 @@ impl DenyReason {
                 "the Host is not a plain host name, address and port; a workload could read it as another host".into()
             }
             Self::RequestTooLarge => "the request is larger than this service reads".into(),
+            Self::UnreadableRequest => {
+                "a field of the check request that the decision reads is not UTF-8".into()
+            }
             // Fixed: a policy's own words go in its `body`, never the input.
             Self::Rego(_) => "the route's policy denied the request".into(),
             Self::Unmet(Unmet::InsufficientScope { .. }) => {

@@ -256,3 +256,54 @@ async fn a_check_request_too_large_to_read_is_a_denial_not_an_error() {
         "{fits:?}"
     );
 }
+
+/// A string field that is not UTF-8 in a `CheckRequest` (Envoy replaces
+/// such bytes, so only a direct caller sends one). envoy-types' decoding
+/// refuses the whole message, which as a gRPC error would go to Envoy's
+/// `failure_mode_allow`; read in place, it is a 400 denial where the
+/// decision reads the field, and no obstacle where it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_field_that_is_not_utf8_is_a_denial_not_an_error() {
+    use prost::Message;
+    use prost::bytes::Bytes;
+    use zt_authz::grpc::wire::{CheckFields, Entry};
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    let channel = common::process::connect(&app.grpc_url()).await;
+    let token = ks.token(json!({}));
+    let check = |header: &'static str, value: Vec<u8>| {
+        let request = check_request("/orders", Some(&token)).encode_to_vec();
+        let mut fields = CheckFields::decode(request.as_slice()).unwrap();
+        let attributes = fields.attributes.as_mut().unwrap();
+        let http = attributes.request.as_mut().unwrap().http.as_mut().unwrap();
+        http.headers.push(Entry {
+            key: Bytes::from_static(header.as_bytes()),
+            value: Bytes::from(value),
+        });
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        async move {
+            grpc.ready().await.unwrap();
+            grpc.unary(
+                tonic::Request::new(fields),
+                "/envoy.service.auth.v3.Authorization/Check"
+                    .parse()
+                    .unwrap(),
+                tonic_prost::ProstCodec::<_, CheckResponse>::default(),
+            )
+            .await
+            .map(tonic::Response::into_inner)
+        }
+    };
+    let spoofed = check("x-request-id", b"r-\xff".to_vec())
+        .await
+        .expect("a denial, not a gRPC error");
+    let (status, description) = denial(&spoofed).expect("denied");
+    assert_eq!(status, 400);
+    assert!(description.contains("UTF-8"), "{description}");
+    let unread = check("x-unread", b"\xff".to_vec()).await.unwrap();
+    assert!(
+        matches!(unread.http_response, Some(HttpResponse::OkResponse(_))),
+        "{unread:?}"
+    );
+}

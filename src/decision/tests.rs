@@ -55,6 +55,24 @@ fn request_rows() -> Vec<(DenyReason, u16, &'static str, &'static str)> {
             "invalid_request",
             "token_too_large",
         ),
+        (
+            DenyReason::UnreadableHost,
+            400,
+            "invalid_request",
+            "unreadable_host",
+        ),
+        (
+            DenyReason::UnreadableRequest,
+            400,
+            "invalid_request",
+            "unreadable_request",
+        ),
+        (
+            DenyReason::RequestTooLarge,
+            413,
+            "invalid_request",
+            "request_too_large",
+        ),
     ]
 }
 

@@ -4,14 +4,15 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
-use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, CheckResponse};
+use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
 use prost::Message;
+use prost::bytes::Bytes;
 use tonic::Request;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use self::response::to_response;
+use super::wire::{CheckMessage, HeaderEntries, HttpFields, NotText, text};
 use crate::authorizer::{Authorizer, CheckInput};
 use crate::decision::{Allow, Decision, DenyReason};
 use crate::telemetry::trace;
@@ -32,9 +33,15 @@ impl CheckService {
     /// Decides one request and answers it. Never fails: a request that
     /// cannot be read is a denial, not an error (an error would hand the
     /// decision to Envoy's `failure_mode_allow`).
-    pub async fn answer(&self, request: &CheckRequest) -> CheckResponse {
+    pub async fn answer_message(&self, request: &CheckMessage) -> CheckResponse {
         let decision = self.decide(request).await;
         self.encode(decision)
+    }
+
+    /// `answer_message` for a request not yet encoded (tests); it is
+    /// encoded first, to be read as one off the wire is.
+    pub async fn answer(&self, request: &CheckRequest) -> CheckResponse {
+        self.answer_message(&CheckMessage::of(request)).await
     }
 
     /// The denial for a request that could not be read at all, recorded
@@ -44,10 +51,10 @@ impl CheckService {
     }
 
     /// The domain decision for a request.
-    async fn decide(&self, request: &CheckRequest) -> Decision {
+    async fn decide(&self, request: &CheckMessage) -> Decision {
         match RequestView::of(request) {
-            Some(view) => self.authorizer.check(&view.input()).await,
-            None => self.authorizer.record_denial(DenyReason::NoHttpAttributes),
+            Ok(view) => self.authorizer.check(&view.input()).await,
+            Err(reason) => self.authorizer.record_denial(reason),
         }
     }
 
@@ -67,7 +74,7 @@ impl CheckService {
     /// allow is encoded once and kept with the verified token, so a cached
     /// token's next `Check` under the same policy and snapshot sends those
     /// bytes again instead of building and encoding the response.
-    pub async fn reply(&self, request: &Request<CheckRequest>) -> Reply {
+    pub async fn reply(&self, request: &Request<CheckMessage>) -> Reply {
         let decision = if trace::enabled() {
             self.decide_traced(request).await
         } else {
@@ -108,14 +115,11 @@ impl CheckService {
     }
 
     /// `decide`, inside a span that continues the caller's trace.
-    async fn decide_traced(&self, request: &Request<CheckRequest>) -> Decision {
+    async fn decide_traced(&self, request: &Request<CheckMessage>) -> Decision {
         let headers = request
             .get_ref()
-            .attributes
-            .as_ref()
-            .and_then(|a| a.request.as_ref())
-            .and_then(|r| r.http.as_ref())
-            .map(|h| &h.headers);
+            .http()
+            .map(|(_, http)| HeaderEntries(&http.headers));
         let span = tracing::info_span!(
             "ext_authz.check",
             otel.kind = "server",
@@ -124,7 +128,12 @@ impl CheckService {
             policy = tracing::field::Empty,
             issuer = tracing::field::Empty,
         );
-        let _ = span.set_parent(trace::parent(request.metadata(), headers));
+        let _ = span.set_parent(trace::parent(
+            request.metadata(),
+            headers
+                .as_ref()
+                .map(|h| h as &dyn opentelemetry::propagation::Extractor),
+        ));
         let decision = self
             .decide(request.get_ref())
             .instrument(span.clone())
@@ -176,11 +185,17 @@ pub enum Reply {
     Kept(Arc<VerifiedClaims>),
 }
 
-/// The parts of a `CheckRequest` the pipeline reads, borrowed where they
-/// can be.
+/// The parts of a `CheckRequest` the pipeline reads, as text borrowed from
+/// the received message.
 pub struct RequestView<'a> {
-    http: &'a HttpRequest,
-    attributes: &'a AttributeContext,
+    message: &'a CheckMessage,
+    host: &'a str,
+    path: &'a str,
+    method: &'a str,
+    scheme: &'a str,
+    principal: Option<&'a str>,
+    certificate: Option<&'a str>,
+    policy_name: Option<&'a str>,
     authorization: Option<Cow<'a, str>>,
     request_id: Option<Cow<'a, str>>,
     dpop: Option<Cow<'a, str>>,
@@ -189,16 +204,33 @@ pub struct RequestView<'a> {
 }
 
 impl<'a> RequestView<'a> {
-    /// `None` when the request carries no HTTP attributes.
-    pub fn of(request: &'a CheckRequest) -> Option<Self> {
-        let attributes = request.attributes.as_ref()?;
-        let http = attributes.request.as_ref()?.http.as_ref()?;
+    /// The view, or why the request cannot be decided: it carries no HTTP
+    /// attributes, or a field the decision reads is not UTF-8.
+    pub fn of(message: &'a CheckMessage) -> Result<Self, DenyReason> {
+        let (attributes, http) = message.http().ok_or(DenyReason::NoHttpAttributes)?;
+        let unreadable = |_: NotText| DenyReason::UnreadableRequest;
+        let present = |field: &'a Bytes| text(field).map(|t| Some(t).filter(|t| !t.is_empty()));
+        let source = attributes.source.as_ref();
         let mut punctuated = Vec::new();
         let [authorization, request_id, dpop, forwarded_proto] =
-            headers(http, READ_HEADERS, &mut punctuated);
-        Some(Self {
-            http,
-            attributes,
+            headers(http, READ_HEADERS, &mut punctuated).map_err(unreadable)?;
+        Ok(Self {
+            message,
+            host: text(&http.host).map_err(unreadable)?,
+            path: text(&http.path).map_err(unreadable)?,
+            method: text(&http.method).map_err(unreadable)?,
+            scheme: text(&http.scheme).map_err(unreadable)?,
+            principal: source
+                .map_or(Ok(None), |s| present(&s.principal))
+                .map_err(unreadable)?,
+            certificate: source
+                .map_or(Ok(None), |s| present(&s.certificate))
+                .map_err(unreadable)?,
+            policy_name: attributes
+                .context_extension("policy")
+                .map(text)
+                .transpose()
+                .map_err(unreadable)?,
             authorization,
             request_id,
             dpop,
@@ -210,44 +242,25 @@ impl<'a> RequestView<'a> {
     /// The domain view of the request, for the authorizer.
     pub fn input(&self) -> CheckInput<'_> {
         CheckInput {
-            host: &self.http.host,
-            path: self.http.path.split(['?', '#']).next().unwrap_or_default(),
-            method: &self.http.method,
+            host: self.host,
+            path: self.path.split(['?', '#']).next().unwrap_or_default(),
+            method: self.method,
             authorization: self.authorization.as_deref(),
-            principal: self
-                .attributes
-                .source
-                .as_ref()
-                .map(|s| s.principal.as_str())
-                .filter(|p| !p.is_empty()),
-            policy_name: self
-                .attributes
-                .context_extensions
-                .get("policy")
-                .map(String::as_str),
+            principal: self.principal,
+            policy_name: self.policy_name,
             request_id: self.request_id.as_deref(),
             request: Some(self),
-            scheme: &self.http.scheme,
+            scheme: self.scheme,
             forwarded_proto: self.forwarded_proto.as_deref(),
             dpop: self.dpop.as_deref(),
-            client_certificate: self
-                .attributes
-                .source
-                .as_ref()
-                .map(|s| s.certificate.as_str())
-                .filter(|c| !c.is_empty()),
+            client_certificate: self.certificate,
             punctuated_headers: &self.punctuated,
         }
     }
 
-    /// The request's attributes.
-    pub fn attributes(&self) -> &AttributeContext {
-        self.attributes
-    }
-
-    /// The HTTP request.
-    pub fn http(&self) -> &HttpRequest {
-        self.http
+    /// The whole request, for a reader of every field (Rego's input).
+    pub fn message(&self) -> &CheckMessage {
+        self.message
     }
 }
 
@@ -263,41 +276,44 @@ const READ_HEADERS: [&str; 4] = ["authorization", "x-request-id", "dpop", "x-for
 
 /// The values of `names`, matched without regard to case, from Envoy's
 /// `headers` and `header_map` alike. Envoy sends one of the two, with
-/// lower-case names; a name found more than once in all (in both, or
-/// spelled twice) has its values joined with commas, so that the bearer
-/// and DPoP checks refuse it as repeated instead of one copy being
+/// lower-case names; a name found more than once in all (in both, spelled
+/// twice, or sent twice) has its values joined with commas, so that the
+/// bearer and DPoP checks refuse it as repeated instead of one copy being
 /// silently preferred. Names with characters besides letters, digits and
-/// `-` are collected in `punctuated` on the way.
+/// `-` are collected in `punctuated` on the way. Every name, and the value
+/// of every header read, must be UTF-8.
 fn headers<'a, const N: usize>(
-    http: &'a HttpRequest,
+    http: &'a HttpFields,
     names: [&str; N],
     punctuated: &mut Vec<&'a str>,
-) -> [Option<Cow<'a, str>>; N] {
+) -> Result<[Option<Cow<'a, str>>; N], NotText> {
     let mut found: [Option<Cow<'a, str>>; N] = std::array::from_fn(|_| None);
-    let mut put = |key: &'a str, value: &dyn Fn() -> Cow<'a, str>| {
+    let mut put = |key: &'a Bytes, value: &dyn Fn() -> Result<Cow<'a, str>, NotText>| {
+        let key = text(key)?;
         if !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             punctuated.push(key);
         }
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(key)) {
             found[i] = Some(match found[i].take() {
-                None => value(),
-                Some(before) => Cow::Owned(format!("{before},{}", value())),
+                None => value()?,
+                Some(before) => Cow::Owned(format!("{before},{}", value()?)),
             });
         }
+        Ok(())
     };
-    for (key, value) in &http.headers {
-        put(key, &|| Cow::Borrowed(value.as_str()));
+    for entry in &http.headers {
+        put(&entry.key, &|| text(&entry.value).map(Cow::Borrowed))?;
     }
     for h in http.header_map.iter().flat_map(|m| &m.headers) {
         put(&h.key, &|| {
             if h.value.is_empty() {
-                String::from_utf8_lossy(&h.raw_value)
+                Ok(String::from_utf8_lossy(&h.raw_value))
             } else {
-                Cow::Borrowed(h.value.as_str())
+                text(&h.value).map(Cow::Borrowed)
             }
-        });
+        })?;
     }
-    found
+    Ok(found)
 }
 
 mod response;

@@ -5,6 +5,7 @@ mod check;
 mod frames;
 mod opa_input;
 mod server;
+pub mod wire;
 
 use std::future::Future;
 
@@ -16,6 +17,7 @@ use tonic_health::server::{HealthReporter, HealthService};
 
 pub use check::{CheckService, Reply, RequestView};
 pub use opa_input::attributes as opa_attributes;
+pub use wire::CheckMessage;
 
 /// The ext_authz service and every file it imports, filtered at build time
 /// from envoy-types' descriptors.

@@ -17,7 +17,18 @@ use crate::rego::{RegoError, RequestDocument, envelope_of};
 
 impl RequestDocument for RequestView<'_> {
     fn opa_input(&self) -> Result<BTreeMap<Value, Value>, RegoError> {
-        envelope_of(attributes(self.attributes()), &self.http().path)
+        // Every field, so every string must be UTF-8 here, read or not.
+        let whole = self.message().whole().map_err(|_| {
+            RegoError::Evaluation("the check request has a field that is not UTF-8".into())
+        })?;
+        let a = whole.attributes.unwrap_or_default();
+        let path = a
+            .request
+            .as_ref()
+            .and_then(|r| r.http.as_ref())
+            .map(|h| h.path.as_str())
+            .unwrap_or_default();
+        envelope_of(attributes(&a), path)
     }
 }
 

@@ -9,8 +9,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
+use envoy_types::pb::envoy::service::auth::v3::CheckResponse;
 use prost::Message;
+use prost::bytes::Buf;
 use tonic::body::Body;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{Service, http};
@@ -22,6 +23,7 @@ use tonic::codegen::Bytes;
 
 use super::CheckService;
 use super::check::Reply;
+use super::wire::CheckMessage;
 use crate::decision::DenyReason;
 
 /// Where a gRPC error answer carries its code.
@@ -113,22 +115,23 @@ fn answered(response: &CheckResponse) -> http::Response<Body> {
 /// `Check`, as tonic's unary handler calls it.
 struct CheckMethod(Arc<CheckService>);
 
-impl UnaryService<CheckRequest> for CheckMethod {
+impl UnaryService<CheckMessage> for CheckMethod {
     type Response = Reply;
     type Future = Pin<Box<dyn Future<Output = Result<Response<Reply>, Status>> + Send>>;
 
-    fn call(&mut self, request: Request<CheckRequest>) -> Self::Future {
+    fn call(&mut self, request: Request<CheckMessage>) -> Self::Future {
         let service = self.0.clone();
         Box::pin(async move { Ok(Response::new(service.reply(&request).await)) })
     }
 }
 
-/// Protobuf `CheckRequest` in; a `CheckResponse` or its bytes out.
+/// Protobuf `CheckRequest` in, read in place; a `CheckResponse` or its
+/// bytes out.
 struct CheckCodec;
 
 impl Codec for CheckCodec {
     type Encode = Reply;
-    type Decode = CheckRequest;
+    type Decode = CheckMessage;
     type Encoder = ReplyEncoder;
     type Decoder = RequestDecoder;
 
@@ -175,12 +178,15 @@ fn encode(response: &CheckResponse, buf: &mut EncodeBuf<'_>) -> Result<(), Statu
 struct RequestDecoder;
 
 impl Decoder for RequestDecoder {
-    type Item = CheckRequest;
+    type Item = CheckMessage;
     type Error = Status;
 
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<CheckRequest>, Status> {
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<CheckMessage>, Status> {
+        // Taken out of tonic's buffer without a copy; the fields read are
+        // slices of it.
+        let message = buf.copy_to_bytes(buf.remaining());
         // A request that is not protobuf is a broken call, not a denial.
-        CheckRequest::decode(buf)
+        CheckMessage::decode(message)
             .map(Some)
             .map_err(|e| Status::internal(e.to_string()))
     }

@@ -2,7 +2,6 @@
 //! Exported over OTLP/gRPC when the standard `OTEL_*` variables say so;
 //! otherwise no span is even created.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
@@ -78,10 +77,7 @@ impl Extractor for Metadata<'_> {
 /// The parent of a Check's span: W3C `traceparent` in the gRPC metadata
 /// (where Envoy injects it), else in the checked request's headers, else B3
 /// there (meshes set up for Zipkin).
-pub fn parent(
-    metadata: &tonic::metadata::MetadataMap,
-    headers: Option<&HashMap<String, String>>,
-) -> Context {
+pub fn parent(metadata: &tonic::metadata::MetadataMap, headers: Option<&dyn Extractor>) -> Context {
     let w3c = TraceContextPropagator::new();
     let valid = |cx: &Context| cx.span().span_context().is_valid();
     let cx = w3c.extract(&Metadata(metadata));

@@ -137,7 +137,8 @@ impl TestApp {
     pub async fn check(&self, request: &CheckRequest) -> CheckResponse {
         use prost::Message;
         let service = CheckService::new(self.running.authorizer.clone());
-        match service.reply(&tonic::Request::new(request.clone())).await {
+        let request = zt_authz::grpc::CheckMessage::of(request);
+        match service.reply(&tonic::Request::new(request)).await {
             zt_authz::grpc::Reply::Message(response) => *response,
             zt_authz::grpc::Reply::Encoded(bytes) => {
                 CheckResponse::decode(&*bytes).expect("a kept allow decodes")

@@ -1,9 +1,17 @@
 use envoy_types::pb::envoy::config::core::v3::{HeaderMap, HeaderValue};
+use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 
+use super::super::wire::Entry;
 use super::*;
 
-fn http(headers: &[(&str, &str)], raw: &[(&str, &str)]) -> HttpRequest {
-    HttpRequest {
+/// `HttpRequest` as the decision reads it off the wire.
+fn read(http: &HttpRequest) -> HttpFields {
+    HttpFields::decode(http.encode_to_vec().as_slice()).expect("it was just encoded")
+}
+
+fn http(headers: &[(&str, &str)], raw: &[(&str, &str)]) -> HttpFields {
+    read(&HttpRequest {
         headers: headers
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
@@ -19,11 +27,11 @@ fn http(headers: &[(&str, &str)], raw: &[(&str, &str)]) -> HttpRequest {
                 .collect(),
         }),
         ..Default::default()
-    }
+    })
 }
 
-fn assert_read(http: &HttpRequest, expected: [Option<&str>; 4]) {
-    let found = headers(http, READ_HEADERS, &mut Vec::new());
+fn assert_read(http: &HttpFields, expected: [Option<&str>; 4]) {
+    let found = headers(http, READ_HEADERS, &mut Vec::new()).expect("UTF-8");
     assert_eq!(found.each_ref().map(|v| v.as_deref()), expected);
 }
 
@@ -59,7 +67,8 @@ fn a_name_seen_twice_anywhere_has_its_values_joined() {
             ("x-request-id", "r1"),
         ],
     );
-    let [authorization, request_id, dpop, proto] = headers(&h, READ_HEADERS, &mut Vec::new());
+    let [authorization, request_id, dpop, proto] =
+        headers(&h, READ_HEADERS, &mut Vec::new()).expect("UTF-8");
     assert_eq!(authorization.as_deref(), Some("Bearer a,Bearer b"));
     assert_eq!(dpop.as_deref(), Some("p0,p1,p2"));
     assert_eq!(request_id.as_deref(), Some("r1"));
@@ -68,13 +77,62 @@ fn a_name_seen_twice_anywhere_has_its_values_joined() {
         &[("authorization", "Bearer a"), ("Authorization", "Bearer b")],
         &[],
     );
-    let [authorization, ..] = headers(&twice, READ_HEADERS, &mut Vec::new());
+    let [authorization, ..] = headers(&twice, READ_HEADERS, &mut Vec::new()).expect("UTF-8");
     // The map's order is not fixed; both values are there either way.
     let joined = authorization.unwrap_or_default();
     assert!(
         joined == "Bearer a,Bearer b" || joined == "Bearer b,Bearer a",
         "{joined}"
     );
+}
+
+#[test]
+fn a_header_entry_sent_twice_on_the_wire_is_a_repeat_too() {
+    // A protobuf map may carry one key twice; decoded into a map, the last
+    // would silently win. Read as entries, both are seen.
+    let mut h = http(&[("authorization", "Bearer a")], &[]);
+    h.headers.push(Entry {
+        key: Bytes::from_static(b"authorization"),
+        value: Bytes::from_static(b"Bearer b"),
+    });
+    let h = HttpFields::decode(h.encode_to_vec().as_slice()).expect("encoded");
+    assert_read(&h, [Some("Bearer a,Bearer b"), None, None, None]);
+}
+
+#[test]
+fn a_name_or_read_value_that_is_not_utf8_is_unreadable() {
+    let not_utf8 = Bytes::from_static(b"Bearer \xff");
+    let with = |key: &'static [u8], value: Bytes| {
+        let mut h = http(&[("accept", "*/*")], &[]);
+        h.headers.push(Entry {
+            key: Bytes::from_static(key),
+            value,
+        });
+        h
+    };
+    let read = |h: &HttpFields| headers(h, READ_HEADERS, &mut Vec::new()).map(|_| ());
+    assert_eq!(
+        read(&with(b"authorization", not_utf8.clone())),
+        Err(NotText)
+    );
+    assert_eq!(read(&with(b"dpop", not_utf8.clone())), Err(NotText));
+    assert_eq!(
+        read(&with(b"x-\xffa", Bytes::from_static(b"v"))),
+        Err(NotText)
+    );
+    // A header the decision never reads may hold anything.
+    assert_eq!(read(&with(b"x-other", not_utf8)), Ok(()));
+    // So may a raw value, read as Envoy's `raw_value` is meant: lossily.
+    let mut raw = http(&[], &[]);
+    raw.header_map = Some(super::super::wire::HeaderMapFields {
+        headers: vec![super::super::wire::HeaderValueFields {
+            key: Bytes::from_static(b"authorization"),
+            raw_value: Bytes::from_static(b"Bearer \xff"),
+            ..Default::default()
+        }],
+    });
+    let [authorization, ..] = headers(&raw, READ_HEADERS, &mut Vec::new()).expect("lossy");
+    assert_eq!(authorization.as_deref(), Some("Bearer \u{fffd}"));
 }
 
 #[test]
@@ -99,4 +157,38 @@ fn an_answer_missing_from_the_token_is_a_denial_never_an_error() {
         bytes: Arc::from(&b"kept"[..]),
     });
     assert_eq!(Reply::kept_bytes(&claims).ok(), Some(&b"kept"[..]));
+}
+
+#[test]
+fn rego_reads_every_field_so_every_field_must_be_utf8() {
+    use crate::rego::RequestDocument;
+    let request = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(
+                envoy_types::pb::envoy::service::auth::v3::attribute_context::Request {
+                    http: Some(HttpRequest {
+                        method: "GET".into(),
+                        host: "api.local".into(),
+                        path: "/orders?x=1".into(),
+                        headers: [("x-unread".to_owned(), "v".to_owned())].into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ),
+            ..Default::default()
+        }),
+    };
+    let clean = CheckMessage::of(&request);
+    let view = RequestView::of(&clean).expect("readable");
+    let input = view.opa_input().expect("an input");
+    assert!(input.contains_key(&regorus::Value::from("attributes")));
+    // The header's value `v` made `\xff`: the decision never reads it, but
+    // Rego's input would hold it.
+    let mut bytes = request.encode_to_vec();
+    let at = bytes.iter().rposition(|b| *b == b'v').expect("the value");
+    bytes[at] = 0xff;
+    let dirty = CheckMessage::decode(Bytes::from(bytes)).expect("the fields read are fine");
+    let view = RequestView::of(&dirty).expect("readable for the decision");
+    assert!(view.opa_input().is_err());
 }
