@@ -27,7 +27,11 @@
 
 mod support;
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Instant;
 
 use envoy_types::pb::envoy::service::auth::v3::authorization_server::{
@@ -37,7 +41,10 @@ use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse, OkHttpResponse};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use prost::Message;
+use prost::bytes::Bytes;
+use tonic::server::NamedService;
 use zt_authz::dev::{DevAlg, DevKeys};
+use zt_authz::grpc::frames::ShortFrames;
 
 struct AllowAll;
 
@@ -55,27 +62,104 @@ impl Authorization for AllowAll {
     }
 }
 
-/// Every Check gets the same answer, decided once elsewhere.
-struct Canned(CheckResponse);
+/// Every Check gets the same answer, decided and encoded once elsewhere,
+/// and sent as those bytes, as zt-authz sends the answer it keeps with a
+/// token: what the answer costs to send, with no decision and no encoding.
+#[derive(Clone)]
+struct Canned(Bytes);
 
-#[tonic::async_trait]
-impl Authorization for Canned {
-    async fn check(
-        &self,
-        _: tonic::Request<CheckRequest>,
-    ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
-        Ok(tonic::Response::new(self.0.clone()))
+impl NamedService for Canned {
+    const NAME: &'static str = "envoy.service.auth.v3.Authorization";
+}
+
+impl tonic::codegen::Service<http::Request<tonic::body::Body>> for Canned {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let answer = self.0.clone();
+        Box::pin(async move {
+            Ok(tonic::server::Grpc::new(CannedCodec)
+                .unary(CannedCheck(answer), request)
+                .await)
+        })
     }
 }
 
-/// Serves `service` on `addr` until killed.
-fn serve<S: Authorization>(addr: &str, service: S) {
+struct CannedCheck(Bytes);
+
+impl tonic::server::UnaryService<CheckRequest> for CannedCheck {
+    type Response = Bytes;
+    type Future = std::future::Ready<Result<tonic::Response<Bytes>, tonic::Status>>;
+
+    fn call(&mut self, _: tonic::Request<CheckRequest>) -> Self::Future {
+        std::future::ready(Ok(tonic::Response::new(self.0.clone())))
+    }
+}
+
+/// Requests decoded as the no-op server decodes them; answers sent as given.
+struct CannedCodec;
+
+impl tonic::codec::Codec for CannedCodec {
+    type Encode = Bytes;
+    type Decode = CheckRequest;
+    type Encoder = BytesEncoder;
+    type Decoder = tonic_prost::ProstDecoder<CheckRequest>;
+
+    fn encoder(&mut self) -> BytesEncoder {
+        BytesEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic::codec::Codec::decoder(
+            &mut tonic_prost::ProstCodec::<CheckResponse, CheckRequest>::default(),
+        )
+    }
+}
+
+struct BytesEncoder;
+
+impl tonic::codec::Encoder for BytesEncoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Bytes,
+        buf: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        prost::bytes::BufMut::put_slice(buf, &item);
+        Ok(())
+    }
+}
+
+/// Serves `service` on `addr` until killed, framed as zt-authz frames its
+/// answers, so that a longer answer (`noop-server ADDR ANSWER`) costs what
+/// it would cost zt-authz to send; the empty allow is shorter than a cut.
+fn serve<S>(addr: &str, service: S)
+where
+    S: tonic::codegen::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let addr: std::net::SocketAddr = addr.parse().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         tonic::transport::Server::builder()
-            .add_service(AuthorizationServer::new(service))
+            .add_service(ShortFrames::new(service))
             .serve_with_incoming(
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             )
@@ -200,10 +284,11 @@ fn main() {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["noop-server", addr] => serve(addr, AllowAll),
+        ["noop-server", addr] => serve(addr, AuthorizationServer::new(AllowAll)),
         ["noop-server", addr, file] => {
             let bytes = std::fs::read(file).unwrap();
-            serve(addr, Canned(CheckResponse::decode(&bytes[..]).unwrap()));
+            CheckResponse::decode(&bytes[..]).expect("a CheckResponse");
+            serve(addr, Canned(Bytes::from(bytes)));
         }
         ["keys", dir] => write_keys(Path::new(dir)),
         ["check", addr, file] => {

@@ -2,7 +2,7 @@
 //! reflection, so that grpcurl and ghz work without proto files.
 
 mod check;
-mod frames;
+pub mod frames;
 mod opa_input;
 mod server;
 pub mod wire;
