@@ -5,16 +5,16 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
-use prost::Message;
 use prost::bytes::Bytes;
 use tonic::Request;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use self::allow_bytes::allow_bytes;
 use self::response::to_response;
 use super::wire::{CheckMessage, HeaderEntries, HttpFields, NotText, text};
 use crate::authorizer::{Authorizer, CheckInput};
-use crate::decision::{Allow, Decision, DenyReason};
+use crate::decision::{Decision, DenyReason};
 use crate::telemetry::trace;
 use crate::token::{EncodedAllow, VerifiedClaims};
 
@@ -80,33 +80,33 @@ impl CheckService {
         } else {
             self.decide(request.get_ref()).await
         };
-        // Moved out, not cloned: a clone is one more write to a reference
-        // count that every Check of this token makes.
-        let decision = match decision {
-            Decision::Allow(Allow {
-                kept: true,
-                claims: Some(claims),
-                ..
-            }) => return Reply::Kept(claims),
-            other => other,
+        let allow = match decision {
+            Decision::Allow(allow) => allow,
+            deny @ Decision::Deny(_) => return Reply::Message(Box::new(self.encode(deny))),
         };
-        let Decision::Allow(Allow {
-            reusable: Some(decided_for),
-            claims: Some(claims),
-            ..
-        }) = &decision
-        else {
-            return Reply::Message(Box::new(self.encode(decision)));
+        if allow.kept {
+            // Moved out, not cloned: a clone is one more write to a
+            // reference count that every Check of this token makes.
+            return match allow.claims {
+                Some(claims) => Reply::Kept(claims),
+                None => Reply::Message(Box::new(response::decoded_allow(&[]))),
+            };
+        }
+        let keep = match (&allow.reusable, &allow.claims) {
+            (Some(decided_for), Some(claims)) => {
+                if let Some(kept) = claims.encoded_allow(decided_for) {
+                    return Reply::Encoded(kept.bytes.clone());
+                }
+                // Kept for another policy or snapshot: written each time.
+                (!claims.keeps_an_encoded_allow()).then(|| (decided_for.clone(), claims.clone()))
+            }
+            _ => None,
         };
-        if let Some(kept) = claims.encoded_allow(decided_for) {
-            return Reply::Encoded(kept.bytes.clone());
-        }
-        if claims.keeps_an_encoded_allow() {
-            // Kept for another policy or snapshot: encode this one each time.
-            return Reply::Message(Box::new(self.encode(decision)));
-        }
-        let (decided_for, claims) = (decided_for.clone(), claims.clone());
-        let bytes: Arc<[u8]> = self.encode(decision).encode_to_vec().into();
+        let bytes = allow_bytes(&allow);
+        let Some((decided_for, claims)) = keep else {
+            return Reply::Written(bytes);
+        };
+        let bytes: Arc<[u8]> = bytes.into();
         claims.keep_encoded_allow(EncodedAllow {
             decided_for,
             bytes: bytes.clone(),
@@ -168,7 +168,7 @@ impl Reply {
     pub fn kept_bytes(claims: &VerifiedClaims) -> Result<&[u8], Box<CheckResponse>> {
         claims
             .kept_answer()
-            .ok_or_else(|| Box::new(response::kept_response(&[])))
+            .ok_or_else(|| Box::new(response::decoded_allow(&[])))
     }
 }
 
@@ -176,6 +176,8 @@ impl Reply {
 pub enum Reply {
     /// A response built for this request.
     Message(Box<CheckResponse>),
+    /// An allow written for this request alone.
+    Written(Vec<u8>),
     /// A response encoded for this request, and kept with its token.
     Encoded(Arc<[u8]>),
     /// The response kept with this token ([`VerifiedClaims::kept_answer`])
@@ -316,6 +318,7 @@ fn headers<'a, const N: usize>(
     Ok(found)
 }
 
+mod allow_bytes;
 mod response;
 #[cfg(test)]
 mod tests;

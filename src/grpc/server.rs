@@ -153,6 +153,10 @@ impl Encoder for ReplyEncoder {
     fn encode(&mut self, reply: Reply, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
         match reply {
             Reply::Message(response) => encode(&response, buf),
+            Reply::Written(bytes) => {
+                prost::bytes::BufMut::put_slice(buf, &bytes);
+                Ok(())
+            }
             Reply::Encoded(bytes) => {
                 prost::bytes::BufMut::put_slice(buf, &bytes);
                 Ok(())

@@ -140,6 +140,9 @@ impl TestApp {
         let request = zt_authz::grpc::CheckMessage::of(request);
         match service.reply(&tonic::Request::new(request)).await {
             zt_authz::grpc::Reply::Message(response) => *response,
+            zt_authz::grpc::Reply::Written(bytes) => {
+                CheckResponse::decode(&*bytes).expect("a written allow decodes")
+            }
             zt_authz::grpc::Reply::Encoded(bytes) => {
                 CheckResponse::decode(&*bytes).expect("a kept allow decodes")
             }

@@ -5,19 +5,18 @@
 use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
 use envoy_types::pb::envoy::config::core::v3::{HeaderValue, HeaderValueOption};
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
-use envoy_types::pb::envoy::service::auth::v3::{
-    CheckResponse, DeniedHttpResponse, OkHttpResponse,
-};
+use envoy_types::pb::envoy::service::auth::v3::{CheckResponse, DeniedHttpResponse};
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::google::protobuf::{Struct, Value as PbValue, value::Kind};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use prost::Message;
 
+use super::allow_bytes::allow_bytes;
 use crate::decision::{Allow, Decision, Deny, DenyReason, RegoDenial};
 use crate::token::TokenError;
 
-/// The response Envoy acts on. Consumes the decision so that its strings
-/// move into the message instead of being copied.
+/// The response Envoy acts on, as a message (the gRPC edge sends an
+/// allow as written by `allow_bytes`; this decodes those same bytes).
 pub(super) fn to_response(decision: Decision, realm: &str, dpop_algs: &str) -> CheckResponse {
     match decision {
         Decision::Allow(allow) => allow_response(allow),
@@ -41,62 +40,23 @@ fn overwrite(key: impl Into<String>, value: impl Into<String>) -> HeaderValueOpt
 fn allow_response(allow: Allow) -> CheckResponse {
     if allow.kept {
         let kept = allow.claims.as_deref().and_then(|c| c.kept_answer());
-        return kept_response(kept.unwrap_or_default());
+        return decoded_allow(kept.unwrap_or_default());
     }
-    let mut headers_to_remove: Vec<String> = Vec::with_capacity(allow.remove_headers.len() + 1);
-    headers_to_remove.extend(allow.remove_headers.iter().map(|h| h.as_str().to_owned()));
-    if allow.remove_authorization {
-        headers_to_remove.push("authorization".into());
-    }
-    let mut meta = Metadata::with_capacity(6);
-    meta.put("decision", "allow");
-    meta.put("policy", &*allow.policy);
-    if let Some(c) = &allow.claims {
-        meta.put("issuer", c.issuer());
-        if let Some(s) = c.subject() {
-            meta.put("subject", s);
-        }
-        meta.put("scopes", c.scopes().join(" "));
-        if let Some(a) = c.acr() {
-            meta.put("acr", a);
-        }
-    }
-    CheckResponse {
-        // Envoy treats an unset status as allow; set it explicitly anyway.
-        status: Some(RpcStatus {
-            code: 0,
-            ..Default::default()
-        }),
-        http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-            headers: allow
-                .set_headers
-                .into_iter()
-                .map(|(h, v)| overwrite(h.as_str(), v))
-                .collect(),
-            headers_to_remove,
-            response_headers_to_add: allow
-                .response_headers
-                .into_iter()
-                .map(|(h, v)| overwrite(h.as_str(), v))
-                .collect(),
-            ..Default::default()
-        })),
-        dynamic_metadata: Some(meta.0),
-    }
+    decoded_allow(&allow_bytes(&allow))
 }
 
-/// A kept answer as a message again (`reply` sends the bytes instead). The
-/// bytes are this service's own encoding, so they decode to an allow; if
-/// they ever did not (or were missing), the answer is a 503 denial (the
+/// An encoded allow as a message again (`reply` sends the bytes instead).
+/// The bytes are this service's own encoding, so they decode to an allow;
+/// if they ever did not (or were missing), the answer is a 503 denial (the
 /// service could not answer), never an allow without its headers.
-pub(super) fn kept_response(kept: &[u8]) -> CheckResponse {
-    let decoded = CheckResponse::decode(kept).map_err(|e| e.to_string());
+pub(super) fn decoded_allow(encoded: &[u8]) -> CheckResponse {
+    let decoded = CheckResponse::decode(encoded).map_err(|e| e.to_string());
     let allow = decoded.and_then(|r| match r.http_response {
         Some(HttpResponse::OkResponse(_)) => Ok(r),
         _ => Err("not an allow".to_owned()),
     });
     allow.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "a kept allow does not decode; denied");
+        tracing::error!(error = %e, "an encoded allow does not decode; denied");
         deny_response(
             &Deny::new(DenyReason::Token(TokenError::KeysUnavailable)),
             "",

@@ -3,6 +3,8 @@ use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 
 use super::super::wire::Entry;
+use prost::Message;
+
 use super::*;
 
 /// `HttpRequest` as the decision reads it off the wire.
