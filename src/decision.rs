@@ -136,8 +136,9 @@ pub enum DenyReason {
     /// The `CheckRequest` is larger than zt-authz reads (a large
     /// `with_request_body`).
     RequestTooLarge,
-    /// A string field of the `CheckRequest` that the decision reads (host,
-    /// path, a header name, …) is not UTF-8. Envoy never sends one.
+    /// The message is not a `CheckRequest`, or a string field of it that
+    /// the decision reads (host, path, a header name, …) is not UTF-8.
+    /// Envoy never sends either.
     UnreadableRequest,
 }
 
@@ -259,7 +260,8 @@ impl DenyReason {
             }
             Self::RequestTooLarge => "the request is larger than this service reads".into(),
             Self::UnreadableRequest => {
-                "a field of the check request that the decision reads is not UTF-8".into()
+                "the check request is not protobuf, or a field the decision reads is not UTF-8"
+                    .into()
             }
             // Fixed: a policy's own words go in its `body`, never the input.
             Self::Rego(_) => "the route's policy denied the request".into(),

@@ -261,9 +261,10 @@ async fn a_check_request_too_large_to_read_is_a_denial_not_an_error() {
 /// such bytes, so only a direct caller sends one). envoy-types' decoding
 /// refuses the whole message, which as a gRPC error would go to Envoy's
 /// `failure_mode_allow`; read in place, it is a 400 denial where the
-/// decision reads the field, and no obstacle where it does not.
+/// decision reads the field, and no obstacle where it does not. Bytes
+/// that are no `CheckRequest` at all are a 400 denial too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_field_that_is_not_utf8_is_a_denial_not_an_error() {
+async fn a_request_that_cannot_be_read_is_a_denial_not_an_error() {
     use prost::Message;
     use prost::bytes::Bytes;
     use zt_authz::grpc::wire::{CheckFields, Entry};
@@ -306,4 +307,26 @@ async fn a_request_field_that_is_not_utf8_is_a_denial_not_an_error() {
         matches!(unread.http_response, Some(HttpResponse::OkResponse(_))),
         "{unread:?}"
     );
+    // Not a CheckRequest at all: `attributes` as a number.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct NumberedAttributes {
+        #[prost(uint64, tag = "1")]
+        attributes: u64,
+    }
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.unwrap();
+    let garbled = grpc
+        .unary(
+            tonic::Request::new(NumberedAttributes { attributes: 7 }),
+            "/envoy.service.auth.v3.Authorization/Check"
+                .parse()
+                .unwrap(),
+            tonic_prost::ProstCodec::<_, CheckResponse>::default(),
+        )
+        .await
+        .expect("a denial, not a gRPC error")
+        .into_inner();
+    let (status, description) = denial(&garbled).expect("denied");
+    assert_eq!(status, 400);
+    assert!(description.contains("not protobuf"), "{description}");
 }

@@ -5,10 +5,9 @@
 
 use std::sync::OnceLock;
 
-use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
 use libfuzzer_sys::fuzz_target;
-use prost::Message;
-use zt_authz::grpc::RequestView;
+use prost::bytes::Bytes;
+use zt_authz::grpc::{CheckMessage, RequestView};
 use zt_authz::rego::{RegoLimits, RegoModule, RegoPolicy, RequestDocument};
 
 const POLICY: &str = r#"package fuzz
@@ -38,10 +37,8 @@ fn policy() -> &'static RegoPolicy {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(request) = CheckRequest::decode(data) else {
-        return;
-    };
-    let Some(view) = RequestView::of(&request) else {
+    let request = CheckMessage::decode(Bytes::copy_from_slice(data));
+    let Ok(view) = RequestView::of(&request) else {
         return;
     };
     if let Ok(doc) = view.opa_input() {

@@ -206,9 +206,13 @@ pub struct RequestView<'a> {
 }
 
 impl<'a> RequestView<'a> {
-    /// The view, or why the request cannot be decided: it carries no HTTP
-    /// attributes, or a field the decision reads is not UTF-8.
+    /// The view, or why the request cannot be decided: it is not a
+    /// `CheckRequest`, carries no HTTP attributes, or a field the decision
+    /// reads is not UTF-8.
     pub fn of(message: &'a CheckMessage) -> Result<Self, DenyReason> {
+        if !message.is_readable() {
+            return Err(DenyReason::UnreadableRequest);
+        }
         let (attributes, http) = message.http().ok_or(DenyReason::NoHttpAttributes)?;
         let unreadable = |_: NotText| DenyReason::UnreadableRequest;
         let present = |field: &'a Bytes| text(field).map(|t| Some(t).filter(|t| !t.is_empty()));

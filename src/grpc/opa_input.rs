@@ -122,26 +122,32 @@ fn http(h: &HttpRequest) -> Value {
     o.done()
 }
 
-/// `headers`, or, when Envoy sends `header_map` instead, the same map built
-/// from it (repeated names joined with `,`), so policies read one field.
+/// `headers` and `header_map` as one map, as the decision steps read them:
+/// names in lower case, and a name met more than once (in both fields, or
+/// spelled in two cases) with its values joined by `,`. Envoy sends one of
+/// the two fields, with lower-case names, so for its requests this is the
+/// field it sent; a direct caller cannot show Rego other headers than the
+/// ones the token was read from.
 fn headers(h: &HttpRequest) -> Value {
-    if !h.headers.is_empty() || h.header_map.is_none() {
-        return string_map(&h.headers).unwrap_or_else(Value::new_object);
-    }
     let mut joined: BTreeMap<String, String> = BTreeMap::new();
-    for entry in h.header_map.iter().flat_map(|m| &m.headers) {
-        let value = if entry.value.is_empty() {
-            String::from_utf8_lossy(&entry.raw_value).into_owned()
-        } else {
-            entry.value.clone()
-        };
+    let mut put = |key: &str, value: &str| {
         joined
-            .entry(entry.key.clone())
+            .entry(key.to_ascii_lowercase())
             .and_modify(|v| {
                 v.push(',');
-                v.push_str(&value);
+                v.push_str(value);
             })
-            .or_insert(value);
+            .or_insert_with(|| value.to_owned());
+    };
+    for (key, value) in &h.headers {
+        put(key, value);
+    }
+    for entry in h.header_map.iter().flat_map(|m| &m.headers) {
+        if entry.value.is_empty() {
+            put(&entry.key, &String::from_utf8_lossy(&entry.raw_value));
+        } else {
+            put(&entry.key, &entry.value);
+        }
     }
     Value::from(
         joined

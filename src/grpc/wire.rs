@@ -20,26 +20,34 @@ use prost::bytes::Bytes;
 #[derive(Clone)]
 pub struct CheckMessage {
     message: Bytes,
-    fields: CheckFields,
+    /// `None` when the message is not a `CheckRequest` at all.
+    fields: Option<CheckFields>,
 }
 
 impl CheckMessage {
     /// Reads the fields the decision needs from an encoded `CheckRequest`.
-    pub fn decode(message: Bytes) -> Result<Self, prost::DecodeError> {
-        let fields = CheckFields::decode(message.clone())?;
-        Ok(Self { message, fields })
+    /// Bytes that are not one are kept as a request that cannot be read:
+    /// a denial, never the gRPC error that Envoy's `failure_mode_allow`
+    /// would turn into an allow.
+    pub fn decode(message: Bytes) -> Self {
+        let fields = CheckFields::decode(message.clone()).ok();
+        Self { message, fields }
     }
 
     /// The same request, encoded first (tests, benches, the in-process API).
     pub fn of(request: &CheckRequest) -> Self {
-        let message = Bytes::from(request.encode_to_vec());
-        let fields = CheckFields::decode(message.clone()).unwrap_or_default();
-        Self { message, fields }
+        Self::decode(Bytes::from(request.encode_to_vec()))
+    }
+
+    /// Whether the message is a `CheckRequest` (as far as the fields the
+    /// decision reads).
+    pub fn is_readable(&self) -> bool {
+        self.fields.is_some()
     }
 
     /// The HTTP request and its context, if the request has them.
     pub fn http(&self) -> Option<(&AttributeFields, &HttpFields)> {
-        let attributes = self.fields.attributes.as_ref()?;
+        let attributes = self.fields.as_ref()?.attributes.as_ref()?;
         let http = attributes.request.as_ref()?.http.as_ref()?;
         Some((attributes, http))
     }

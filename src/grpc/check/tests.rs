@@ -190,7 +190,54 @@ fn rego_reads_every_field_so_every_field_must_be_utf8() {
     let mut bytes = request.encode_to_vec();
     let at = bytes.iter().rposition(|b| *b == b'v').expect("the value");
     bytes[at] = 0xff;
-    let dirty = CheckMessage::decode(Bytes::from(bytes)).expect("the fields read are fine");
+    let dirty = CheckMessage::decode(Bytes::from(bytes));
     let view = RequestView::of(&dirty).expect("readable for the decision");
     assert!(view.opa_input().is_err());
+}
+
+#[test]
+fn rego_reads_the_headers_the_decision_read() {
+    use crate::rego::RequestDocument;
+    // A direct caller can send both of Envoy's header fields, and names
+    // in any case: Rego sees one map, as the decision steps read it.
+    let mut http = HttpRequest {
+        method: "GET".into(),
+        host: "api.local".into(),
+        path: "/orders".into(),
+        headers: [("X-Deny".to_owned(), "1".to_owned())].into(),
+        ..Default::default()
+    };
+    http.header_map = Some(HeaderMap {
+        headers: vec![
+            HeaderValue {
+                key: "x-deny".into(),
+                raw_value: b"2".to_vec(),
+                ..Default::default()
+            },
+            HeaderValue {
+                key: "Authorization".into(),
+                value: "Bearer t".into(),
+                ..Default::default()
+            },
+        ],
+    });
+    let request = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(
+                envoy_types::pb::envoy::service::auth::v3::attribute_context::Request {
+                    http: Some(http),
+                    ..Default::default()
+                },
+            ),
+            ..Default::default()
+        }),
+    };
+    let message = CheckMessage::of(&request);
+    let view = RequestView::of(&message).expect("readable");
+    let input = view.opa_input().expect("an input");
+    let headers = &input[&regorus::Value::from("attributes")]["request"]["http"]["headers"];
+    assert_eq!(headers["x-deny"], regorus::Value::from("1,2"));
+    assert_eq!(headers["authorization"], regorus::Value::from("Bearer t"));
+    assert_eq!(headers["X-Deny"], regorus::Value::Undefined);
+    assert_eq!(view.input().authorization, Some("Bearer t"));
 }

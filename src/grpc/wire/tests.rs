@@ -76,7 +76,8 @@ fn text_of(field: &Bytes) -> &str {
 #[test]
 fn the_fields_read_are_those_envoy_types_decodes() {
     let request = full_request();
-    let message = CheckMessage::decode(request.encode_to_vec().into()).expect("decodes");
+    let message = CheckMessage::decode(request.encode_to_vec().into());
+    assert!(message.is_readable());
     let (attributes, http) = message.http().expect("an HTTP request");
     let expected = request.attributes.as_ref().expect("attributes");
     let expected_http = expected
@@ -115,7 +116,7 @@ fn the_fields_read_are_those_envoy_types_decodes() {
 fn fields_are_slices_of_the_received_message_not_copies() {
     let received = Bytes::from(full_request().encode_to_vec());
     let range = received.as_ptr_range();
-    let message = CheckMessage::decode(received.clone()).expect("decodes");
+    let message = CheckMessage::decode(received.clone());
     let (_, http) = message.http().expect("an HTTP request");
     let authorization = http
         .headers
@@ -162,7 +163,8 @@ fn a_field_the_decision_never_reads_may_be_anything_but_the_whole_is_refused() {
     prost::encoding::encode_varint(attributes.len() as u64, &mut bytes);
     bytes.extend_from_slice(&attributes);
     assert!(CheckRequest::decode(bytes.as_slice()).is_err());
-    let message = CheckMessage::decode(bytes.into()).expect("the fields read are fine");
+    let message = CheckMessage::decode(bytes.into());
+    assert!(message.is_readable(), "the fields read are fine");
     assert!(message.http().is_some());
     assert!(message.whole().is_err());
 }
@@ -198,4 +200,23 @@ fn a_trace_context_is_read_from_the_header_entries() {
     assert_eq!(headers.get("x-bad"), None);
     assert_eq!(headers.get("tracestate"), None);
     assert_eq!(headers.keys(), ["traceparent", "x-bad"]);
+}
+
+#[test]
+fn bytes_that_are_not_a_check_request_are_kept_unreadable_not_refused() {
+    let request = full_request().encode_to_vec();
+    let truncated = Bytes::copy_from_slice(&request[..request.len() - 3]);
+    for bytes in [
+        truncated,
+        Bytes::from_static(b"\xff\xff\xff"),
+        Bytes::from_static(b"\x0a\x05ab"),
+    ] {
+        let message = CheckMessage::decode(bytes);
+        assert!(!message.is_readable());
+        assert!(message.http().is_none());
+    }
+    assert!(
+        CheckMessage::decode(Bytes::new()).is_readable(),
+        "the empty request is one"
+    );
 }
