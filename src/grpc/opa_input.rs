@@ -13,6 +13,7 @@ use envoy_types::pb::google::protobuf::{Struct, Value as PbValue, value::Kind};
 use regorus::Value;
 
 use super::check::RequestView;
+use super::wire::HttpFields;
 use crate::rego::{RegoError, RequestDocument, envelope_of};
 
 impl RequestDocument for RequestView<'_> {
@@ -28,12 +29,16 @@ impl RequestDocument for RequestView<'_> {
             .and_then(|r| r.http.as_ref())
             .map(|h| h.path.as_str())
             .unwrap_or_default();
-        envelope_of(attributes(&a), path)
+        // The headers as the steps read them, from every entry on the
+        // wire: a decoded map keeps one of a key sent twice.
+        let read = self.message().http().map(|(_, http)| read_headers(http));
+        envelope_of(attributes(&a, read), path)
     }
 }
 
-/// `input.attributes`.
-pub fn attributes(a: &AttributeContext) -> Value {
+/// `input.attributes`; `headers` in place of the map built from the
+/// request's own header fields, when given.
+pub fn attributes(a: &AttributeContext, headers: Option<Value>) -> Value {
     let mut o = Fields::default();
     o.put("source", a.source.as_ref().map(peer));
     o.put("destination", a.destination.as_ref().map(peer));
@@ -45,7 +50,7 @@ pub fn attributes(a: &AttributeContext) -> Value {
                 "time",
                 r.time.as_ref().and_then(|t| timestamp(t.seconds, t.nanos)),
             );
-            req.put("http", r.http.as_ref().map(http));
+            req.put("http", r.http.as_ref().map(|h| http(h, headers)));
             req.done()
         }),
     );
@@ -103,11 +108,11 @@ fn address(a: &Address) -> Option<Value> {
     }
 }
 
-fn http(h: &HttpRequest) -> Value {
+fn http(h: &HttpRequest, read: Option<Value>) -> Value {
     let mut o = Fields::default();
     o.text("id", &h.id);
     o.text("method", &h.method);
-    o.put("headers", Some(headers(h)));
+    o.put("headers", Some(read.unwrap_or_else(|| headers(h))));
     o.text("path", &h.path);
     o.text("host", &h.host);
     o.text("scheme", &h.scheme);
@@ -123,38 +128,71 @@ fn http(h: &HttpRequest) -> Value {
 }
 
 /// `headers` and `header_map` as one map, as the decision steps read them:
-/// names in lower case, and a name met more than once (in both fields, or
-/// spelled in two cases) with its values joined by `,`. Envoy sends one of
-/// the two fields, with lower-case names, so for its requests this is the
-/// field it sent; a direct caller cannot show Rego other headers than the
-/// ones the token was read from.
-fn headers(h: &HttpRequest) -> Value {
-    let mut joined: BTreeMap<String, String> = BTreeMap::new();
-    let mut put = |key: &str, value: &str| {
-        joined
-            .entry(key.to_ascii_lowercase())
-            .and_modify(|v| {
-                v.push(',');
-                v.push_str(value);
-            })
-            .or_insert_with(|| value.to_owned());
-    };
-    for (key, value) in &h.headers {
-        put(key, value);
+/// names in lower case, and a name met more than once (in both fields,
+/// spelled in two cases, or sent twice) with its values joined by `,`.
+/// Envoy sends one of the two fields, with lower-case names and each name
+/// once, so for its requests this is the field it sent; a direct caller
+/// cannot show Rego other headers than the ones the token was read from.
+fn read_headers(h: &HttpFields) -> Value {
+    let mut joined = Joined::default();
+    for entry in &h.headers {
+        joined.put(&entry.key, &entry.value);
     }
     for entry in h.header_map.iter().flat_map(|m| &m.headers) {
-        if entry.value.is_empty() {
-            put(&entry.key, &String::from_utf8_lossy(&entry.raw_value));
+        let value = if entry.value.is_empty() {
+            &entry.raw_value
         } else {
-            put(&entry.key, &entry.value);
-        }
+            &entry.value
+        };
+        joined.put(&entry.key, value);
     }
-    Value::from(
-        joined
-            .into_iter()
-            .map(|(k, v)| (Value::from(k), Value::from(v)))
-            .collect::<BTreeMap<_, _>>(),
-    )
+    joined.done()
+}
+
+/// The same, from envoy-types' message (whose map holds each name once).
+fn headers(h: &HttpRequest) -> Value {
+    let mut joined = Joined::default();
+    for (key, value) in &h.headers {
+        joined.put(key.as_bytes(), value.as_bytes());
+    }
+    for entry in h.header_map.iter().flat_map(|m| &m.headers) {
+        let value = if entry.value.is_empty() {
+            &entry.raw_value
+        } else {
+            entry.value.as_bytes()
+        };
+        joined.put(entry.key.as_bytes(), value);
+    }
+    joined.done()
+}
+
+/// Header values by lower-case name, repeats joined with `,`. Bytes that
+/// are not UTF-8 (only ever in a `raw_value`) are read lossily, as the
+/// decision steps read them.
+#[derive(Default)]
+struct Joined(BTreeMap<String, String>);
+
+impl Joined {
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        let key = String::from_utf8_lossy(key).to_ascii_lowercase();
+        let value = String::from_utf8_lossy(value);
+        self.0
+            .entry(key)
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(&value);
+            })
+            .or_insert_with(|| value.into_owned());
+    }
+
+    fn done(self) -> Value {
+        Value::from(
+            self.0
+                .into_iter()
+                .map(|(k, v)| (Value::from(k), Value::from(v)))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    }
 }
 
 fn metadata(m: &Metadata) -> Value {

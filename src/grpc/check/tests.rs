@@ -241,3 +241,38 @@ fn rego_reads_the_headers_the_decision_read() {
     assert_eq!(headers["X-Deny"], regorus::Value::Undefined);
     assert_eq!(view.input().authorization, Some("Bearer t"));
 }
+
+#[test]
+fn rego_sees_a_header_sent_twice_in_the_map_as_the_decision_does() {
+    use super::super::wire::{AttributeFields, CheckFields, RequestFields};
+    use crate::rego::RequestDocument;
+    let mut http = http(&[("x-foo", "evil")], &[]);
+    http.method = Bytes::from_static(b"GET");
+    http.path = Bytes::from_static(b"/rego/1");
+    http.headers.push(Entry {
+        key: Bytes::from_static(b"x-foo"),
+        value: Bytes::from_static(b"ok"),
+    });
+    let fields = CheckFields {
+        attributes: Some(AttributeFields {
+            request: Some(RequestFields { http: Some(http) }),
+            ..Default::default()
+        }),
+    };
+    let message = CheckMessage::decode(Bytes::from(fields.encode_to_vec()));
+    // A decoded map keeps one of the two.
+    let whole = message.whole().expect("a CheckRequest");
+    let decoded = &whole
+        .attributes
+        .unwrap()
+        .request
+        .unwrap()
+        .http
+        .unwrap()
+        .headers;
+    assert_eq!(decoded.len(), 1);
+    let view = RequestView::of(&message).expect("readable");
+    let input = view.opa_input().expect("an input");
+    let headers = &input[&regorus::Value::from("attributes")]["request"]["http"]["headers"];
+    assert_eq!(headers["x-foo"], regorus::Value::from("evil,ok"));
+}
