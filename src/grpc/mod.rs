@@ -16,7 +16,6 @@ use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
 
 pub use check::{CheckService, Reply, RequestView};
-pub use opa_input::attributes as opa_attributes;
 pub use wire::CheckMessage;
 
 /// The ext_authz service and every file it imports, filtered at build time

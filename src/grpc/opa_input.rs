@@ -31,14 +31,13 @@ impl RequestDocument for RequestView<'_> {
             .unwrap_or_default();
         // The headers as the steps read them, from every entry on the
         // wire: a decoded map keeps one of a key sent twice.
-        let read = self.message().http().map(|(_, http)| read_headers(http));
+        let read = (self.message().http()).map_or_else(Value::new_object, |(_, h)| read_headers(h));
         envelope_of(attributes(&a, read), path)
     }
 }
 
-/// `input.attributes`; `headers` in place of the map built from the
-/// request's own header fields, when given.
-pub fn attributes(a: &AttributeContext, headers: Option<Value>) -> Value {
+/// `input.attributes`, with `headers` as the request's headers.
+fn attributes(a: &AttributeContext, headers: Value) -> Value {
     let mut o = Fields::default();
     o.put("source", a.source.as_ref().map(peer));
     o.put("destination", a.destination.as_ref().map(peer));
@@ -108,11 +107,11 @@ fn address(a: &Address) -> Option<Value> {
     }
 }
 
-fn http(h: &HttpRequest, read: Option<Value>) -> Value {
+fn http(h: &HttpRequest, headers: Value) -> Value {
     let mut o = Fields::default();
     o.text("id", &h.id);
     o.text("method", &h.method);
-    o.put("headers", Some(read.unwrap_or_else(|| headers(h))));
+    o.put("headers", Some(headers));
     o.text("path", &h.path);
     o.text("host", &h.host);
     o.text("scheme", &h.scheme);
@@ -145,23 +144,6 @@ fn read_headers(h: &HttpFields) -> Value {
             &entry.value
         };
         joined.put(&entry.key, value);
-    }
-    joined.done()
-}
-
-/// The same, from envoy-types' message (whose map holds each name once).
-fn headers(h: &HttpRequest) -> Value {
-    let mut joined = Joined::default();
-    for (key, value) in &h.headers {
-        joined.put(key.as_bytes(), value.as_bytes());
-    }
-    for entry in h.header_map.iter().flat_map(|m| &m.headers) {
-        let value = if entry.value.is_empty() {
-            &entry.raw_value
-        } else {
-            entry.value.as_bytes()
-        };
-        joined.put(entry.key.as_bytes(), value);
     }
     joined.done()
 }
