@@ -136,9 +136,10 @@ pub enum DenyReason {
     /// The `CheckRequest` is larger than zt-authz reads (a large
     /// `with_request_body`).
     RequestTooLarge,
-    /// The message is not a `CheckRequest`, or a string field of it that
-    /// the decision reads (host, path, a header name, …) is not UTF-8.
-    /// Envoy never sends either.
+    /// The call carries no readable `CheckRequest` (none, cut short,
+    /// compressed, not protobuf), or a string field of it that the
+    /// decision reads (host, path, a header name, …) is not UTF-8. Envoy
+    /// never sends either.
     UnreadableRequest,
 }
 

@@ -330,3 +330,64 @@ async fn a_request_that_cannot_be_read_is_a_denial_not_an_error() {
     assert_eq!(status, 400);
     assert!(description.contains("not protobuf"), "{description}");
 }
+
+/// What tonic refuses before any code of ours reads it (a message cut
+/// short, no message at all, a bad or unsupported compression flag) is a
+/// 400 denial too, never the gRPC error Envoy would hand to
+/// `failure_mode_allow`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_call_that_cannot_be_framed_is_a_denial_not_an_error() {
+    use http_body_util::{BodyExt, Full};
+    use prost::Message;
+    use prost::bytes::Bytes;
+    use tonic::codegen::Service;
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    let channel = common::process::connect(&app.grpc_url()).await;
+    let call = |body: &'static [u8], encoding: Option<&'static str>| {
+        let mut channel = channel.clone();
+        let mut request = http::Request::builder()
+            .method("POST")
+            .uri(format!(
+                "{}/envoy.service.auth.v3.Authorization/Check",
+                app.grpc_url()
+            ))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers");
+        if let Some(e) = encoding {
+            request = request.header("grpc-encoding", e);
+        }
+        let request = request
+            .body(tonic::body::Body::new(Full::new(Bytes::from_static(body))))
+            .unwrap();
+        async move {
+            std::future::poll_fn(|cx| channel.poll_ready(cx))
+                .await
+                .unwrap();
+            let response = channel.call(request).await.unwrap();
+            assert!(
+                !response.headers().contains_key("grpc-status"),
+                "a gRPC error: {:?}",
+                response.headers()
+            );
+            let whole = response.into_body().collect().await.unwrap();
+            let status = whole.trailers().and_then(|t| t.get("grpc-status").cloned());
+            assert_eq!(status.as_ref().map(|s| s.as_bytes()), Some(&b"0"[..]));
+            let bytes = whole.to_bytes();
+            CheckResponse::decode(&bytes[5..]).unwrap()
+        }
+    };
+    for (body, encoding) in [
+        (&b""[..], None),
+        (&[0, 0, 0, 0, 10, 1, 2][..], None),
+        (&[7, 0, 0, 0, 0][..], None),
+        (&[1, 0, 0, 0, 2, 8, 1][..], None),
+        (&[1, 0, 0, 0, 2, 8, 1][..], Some("gzip")),
+    ] {
+        let answer = call(body, encoding).await;
+        let (status, description) = denial(&answer).expect("denied");
+        assert_eq!(status, 400, "{body:?} {encoding:?}");
+        assert!(description.contains("not protobuf"), "{description}");
+    }
+}

@@ -70,22 +70,27 @@ impl Service<http::Request<Body>> for CheckServer {
         let check = CheckMethod(service.clone());
         Box::pin(async move {
             let response = Grpc::new(CheckCodec).unary(check, request).await;
-            // tonic refuses a message over its limit (4 MiB) with
-            // OUT_OF_RANGE before any code of ours sees it. A large
-            // `with_request_body` makes one, and Envoy would hand that
-            // error to `failure_mode_allow`: it is a denial instead.
-            // Only an error carries its status in the headers; an answer
-            // carries it in its trailers, so most responses stop at one lookup.
+            // tonic answers some calls with an error before any code of
+            // ours reads them, and Envoy would hand such an error to
+            // `failure_mode_allow`: each is a denial instead. OUT_OF_RANGE
+            // is a message over tonic's limit (4 MiB; a large
+            // `with_request_body` makes one); any other is a call it could
+            // not frame (a message cut short or missing, a compression
+            // flag), which only a direct caller sends. Only such an error
+            // carries its status in the headers; an answer carries it in
+            // its trailers, so most responses stop at one lookup.
             let headers = response.headers();
             let code = headers
                 .contains_key(GRPC_STATUS)
                 .then(|| Status::from_header_map(headers))
                 .flatten()
                 .map(|s| s.code());
-            if code == Some(tonic::Code::OutOfRange) {
-                return Ok(answered(&service.refuse(DenyReason::RequestTooLarge)));
-            }
-            Ok(response)
+            let refused = match code {
+                None | Some(tonic::Code::Ok) => return Ok(response),
+                Some(tonic::Code::OutOfRange) => DenyReason::RequestTooLarge,
+                Some(_) => DenyReason::UnreadableRequest,
+            };
+            Ok(answered(&service.refuse(refused)))
         })
     }
 }
