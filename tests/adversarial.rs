@@ -268,9 +268,7 @@ async fn a_request_that_cannot_be_read_is_a_denial_not_an_error() {
     use prost::Message;
     use prost::bytes::Bytes;
     use zt_authz::grpc::wire::{CheckFields, Entry};
-    let ks = KeyServer::start("primary").await;
-    let other = KeyServer::start("other").await;
-    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    let (ks, _other, app) = fixture("").await;
     let channel = common::process::connect(&app.grpc_url()).await;
     let token = ks.token(json!({}));
     let check = |header: &'static str, value: Vec<u8>| {
@@ -341,9 +339,7 @@ async fn a_check_call_that_cannot_be_framed_is_a_denial_not_an_error() {
     use prost::Message;
     use prost::bytes::Bytes;
     use tonic::codegen::Service;
-    let ks = KeyServer::start("primary").await;
-    let other = KeyServer::start("other").await;
-    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    let (_ks, _other, app) = fixture("").await;
     let channel = common::process::connect(&app.grpc_url()).await;
     let call = |body: &'static [u8], encoding: Option<&'static str>| {
         let mut channel = channel.clone();
