@@ -427,3 +427,60 @@ async fn a_signed_payload_naming_a_member_twice_is_refused() {
         assert!(told.contains("names a member more than once"), "{told}");
     }
 }
+
+/// A token's header is remembered once a token carrying it verified, so
+/// that the next token under it skips reading it again. Everything else
+/// is still judged: another payload under the remembered header, another
+/// issuer's claims, an expired token, or a header one byte away.
+#[tokio::test]
+async fn a_header_seen_before_vouches_for_nothing_else() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    let valid = ks.token(json!({}));
+    let (header, _) = valid.split_once('.').unwrap();
+    let signature = valid.rsplit_once('.').unwrap().1;
+    let signed = |claims: &Value| {
+        let input = format!("{header}.{}", B64.encode(claims.to_string()));
+        let signature = B64.encode(ks.keys.sign_bytes(DevAlg::RS256, input.as_bytes()));
+        format!("{input}.{signature}")
+    };
+    let past = now() - 600;
+    for round in 0..2 {
+        // From the first allow on, the header is remembered; a refusal
+        // stays a refusal when sent again.
+        assert_eq!(
+            outcome(&app, &check_request("/orders", Some(&valid)))
+                .await
+                .0,
+            200
+        );
+        for (token, why) in [
+            (
+                format!(
+                    "{header}.{}.{signature}",
+                    B64.encode(ks.claims(json!({"sub": "mallory"})).to_string())
+                ),
+                "signature is invalid",
+            ),
+            (
+                signed(&other.claims(json!({}))),
+                "no key of the issuer matches",
+            ),
+            (
+                signed(&ks.claims(json!({"iat": past - 60, "exp": past}))),
+                "expired",
+            ),
+            (
+                format!("{header}A.{}", valid.split_once('.').unwrap().1),
+                "header is not valid",
+            ),
+        ] {
+            let (status, body) = outcome(&app, &check_request("/orders", Some(&token))).await;
+            assert_eq!(status, 401, "round {round}: {body}");
+            assert!(body.contains(why), "round {round}: {body}");
+        }
+    }
+}

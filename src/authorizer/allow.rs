@@ -116,6 +116,9 @@ fn header_value(claims: &VerifiedClaims, claim: &str) -> Option<String> {
         let scopes = claims.scopes();
         return (!scopes.is_empty()).then(|| scopes.join(" "));
     }
+    if let Some(value) = claims.verified_string(claim) {
+        return value.filter(|s| forwardable(s)).map(str::to_owned);
+    }
     match claims.claim(claim)? {
         Value::String(s) => forwardable(s).then(|| s.clone()),
         v @ (Value::Number(_) | Value::Bool(_)) => Some(v.to_string()),
@@ -134,6 +137,17 @@ fn header_value(claims: &VerifiedClaims, claim: &str) -> Option<String> {
 /// and JavaScript's `trim` all take more than the space and tab HTTP
 /// parsers do).
 fn forwardable(value: &str) -> bool {
+    if value.is_ascii() {
+        // The same test, for the common case: ASCII has no invisible
+        // characters and no whitespace but the controls and the space.
+        return value.bytes().all(|b| (b' '..=b'~').contains(&b))
+            && !value.starts_with(' ')
+            && !value.ends_with(' ');
+    }
+    forwardable_unicode(value)
+}
+
+fn forwardable_unicode(value: &str) -> bool {
     let trimmed = value.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
     trimmed.len() == value.len() && !value.chars().any(|c| c.is_control() || invisible(c))
 }
@@ -178,7 +192,18 @@ fn invisible(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::forwardable;
+    use proptest::prelude::*;
+
+    use super::{forwardable, forwardable_unicode};
+
+    proptest! {
+        #[test]
+        fn ascii_is_judged_as_any_other_text(
+            value in prop_oneof!["[\\x00-\\x7f]{0,12}", "[ \\t\\n\\x0b\\x0c\\r\\x1f\\x7fa~]{0,4}"]
+        ) {
+            prop_assert_eq!(forwardable(&value), forwardable_unicode(&value));
+        }
+    }
 
     #[test]
     fn only_values_a_workload_reads_alike_are_forwarded() {

@@ -177,13 +177,12 @@ impl<S: BuildHasher + Clone + Send + Sync + 'static> TokenCache<S> {
 mod tests {
     use std::hash::{BuildHasherDefault, Hasher};
 
-    use serde_json::{Map, json};
+    use serde_json::json;
 
     use super::*;
     use crate::binding::DpopSettings;
     use crate::clock::ManualClock;
     use crate::keys::{FetchSettings, IssuerKeys, KeySettings, KeySource};
-    use crate::token::claims::TypedClaims;
 
     /// Every token in the same bucket: what an attacker who could aim
     /// tokens at a bucket would get at best.
@@ -228,17 +227,9 @@ mod tests {
     }
 
     fn claims(subject: &str) -> Arc<VerifiedClaims> {
-        let all: Map<String, serde_json::Value> =
-            json!({"sub": subject, "aud": "api", "exp": 2_000.0})
-                .as_object()
-                .unwrap()
-                .clone();
-        let typed = TypedClaims::read(&all).unwrap();
-        Arc::new(VerifiedClaims::new(
-            Arc::from("https://issuer.test"),
-            None,
-            typed,
-            all,
+        Arc::new(VerifiedClaims::for_test(
+            "https://issuer.test",
+            json!({"sub": subject, "aud": "api", "exp": 2_000.0}),
         ))
     }
 

@@ -5,6 +5,8 @@ use std::sync::{Arc, OnceLock};
 use serde_json::{Map, Value};
 
 use super::TokenError;
+use super::json::ObjectError;
+use super::scan::scan_object;
 use crate::decision::AllowFor;
 use crate::revocation::{MAX_REVOCATION_VALUE, TokenKeys};
 
@@ -23,7 +25,13 @@ pub struct VerifiedClaims {
     auth_time: Option<f64>,
     acr: Option<String>,
     scopes: Vec<String>,
-    all: Map<String, Value>,
+    /// `cnf`, kept apart from `all` because every check looks for it.
+    cnf: Option<Value>,
+    /// The payload as decoded, its objects already checked for repeated
+    /// member names: every claim, read into `all` only when one outside
+    /// the registered ones is asked for.
+    payload: Vec<u8>,
+    all: OnceLock<Map<String, Value>>,
     /// The claims as a Rego value, built on first use by a Rego policy and
     /// kept with the cached claims, so a cached token is converted once.
     rego: OnceLock<regorus::Value>,
@@ -53,6 +61,48 @@ impl std::fmt::Debug for EncodedAllow {
     }
 }
 
+/// The claims zt-authz reads itself, in the order `Registered` keeps them.
+const REGISTERED: [&str; 14] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "auth_time",
+    "jti",
+    "sid",
+    "acr",
+    "scope",
+    "scp",
+    "events",
+    "cnf",
+];
+
+/// The registered claims of a payload, as it carried them; nothing
+/// checked but that the payload is one JSON object with every member name
+/// at most once, at any depth.
+pub(super) struct Registered([Option<Value>; REGISTERED.len()]);
+
+impl Registered {
+    pub fn scan(payload: &[u8]) -> Result<Self, ObjectError> {
+        scan_object(payload, &REGISTERED).map(Self)
+    }
+
+    /// The claim, if the payload has it. Only registered names are kept.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        let slot = REGISTERED.iter().position(|r| *r == name);
+        debug_assert!(slot.is_some(), "{name} is not kept");
+        self.0[slot?].as_ref()
+    }
+
+    fn take(&mut self, name: &str) -> Option<Value> {
+        let slot = REGISTERED.iter().position(|r| *r == name);
+        debug_assert!(slot.is_some(), "{name} is not kept");
+        self.0[slot?].take()
+    }
+}
+
 /// The registered claims, type-checked but not yet judged.
 pub(super) struct TypedClaims {
     pub subject: Option<String>,
@@ -65,21 +115,24 @@ pub(super) struct TypedClaims {
     pub sid: Option<String>,
     pub acr: Option<String>,
     pub scopes: Vec<String>,
+    /// Checked where the binding is, on every use of the token.
+    pub cnf: Option<Value>,
 }
 
 impl TypedClaims {
-    pub fn read(claims: &Map<String, Value>) -> Result<Self, TokenError> {
+    pub fn read(mut claims: Registered) -> Result<Self, TokenError> {
         Ok(Self {
-            subject: revocable(claims, "sub")?,
-            audiences: audiences(claims)?,
-            exp: numeric_date(claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?,
-            nbf: numeric_date(claims, "nbf")?,
-            iat: numeric_date(claims, "iat")?,
-            auth_time: numeric_date(claims, "auth_time")?,
-            jti: revocable(claims, "jti")?,
-            sid: revocable(claims, "sid")?,
-            acr: string(claims, "acr")?,
-            scopes: scopes(claims)?,
+            subject: revocable(&mut claims, "sub")?,
+            audiences: audiences(&claims)?,
+            exp: numeric_date(&claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?,
+            nbf: numeric_date(&claims, "nbf")?,
+            iat: numeric_date(&claims, "iat")?,
+            auth_time: numeric_date(&claims, "auth_time")?,
+            jti: revocable(&mut claims, "jti")?,
+            sid: revocable(&mut claims, "sid")?,
+            acr: string(&mut claims, "acr")?,
+            scopes: scopes(&claims)?,
+            cnf: claims.take("cnf"),
         })
     }
 }
@@ -89,7 +142,7 @@ impl VerifiedClaims {
         issuer: Arc<str>,
         kid: Option<String>,
         typed: TypedClaims,
-        all: Map<String, Value>,
+        payload: Vec<u8>,
     ) -> Self {
         Self {
             issuer,
@@ -103,7 +156,9 @@ impl VerifiedClaims {
             auth_time: typed.auth_time,
             acr: typed.acr,
             scopes: typed.scopes,
-            all,
+            cnf: typed.cnf,
+            payload,
+            all: OnceLock::new(),
             rego: OnceLock::new(),
             encoded_allow: OnceLock::new(),
             revocation_keys: OnceLock::new(),
@@ -193,11 +248,33 @@ impl VerifiedClaims {
     }
     /// Any claim, as the token carried it.
     pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.all.get(name)
+        match name {
+            "cnf" => self.cnf.as_ref(),
+            _ => self.all().get(name),
+        }
+    }
+    /// For the string claims read when the token was verified (`iss`,
+    /// `sub`, `jti`, `sid`, `acr`), the claim's value or `None` when the
+    /// token has none, without reading the rest of its claims. For any
+    /// other name, `None`: ask `claim`.
+    pub fn verified_string(&self, name: &str) -> Option<Option<&str>> {
+        Some(match name {
+            "iss" => Some(&*self.issuer),
+            "sub" => self.subject(),
+            "jti" => self.jti(),
+            "sid" => self.sid(),
+            "acr" => self.acr(),
+            _ => return None,
+        })
     }
     /// Every claim, as the token carried them.
     pub fn all(&self) -> &Map<String, Value> {
-        &self.all
+        // The payload was read with the same parser when the token was
+        // verified, and refused unless every member name was unique, so
+        // it reads again into the same claims; the empty map for a
+        // failure that cannot happen would match no claim condition.
+        self.all
+            .get_or_init(|| serde_json::from_slice(&self.payload).unwrap_or_default())
     }
     /// The token's revocation index keys: `derive(self)`, computed once
     /// per verified token.
@@ -215,26 +292,24 @@ impl VerifiedClaims {
     /// Claims as if verified, for unit tests of the code that consumes them;
     /// outside tests only the verifier can make `VerifiedClaims`.
     pub(crate) fn for_test(issuer: &str, claims: Value) -> Self {
-        let all = claims.as_object().cloned().unwrap_or_default();
-        let typed = TypedClaims::read(&all).unwrap_or_else(|e| panic!("test claims: {e}"));
-        Self::new(Arc::from(issuer), None, typed, all)
+        let payload = serde_json::to_vec(&claims).unwrap();
+        let registered = Registered::scan(&payload).unwrap();
+        let typed = TypedClaims::read(registered).unwrap_or_else(|e| panic!("test claims: {e}"));
+        Self::new(Arc::from(issuer), None, typed, payload)
     }
 }
 
-fn string(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, TokenError> {
-    match claims.get(name) {
+fn string(claims: &mut Registered, name: &'static str) -> Result<Option<String>, TokenError> {
+    match claims.take(name) {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(TokenError::ClaimType(name)),
     }
 }
 
 /// A string claim a revocation can name: not empty and no longer than a
 /// revocation value, so that no accepted token escapes revocation by it.
-fn revocable(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<String>, TokenError> {
+fn revocable(claims: &mut Registered, name: &'static str) -> Result<Option<String>, TokenError> {
     match string(claims, name)? {
         Some(s) if s.len() > MAX_REVOCATION_VALUE => Err(TokenError::ClaimTooLong(name)),
         Some(s) if s.is_empty() => Err(TokenError::ClaimEmpty(name)),
@@ -243,10 +318,7 @@ fn revocable(
 }
 
 /// RFC 7519 NumericDate: any finite JSON number, fractions allowed.
-fn numeric_date(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<f64>, TokenError> {
+fn numeric_date(claims: &Registered, name: &'static str) -> Result<Option<f64>, TokenError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => n
@@ -258,7 +330,7 @@ fn numeric_date(
     }
 }
 
-fn audiences(claims: &Map<String, Value>) -> Result<Vec<String>, TokenError> {
+fn audiences(claims: &Registered) -> Result<Vec<String>, TokenError> {
     match claims.get("aud") {
         None => Err(TokenError::MissingClaim("aud")),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
@@ -278,7 +350,7 @@ fn audiences(claims: &Map<String, Value>) -> Result<Vec<String>, TokenError> {
 /// only when `scope` is absent.
 /// Every scope must be an RFC 6749 scope token, so what is checked is what
 /// a workload splitting `x-auth-scopes` on whitespace reads.
-fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, TokenError> {
+fn scopes(claims: &Registered) -> Result<Vec<String>, TokenError> {
     let split = |s: &str, name| {
         s.split(' ')
             .filter(|s| !s.is_empty())
@@ -318,7 +390,57 @@ mod tests {
     use serde_json::json;
 
     fn read(v: Value) -> Result<TypedClaims, TokenError> {
-        TypedClaims::read(v.as_object().unwrap())
+        TypedClaims::read(Registered::scan(&serde_json::to_vec(&v).unwrap()).unwrap())
+    }
+
+    #[test]
+    fn the_claims_kept_apart_are_the_claims_the_token_carried() {
+        let token = json!({
+            "iss": "https://issuer.test", "sub": "alice", "sid": "s1", "acr": "mfa",
+            "aud": "a", "exp": 1, "cnf": {"jkt": "x"}, "team": ["a", "b"]
+        });
+        let with = VerifiedClaims::for_test("https://issuer.test", token.clone());
+        let without =
+            VerifiedClaims::for_test("https://issuer.test", json!({"aud": "a", "exp": 1}));
+        for claims in [&with, &without] {
+            for name in ["iss", "sub", "jti", "sid", "acr"] {
+                let whole = serde_json::from_slice::<Map<String, Value>>(&claims.payload).unwrap();
+                let expected = match name {
+                    // `iss` is the configured issuer it matched.
+                    "iss" => Some(claims.issuer()),
+                    _ => whole.get(name).and_then(Value::as_str),
+                };
+                assert_eq!(claims.verified_string(name), Some(expected), "{name}");
+            }
+            assert_eq!(claims.verified_string("team"), None);
+        }
+        assert_eq!(with.claim("cnf"), Some(&token["cnf"]));
+        assert_eq!(without.claim("cnf"), None);
+        // Nothing above needed the other claims read.
+        assert!(with.all.get().is_none());
+        assert_eq!(with.claim("team"), Some(&json!(["a", "b"])));
+        assert_eq!(with.all(), token.as_object().unwrap());
+    }
+
+    #[test]
+    fn every_registered_claim_is_type_checked_under_its_own_name() {
+        for (name, bad) in [
+            ("sub", json!(7)),
+            ("jti", json!(["a"])),
+            ("sid", json!({})),
+            ("acr", json!(1)),
+            ("nbf", json!("1")),
+            ("iat", json!(true)),
+            ("auth_time", json!(null)),
+        ] {
+            let mut claims = json!({"aud": "a", "exp": 1});
+            claims[name] = bad;
+            assert_eq!(
+                read(claims).err(),
+                Some(TokenError::ClaimType(name)),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -3,67 +3,60 @@
 //! used to find a key, and their presence changes nothing.
 
 use jsonwebtoken::Algorithm;
-use serde::Deserialize;
+use serde_json::Value;
 
 use super::TokenError;
-use super::json::{ObjectError, unique_object};
+use super::json::ObjectError;
+use super::scan::scan_object;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct JoseHeader {
     pub alg: Algorithm,
     pub kid: Option<String>,
     pub typ: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct RawHeader {
-    alg: Option<String>,
-    kid: Option<String>,
-    typ: Option<String>,
-    crit: Option<serde_json::Value>,
-    enc: Option<serde_json::Value>,
-}
+/// The members looked at, in the order a wrong type is reported.
+const MEMBERS: [&str; 5] = ["alg", "kid", "typ", "enc", "crit"];
 
 impl JoseHeader {
+    /// Any member named twice, at any depth (`cty`, `b64`, `x5t`… as much
+    /// as `alg`), refuses the header.
     pub fn parse(decoded: &[u8]) -> Result<Self, TokenError> {
-        let raw: RawHeader = serde_json::from_slice(decoded).map_err(|_| why_bad(decoded))?;
-        // The typed read refuses only the members it knows when named
-        // twice; any other (`cty`, `b64`, `x5t`…), at any depth, is looked
-        // for here. Headers are small and read only on a cache miss.
-        if unique_object(decoded) == Err(ObjectError::DuplicateMember) {
-            return Err(TokenError::DuplicateMember);
-        }
-        if raw.enc.is_some() {
+        let [alg, kid, typ, enc, crit] = scan_object(decoded, &MEMBERS).map_err(|e| match e {
+            ObjectError::DuplicateMember => TokenError::DuplicateMember,
+            ObjectError::NotAnObject => TokenError::BadHeader,
+        })?;
+        let alg = string(alg, "alg")?;
+        let kid = string(kid, "kid")?;
+        let typ = string(typ, "typ")?;
+        if present(enc) {
             return Err(TokenError::Encrypted);
         }
         // No extension is understood here, so any `crit` must be refused
         // (RFC 7515 §4.1.11).
-        if raw.crit.is_some() {
+        if present(crit) {
             return Err(TokenError::UnsupportedCrit);
         }
-        let alg = raw.alg.ok_or(TokenError::MissingAlg)?;
+        let alg = alg.ok_or(TokenError::MissingAlg)?;
         // `none` in any spelling is not an Algorithm and fails here; HMAC
         // algorithms parse but no issuer may allow them.
         let alg: Algorithm = alg.parse().map_err(|_| TokenError::AlgNotAllowed)?;
-        Ok(Self {
-            alg,
-            kid: raw.kid,
-            typ: raw.typ,
-        })
+        Ok(Self { alg, kid, typ })
     }
 }
 
-/// Names the member of the wrong type, if that is why the header did not
-/// parse; read again only on this error path.
-fn why_bad(decoded: &[u8]) -> TokenError {
-    let Ok(members) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(decoded)
-    else {
-        return TokenError::BadHeader;
-    };
-    ["alg", "kid", "typ"]
-        .into_iter()
-        .find(|name| members.get(*name).is_some_and(|v| !v.is_string()))
-        .map_or(TokenError::BadHeader, TokenError::HeaderMemberType)
+/// A string member; `null` counts as absent, as it always has here.
+fn string(member: Option<Value>, name: &'static str) -> Result<Option<String>, TokenError> {
+    match member {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(TokenError::HeaderMemberType(name)),
+    }
+}
+
+fn present(member: Option<Value>) -> bool {
+    !matches!(member, None | Some(Value::Null))
 }
 
 /// `at+jwt` equals `application/at+jwt`, case-insensitively (RFC 7515 §4.1.9).
@@ -185,11 +178,11 @@ mod tests {
                 TokenError::HeaderMemberType(name)
             );
         }
-        for h in [
-            &br#"{"alg":"RS256","alg":"RS256"}"#[..],
-            br#"["alg"]"#,
-            br#"{"alg":"RS256""#,
-        ] {
+        assert_eq!(
+            JoseHeader::parse(br#"{"alg":"RS256","alg":"RS256"}"#).unwrap_err(),
+            TokenError::DuplicateMember
+        );
+        for h in [&br#"["alg"]"#[..], br#"{"alg":"RS256""#] {
             assert_eq!(JoseHeader::parse(h).unwrap_err(), TokenError::BadHeader);
         }
     }

@@ -31,7 +31,7 @@ pub fn unique_object(bytes: &[u8]) -> Result<Map<String, Value>, ObjectError> {
 }
 
 /// A JSON value whose objects each name a member once.
-struct Unique(Value);
+pub(super) struct Unique(pub Value);
 
 impl<'de> Deserialize<'de> for Unique {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

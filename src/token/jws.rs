@@ -1,16 +1,19 @@
 //! A compact JWS split and decoded, before anything is verified: the
 //! shapes refused here never reach an issuer's keys.
 
+use super::TokenError;
+use super::claims::Registered;
+use super::header::JoseHeader;
+use super::header_cache::HeaderCache;
+use super::json::ObjectError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value};
-
-use super::TokenError;
-use super::header::JoseHeader;
-use super::json::{ObjectError, unique_object};
 
 /// A header value fit for a log line: printable ASCII, at most 64 chars.
 pub(super) fn printable(s: &str) -> String {
+    if s.len() <= 64 && s.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return s.to_owned();
+    }
     s.chars()
         .filter(|c| (' '..='~').contains(c))
         .take(64)
@@ -21,22 +24,31 @@ pub(super) fn printable(s: &str) -> String {
 pub(super) struct Unverified<'a> {
     pub parts: CompactJws<'a>,
     pub header: JoseHeader,
-    pub claims: Map<String, Value>,
+    /// The claims zt-authz reads itself, still unchecked.
+    pub registered: Registered,
+    /// The decoded payload, kept for any other claim.
+    pub payload: Vec<u8>,
 }
 
 impl<'a> Unverified<'a> {
-    pub fn parse(token: &'a str) -> Result<Self, TokenError> {
+    /// `headers` holds headers read before: one found there is not read
+    /// again.
+    pub fn parse(token: &'a str, headers: &HeaderCache) -> Result<Self, TokenError> {
         let parts = CompactJws::split(token)?;
-        let header = JoseHeader::parse(&b64(parts.header).ok_or(TokenError::BadHeader)?)?;
+        let header = match headers.get(parts.header) {
+            Some(header) => header,
+            None => JoseHeader::parse(&b64(parts.header).ok_or(TokenError::BadHeader)?)?,
+        };
         let payload = b64(parts.payload).ok_or(TokenError::BadPayload)?;
-        let claims = unique_object(&payload).map_err(|e| match e {
+        let registered = Registered::scan(&payload).map_err(|e| match e {
             ObjectError::DuplicateMember => TokenError::DuplicateMember,
             ObjectError::NotAnObject => TokenError::BadPayload,
         })?;
         Ok(Self {
             parts,
             header,
-            claims,
+            registered,
+            payload,
         })
     }
 }

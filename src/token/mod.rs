@@ -6,8 +6,10 @@ mod cache;
 mod claims;
 mod error;
 mod header;
+mod header_cache;
 mod json;
 mod jws;
+mod scan;
 mod verify;
 
 use std::time::Duration;

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::cache::TokenCache;
 use super::claims::TypedClaims;
 use super::header::{JoseHeader, other_jwt_type, typ_matches};
+use super::header_cache::HeaderCache;
 use super::jws::{CompactJws, Unverified, printable};
 use super::{TokenError, TokenLimits, VerifiedClaims};
 use crate::clock::SharedClock;
@@ -90,6 +91,8 @@ enum TokenUse {
 pub struct Verifier {
     issuers: HashMap<Arc<str>, Arc<IssuerTrust>>,
     cache: TokenCache,
+    /// The headers of tokens verified before.
+    headers: HeaderCache,
     clock: SharedClock,
     /// How long revocations are kept. No token may live longer, or a
     /// revocation could expire while a token it matches is still valid.
@@ -107,6 +110,7 @@ impl Verifier {
         Self {
             issuers: issuers.into_iter().map(|t| (t.issuer.clone(), t)).collect(),
             cache,
+            headers: HeaderCache::default(),
             clock,
             retention,
         }
@@ -194,7 +198,7 @@ impl Verifier {
     /// signature, audience and claim types. A refusal carries what was
     /// learned before it: the header's `kid`, the issuer once trusted.
     async fn verify_fresh(&self, token: &str, usage: TokenUse) -> Result<Fresh, Rejection> {
-        let unsigned = Unverified::parse(token).map_err(|error| Rejection {
+        let unsigned = Unverified::parse(token, &self.headers).map_err(|error| Rejection {
             error,
             issuer: None,
             kid: None,
@@ -216,7 +220,7 @@ impl Verifier {
     /// The configured issuer the unverified `iss` names: read only to
     /// choose whose keys to check with.
     fn issuer_of(&self, unsigned: &Unverified<'_>) -> Result<&Arc<IssuerTrust>, TokenError> {
-        let issuer = match unsigned.claims.get("iss") {
+        let issuer = match unsigned.registered.get("iss") {
             None => return Err(TokenError::MissingIssuer),
             Some(Value::String(s)) => s.as_str(),
             Some(_) => return Err(TokenError::ClaimType("iss")),
@@ -240,7 +244,8 @@ impl Verifier {
         let Unverified {
             parts,
             header,
-            claims,
+            registered,
+            payload,
         } = unsigned;
         if !trust.algorithms.contains(&header.alg) {
             return Err(TokenError::AlgNotAllowed);
@@ -253,7 +258,7 @@ impl Verifier {
         }
         // Logout tokens and SETs carry `events`; an access token never
         // does, so one without a `typ` cannot pass as the other.
-        if usage == TokenUse::Access && claims.contains_key("events") {
+        if usage == TokenUse::Access && registered.get("events").is_some() {
             return Err(TokenError::NotAnAccessToken {
                 typ: "an event token (it has an events claim)",
             });
@@ -284,13 +289,14 @@ impl Verifier {
         }
 
         let key_generation = self.check_signature(trust, &header, &parts).await?;
+        self.headers.remember(parts.header, &header);
 
-        let typed = TypedClaims::read(&claims)?;
+        let typed = TypedClaims::read(registered)?;
         if !typed.audiences.iter().any(|a| audiences.contains(a)) {
             return Err(TokenError::WrongAudience);
         }
         Ok(Fresh {
-            claims: VerifiedClaims::new(trust.issuer.clone(), header.kid, typed, claims),
+            claims: VerifiedClaims::new(trust.issuer.clone(), header.kid, typed, payload),
             trust: trust.clone(),
             key_generation,
         })
