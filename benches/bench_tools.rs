@@ -7,6 +7,11 @@
 //!   encoded `CheckResponse` in the file ANSWER (zt-authz's own allow, as
 //!   `answer` saves it): what Envoy's handling of that answer costs, with
 //!   no decision made;
+//! - `verifying-noop-server ADDR JWKS`: the no-op server that first
+//!   verifies the RS256 signature of the request's bearer token with the
+//!   RSA key in the key set JWKS, as zt-authz verifies it (`VerifyKey`),
+//!   and denies a Check whose signature does not verify: the floor of an
+//!   uncached Check, at the rate and batching an uncached Check runs at;
 //! - `keys DIR`: a dev key set `DIR/jwks.json` and, for each of RS256, ES256
 //!   and EdDSA, `DIR/token-ALG` (valid for an hour) and `DIR/check-ALG.bin`
 //!   (a gRPC-framed `CheckRequest` carrying it), plus `check-revoked.bin`
@@ -60,6 +65,54 @@ impl Authorization for AllowAll {
             dynamic_metadata: None,
         }))
     }
+}
+
+/// `AllowAll` after the signature check an uncached Check cannot skip, and
+/// nothing else: no claims read, no policy, no answer built.
+struct VerifyThenAllow(zt_authz::keys::VerifyKey);
+
+#[tonic::async_trait]
+impl Authorization for VerifyThenAllow {
+    async fn check(
+        &self,
+        request: tonic::Request<CheckRequest>,
+    ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
+        let token = request
+            .get_ref()
+            .attributes
+            .as_ref()
+            .and_then(|a| a.request.as_ref())
+            .and_then(|r| r.http.as_ref())
+            .and_then(|h| h.headers.get("authorization"))
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let verified = token
+            .and_then(|t| t.rsplit_once('.'))
+            .is_some_and(|(input, signature)| {
+                self.0
+                    .verify(jsonwebtoken::Algorithm::RS256, input.as_bytes(), signature)
+            });
+        let answer = if verified {
+            HttpResponse::OkResponse(OkHttpResponse::default())
+        } else {
+            HttpResponse::DeniedResponse(Default::default())
+        };
+        Ok(tonic::Response::new(CheckResponse {
+            status: Some(RpcStatus::default()),
+            http_response: Some(answer),
+            dynamic_metadata: None,
+        }))
+    }
+}
+
+/// The key of the key set in `file` that verifies RS256.
+fn rs256_key(file: &str) -> zt_authz::keys::VerifyKey {
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    set.keys
+        .iter()
+        .filter_map(zt_authz::keys::VerifyKey::from_jwk)
+        .find(|k| k.fits(jsonwebtoken::Algorithm::RS256))
+        .expect("an RSA key")
 }
 
 /// Every Check gets the same answer, decided and encoded once elsewhere,
@@ -273,6 +326,32 @@ fn raw_verify(alg: DevAlg, n: u32, how: RawVerify) -> f64 {
     start.elapsed().as_nanos() as f64 / f64::from(n)
 }
 
+/// The verifying no-op server allows the load request and denies it with
+/// its signature cut short.
+fn verifying_noop_decides_by_the_signature() {
+    zt_authz::install_crypto_provider();
+    let keys = DevKeys::generate("smoke").unwrap();
+    let dir = std::env::temp_dir().join(format!("zt-bench-tools-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, keys.jwks().to_string()).unwrap();
+    let server = VerifyThenAllow(rs256_key(jwks.to_str().unwrap()));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let token = keys.mint(DevAlg::RS256, &support::claims("smoke"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let decide = |token: &str| {
+        let answer = rt
+            .block_on(server.check(tonic::Request::new(support::request(token))))
+            .unwrap();
+        matches!(
+            answer.into_inner().http_response,
+            Some(HttpResponse::OkResponse(_))
+        )
+    };
+    assert!(decide(&token));
+    assert!(!decide(&token[..token.len() - 2]));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -290,6 +369,10 @@ fn main() {
             CheckResponse::decode(&bytes[..]).expect("a CheckResponse");
             serve(addr, Canned(Bytes::from(bytes)));
         }
+        ["verifying-noop-server", addr, jwks] => serve(
+            addr,
+            AuthorizationServer::new(VerifyThenAllow(rs256_key(jwks))),
+        ),
         ["keys", dir] => write_keys(Path::new(dir)),
         ["check", addr, file] => {
             let rt = tokio::runtime::Runtime::new().unwrap();
@@ -314,6 +397,7 @@ fn main() {
             let framed = grpc_frame(&request);
             let len = u32::from_be_bytes(framed[1..5].try_into().unwrap()) as usize;
             assert_eq!(CheckRequest::decode(&framed[5..5 + len]).unwrap(), request);
+            verifying_noop_decides_by_the_signature();
             for alg in DevAlg::ALL {
                 assert!(raw_verify(alg, 10, RawVerify::ZtAuthz) > 0.0);
                 assert!(raw_verify(alg, 10, RawVerify::Jsonwebtoken) > 0.0);
