@@ -398,6 +398,10 @@ async fn a_signed_payload_naming_a_member_twice_is_refused() {
         format!(r#"{{{inner},"sub":"bob"}}"#),
         format!(r#"{{"exp":{past},{inner}}}"#),
         format!(r#"{{{inner},"cnf":{{"jkt":"a","jkt":"b"}}}}"#),
+        // Names a Go workload's encoding/json would read as `sub`.
+        format!(r#"{{{inner},"SUB":"mallory"}}"#),
+        format!(r#"{{{inner},"\u017fub":"mallory"}}"#),
+        format!(r#"{{{inner},"sub\u0000":"mallory"}}"#),
     ] {
         let (status, body) = outcome(
             &app,

@@ -2,7 +2,11 @@
 //! name at most once, at any depth. RFC 7519 lets a parser keep the last
 //! of two `sub` members; a workload reading the forwarded token with a
 //! parser that keeps the first would then see other claims than the ones
-//! decided on, so a repeated name is refused instead.
+//! decided on, so a repeated name is refused instead, and so are two names
+//! a workload's parser could take for one (see `folded`).
+
+use std::borrow::Cow;
+use std::collections::HashSet;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -27,6 +31,71 @@ pub fn unique_object(bytes: &[u8]) -> Result<Map<String, Value>, ObjectError> {
             Ok(_) => Err(ObjectError::DuplicateMember),
             Err(_) => Err(ObjectError::NotAnObject),
         },
+    }
+}
+
+/// A member name as some parser a workload may use could read it: up to
+/// its first NUL (parsers built on C strings stop there), and case-folded
+/// as Go's `encoding/json` folds names to match them to struct fields
+/// (each character upper-cased from its lower case), here in lower case.
+/// Names that fold alike count as one: `sub`, `SUB`, `ſub` and `sub\0x`
+/// would all fill a Go struct's `Sub`, the last one winning.
+pub(super) fn folded(name: Cow<'_, str>) -> Cow<'_, str> {
+    if !name
+        .bytes()
+        .any(|b| b == 0 || b.is_ascii_uppercase() || !b.is_ascii())
+    {
+        return name;
+    }
+    let cut = name.split('\0').next().unwrap_or_default();
+    Cow::Owned(
+        cut.chars()
+            .flat_map(char::to_lowercase)
+            .flat_map(char::to_uppercase)
+            .flat_map(char::to_lowercase)
+            .collect(),
+    )
+}
+
+/// The names of one object so far, as `folded` compares them. The first few are kept on the stack
+/// and compared one by one; an object stuffed with members gets a hash
+/// set, so that checking stays linear in their number.
+pub(super) struct Names<'de> {
+    few: [Cow<'de, str>; FEW],
+    count: usize,
+    many: HashSet<Cow<'de, str>>,
+}
+
+const FEW: usize = 16;
+
+impl Default for Names<'_> {
+    fn default() -> Self {
+        Self {
+            few: std::array::from_fn(|_| Cow::Borrowed("")),
+            count: 0,
+            many: HashSet::new(),
+        }
+    }
+}
+
+impl<'de> Names<'de> {
+    pub fn insert<E: de::Error>(&mut self, name: Cow<'de, str>) -> Result<(), E> {
+        let name = folded(name);
+        let repeated = if self.count < FEW {
+            let seen = self.few[..self.count].contains(&name);
+            self.few[self.count] = name;
+            self.count += 1;
+            seen
+        } else {
+            if self.many.is_empty() {
+                self.many.extend(self.few.iter_mut().map(std::mem::take));
+            }
+            !self.many.insert(name)
+        };
+        if repeated {
+            return Err(E::custom("a member name appears twice"));
+        }
+        Ok(())
     }
 }
 
@@ -88,11 +157,11 @@ impl<'de> Visitor<'de> for UniqueVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut members = Map::new();
+        let mut names = Names::default();
         while let Some(name) = map.next_key::<String>()? {
+            names.insert(Cow::Owned(name.clone()))?;
             let Unique(value) = map.next_value()?;
-            if members.insert(name, value).is_some() {
-                return Err(de::Error::custom("a member name appears twice"));
-            }
+            members.insert(name, value);
         }
         Ok(Value::Object(members))
     }
@@ -115,6 +184,13 @@ mod tests {
             br#"{"l":[{"a":1,"a":2}]}"#,
             // The same name, spelt with an escape.
             br#"{"sub":"a","s\u0075b":"b"}"#,
+            // Names a workload's parser could take for one.
+            br#"{"sub":"alice","SUB":"mallory"}"#,
+            br#"{"role":"admin","Role":"user"}"#,
+            br#"{"sub":"alice","sub\u0000":"bob"}"#,
+            br#"{"sub":"alice","\u017fub":"bob"}"#,
+            br#"{"kid":"a","\u212aid":"b"}"#,
+            br#"{"cnf":{"jkt":"a","JKT":"b"}}"#,
         ] {
             assert_eq!(
                 unique_object(twice),
@@ -123,6 +199,8 @@ mod tests {
                 String::from_utf8_lossy(twice)
             );
         }
+        // Names that differ after folding are still two names.
+        assert!(unique_object(br#"{"sub":"a","subs":"b","s":"c","\u00e9":1,"e":2}"#).is_ok());
         for bad in [&b"[1]"[..], b"\"a\"", b"{", b"", b"{\"a\":1e999}"] {
             assert_eq!(
                 unique_object(bad),

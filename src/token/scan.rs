@@ -6,12 +6,11 @@
 //! and free the rest, cost more than any other step but the signature.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::json::{ObjectError, Unique, unique_object};
+use super::json::{Names, ObjectError, Unique, unique_object};
 
 /// The members of the JSON object in `bytes` named in `wanted`, in that
 /// order. Accepts and refuses exactly what `unique_object` does; a kept
@@ -86,47 +85,6 @@ impl<'de> de::Deserialize<'de> for Name<'de> {
             }
         }
         d.deserialize_str(NameVisitor)
-    }
-}
-
-/// The names of one object so far. The first few are kept on the stack
-/// and compared one by one; an object stuffed with members gets a hash
-/// set, so that checking stays linear in their number.
-struct Names<'de> {
-    few: [Cow<'de, str>; FEW],
-    count: usize,
-    many: HashSet<Cow<'de, str>>,
-}
-
-const FEW: usize = 16;
-
-impl Default for Names<'_> {
-    fn default() -> Self {
-        Self {
-            few: std::array::from_fn(|_| Cow::Borrowed("")),
-            count: 0,
-            many: HashSet::new(),
-        }
-    }
-}
-
-impl<'de> Names<'de> {
-    fn insert<E: de::Error>(&mut self, name: Cow<'de, str>) -> Result<(), E> {
-        let repeated = if self.count < FEW {
-            let seen = self.few[..self.count].contains(&name);
-            self.few[self.count] = name;
-            self.count += 1;
-            seen
-        } else {
-            if self.many.is_empty() {
-                self.many.extend(self.few.iter_mut().map(std::mem::take));
-            }
-            !self.many.insert(name)
-        };
-        if repeated {
-            return Err(E::custom("a member name appears twice"));
-        }
-        Ok(())
     }
 }
 
