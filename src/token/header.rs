@@ -16,26 +16,34 @@ pub struct JoseHeader {
     pub typ: Option<String>,
 }
 
-/// The members looked at, in the order a wrong type is reported.
-const MEMBERS: [&str; 5] = ["alg", "kid", "typ", "enc", "crit"];
+/// The members looked at.
+const MEMBERS: [&str; 6] = ["alg", "kid", "typ", "enc", "crit", "b64"];
 
 impl JoseHeader {
     /// Any member named twice, at any depth (`cty`, `b64`, `x5t`… as much
     /// as `alg`), refuses the header.
     pub fn parse(decoded: &[u8]) -> Result<Self, TokenError> {
-        let [alg, kid, typ, enc, crit] = scan_object(decoded, &MEMBERS).map_err(|e| match e {
-            ObjectError::DuplicateMember => TokenError::DuplicateMember,
-            ObjectError::NotAnObject => TokenError::BadHeader,
-        })?;
+        let [alg, kid, typ, enc, crit, b64] =
+            scan_object(decoded, &MEMBERS).map_err(|e| match e {
+                ObjectError::DuplicateMember => TokenError::DuplicateMember,
+                ObjectError::NotAnObject => TokenError::BadHeader,
+            })?;
         let alg = string(alg, "alg")?;
         let kid = string(kid, "kid")?;
         let typ = string(typ, "typ")?;
-        if present(enc) {
+        // Present at all, even as `null`: a JWE header, or extensions.
+        if enc.is_some() {
             return Err(TokenError::Encrypted);
         }
         // No extension is understood here, so any `crit` must be refused
         // (RFC 7515 §4.1.11).
-        if present(crit) {
+        if crit.is_some() {
+            return Err(TokenError::UnsupportedCrit);
+        }
+        // `b64: false` (RFC 7797) signs the payload unencoded: a reader
+        // that honours it checks other bytes. It must be listed in `crit`,
+        // so it cannot come with a token accepted here, listed or not.
+        if b64.is_some_and(|b| b != Value::Bool(true)) {
             return Err(TokenError::UnsupportedCrit);
         }
         let alg = alg.ok_or(TokenError::MissingAlg)?;
@@ -53,10 +61,6 @@ fn string(member: Option<Value>, name: &'static str) -> Result<Option<String>, T
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(TokenError::HeaderMemberType(name)),
     }
-}
-
-fn present(member: Option<Value>) -> bool {
-    !matches!(member, None | Some(Value::Null))
 }
 
 /// `at+jwt` equals `application/at+jwt`, case-insensitively (RFC 7515 §4.1.9).
@@ -159,11 +163,27 @@ mod tests {
                 "{alg}"
             );
         }
-        let h = br#"{"alg":"RS256","crit":["exp"],"exp":1}"#;
-        assert_eq!(
-            JoseHeader::parse(h).unwrap_err(),
-            TokenError::UnsupportedCrit
-        );
+        for h in [
+            &br#"{"alg":"RS256","crit":["exp"],"exp":1}"#[..],
+            br#"{"alg":"RS256","crit":null}"#,
+            br#"{"alg":"RS256","b64":false}"#,
+            br#"{"alg":"RS256","b64":"false"}"#,
+            br#"{"alg":"RS256","b64":null}"#,
+        ] {
+            assert_eq!(
+                JoseHeader::parse(h).unwrap_err(),
+                TokenError::UnsupportedCrit,
+                "{}",
+                String::from_utf8_lossy(h)
+            );
+        }
+        assert!(JoseHeader::parse(br#"{"alg":"RS256","b64":true}"#).is_ok());
+        for h in [
+            &br#"{"alg":"RS256","enc":"A128GCM"}"#[..],
+            br#"{"alg":"RS256","enc":null}"#,
+        ] {
+            assert_eq!(JoseHeader::parse(h).unwrap_err(), TokenError::Encrypted);
+        }
         assert_eq!(
             JoseHeader::parse(br#"{"kid":"a"}"#).unwrap_err(),
             TokenError::MissingAlg
