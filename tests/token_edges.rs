@@ -488,3 +488,53 @@ async fn a_header_seen_before_vouches_for_nothing_else() {
         }
     }
 }
+
+/// A member this service reads, spelt so that another parser reads it as
+/// that member and this one would not (`ſub`, `EVENTS`, `CNF`, `sub\0`),
+/// is refused even when it is the only spelling in the token.
+#[tokio::test]
+async fn a_member_spelt_another_way_is_refused_even_alone() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    let ks = KeyServer::start("primary").await;
+    let other = KeyServer::start("other").await;
+    let app = TestApp::start(&standard_config(&ks, &other)).await;
+    let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": ks.keys.kid(DevAlg::RS256)});
+    let signed = |header: &str, payload: &str| {
+        let input = format!("{}.{}", B64.encode(header), B64.encode(payload));
+        let signature = B64.encode(ks.keys.sign_bytes(DevAlg::RS256, input.as_bytes()));
+        format!("{input}.{signature}")
+    };
+    let body = ks.claims(json!({"sub": null})).to_string();
+    let inner = &body[1..body.len() - 1];
+    // Without the alias: allowed, so the signing above is sound.
+    let plain = signed(&header.to_string(), &body);
+    assert_eq!(
+        outcome(&app, &check_request("/orders", Some(&plain)))
+            .await
+            .0,
+        200
+    );
+    let mut tokens: Vec<String> = [
+        r#""\u017fub":"mallory""#,
+        r#""sub\u0000":"mallory""#,
+        r#""EVENTS":{}"#,
+        r#""CNF":{"jkt":"x"}"#,
+    ]
+    .iter()
+    .map(|alias| signed(&header.to_string(), &format!("{{{inner},{alias}}}")))
+    .collect();
+    let untyped = json!({"alg": "RS256", "kid": ks.keys.kid(DevAlg::RS256)}).to_string();
+    for alias in [r#""CRIT":["x"],"#, r#""TYP":"logout+jwt","#] {
+        let header = untyped.replacen('{', &format!("{{{alias}"), 1);
+        tokens.push(signed(&header, &body));
+    }
+    for token in tokens {
+        let (status, told) = outcome(&app, &check_request("/orders", Some(&token))).await;
+        assert_eq!(status, 401, "{told}");
+        assert!(
+            told.contains("spells a member it reads another way"),
+            "{told}"
+        );
+    }
+}

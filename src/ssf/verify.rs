@@ -172,7 +172,7 @@ fn object(part: &str, what: &str) -> Result<Map<String, Value>, SetError> {
         .map_err(|_| SetError::request(format!("the SET's {what} is not base64url JSON")))?;
     unique_object(&bytes).map_err(|e| {
         SetError::request(match e {
-            ObjectError::DuplicateMember => {
+            ObjectError::DuplicateMember | ObjectError::AliasedMember => {
                 format!("the SET's {what} names a member more than once")
             }
             ObjectError::NotAnObject => format!("the SET's {what} is not base64url JSON"),

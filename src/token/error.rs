@@ -41,6 +41,11 @@ pub enum TokenError {
     /// parsers resolve differently.
     #[error("the token names a member more than once")]
     DuplicateMember,
+    /// The header or payload spells a member this service reads in a way
+    /// other parsers read as that member (`SUB`, `ſub`, `sub\0`), which
+    /// this service would not.
+    #[error("the token spells a member it reads another way (case, or a NUL)")]
+    AliasedMember,
     /// The payload has no `iss`.
     #[error("the token has no iss claim")]
     MissingIssuer,

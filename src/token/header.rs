@@ -26,6 +26,7 @@ impl JoseHeader {
         let [alg, kid, typ, enc, crit, b64] =
             scan_object(decoded, &MEMBERS).map_err(|e| match e {
                 ObjectError::DuplicateMember => TokenError::DuplicateMember,
+                ObjectError::AliasedMember => TokenError::AliasedMember,
                 ObjectError::NotAnObject => TokenError::BadHeader,
             })?;
         let alg = string(alg, "alg")?;
@@ -178,6 +179,21 @@ mod tests {
             );
         }
         assert!(JoseHeader::parse(br#"{"alg":"RS256","b64":true}"#).is_ok());
+        for h in [
+            &br#"{"alg":"RS256","CRIT":["x"]}"#[..],
+            br#"{"alg":"RS256","crit\u0000x":["x"]}"#,
+            br#"{"alg":"RS256","ENC":"A128GCM"}"#,
+            br#"{"alg":"RS256","B64":false}"#,
+            br#"{"alg":"RS256","TYP":"logout+jwt"}"#,
+            br#"{"alg":"RS256","\u212aid":"k"}"#,
+        ] {
+            assert_eq!(
+                JoseHeader::parse(h).unwrap_err(),
+                TokenError::AliasedMember,
+                "{}",
+                String::from_utf8_lossy(h)
+            );
+        }
         for h in [
             &br#"{"alg":"RS256","enc":"A128GCM"}"#[..],
             br#"{"alg":"RS256","enc":null}"#,

@@ -18,6 +18,9 @@ pub enum ObjectError {
     NotAnObject,
     /// An object in it (the top one or one inside) names a member twice.
     DuplicateMember,
+    /// The object names, in another spelling that `folded` reads alike
+    /// (`SUB`, `ſub`, `sub\0`), a member its reader interprets.
+    AliasedMember,
 }
 
 /// The JSON object in `bytes`, refused if any object in it names a member

@@ -42,6 +42,7 @@ impl<'a> Unverified<'a> {
         let payload = b64(parts.payload).ok_or(TokenError::BadPayload)?;
         let registered = Registered::scan(&payload).map_err(|e| match e {
             ObjectError::DuplicateMember => TokenError::DuplicateMember,
+            ObjectError::AliasedMember => TokenError::AliasedMember,
             ObjectError::NotAnObject => TokenError::BadPayload,
         })?;
         Ok(Self {

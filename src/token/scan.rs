@@ -6,32 +6,43 @@
 //! and free the rest, cost more than any other step but the signature.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::json::{Names, ObjectError, Unique, unique_object};
+use super::json::{Names, ObjectError, Unique, folded, unique_object};
 
-/// The members of the JSON object in `bytes` named in `wanted`, in that
-/// order. Accepts and refuses exactly what `unique_object` does; a kept
-/// member is the value `unique_object` would hold under that name.
+/// The members of the JSON object in `bytes` named in `wanted` (in lower
+/// case), in that order. Accepts and refuses what `unique_object` does,
+/// and also refuses a member of the top object whose name `folded` reads
+/// as a wanted one but that is spelt otherwise (`SUB` for `sub`): the
+/// reader here would not see it, while a workload's parser would read it
+/// as that member. A kept member is the value `unique_object` would hold
+/// under that name.
 pub fn scan_object<const N: usize>(
     bytes: &[u8],
     wanted: &[&str; N],
 ) -> Result<[Option<Value>; N], ObjectError> {
+    let aliased = Cell::new(false);
     let mut reader = serde_json::Deserializer::from_slice(bytes);
-    let scanned = Scan { wanted }
-        .deserialize(&mut reader)
-        .and_then(|kept| reader.end().map(|()| kept));
+    let scanned = Scan {
+        wanted,
+        aliased: &aliased,
+    }
+    .deserialize(&mut reader)
+    .and_then(|kept| reader.end().map(|()| kept));
     scanned.map_err(|_| match unique_object(bytes) {
         // Told apart by reading again, only on this failure path.
         Err(e) => e,
+        Ok(_) if aliased.get() => ObjectError::AliasedMember,
         Ok(_) => ObjectError::NotAnObject,
     })
 }
 
 struct Scan<'w, const N: usize> {
     wanted: &'w [&'w str; N],
+    aliased: &'w Cell<bool>,
 }
 
 impl<'de, const N: usize> DeserializeSeed<'de> for Scan<'_, N> {
@@ -54,6 +65,10 @@ impl<'de, const N: usize> Visitor<'de> for Scan<'_, N> {
         let mut names = Names::default();
         while let Some(Name(name)) = map.next_key()? {
             let slot = self.wanted.iter().position(|w| *w == name);
+            if slot.is_none() && self.wanted.contains(&&*folded(Cow::Borrowed(&name))) {
+                self.aliased.set(true);
+                return Err(de::Error::custom("a wanted member spelt another way"));
+            }
             names.insert(name)?;
             match slot {
                 Some(i) => kept[i] = Some(map.next_value::<Unique>()?.0),

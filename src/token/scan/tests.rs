@@ -2,6 +2,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use super::*;
+use crate::token::json::folded;
 
 /// Names that collide: the same name spelt with an escape, the registered
 /// ones, and a few others.
@@ -54,6 +55,11 @@ proptest! {
         let bytes = format!("{text}{tail}").into_bytes();
         let scanned = scan_object(&bytes, &WANTED);
         match unique_object(&bytes) {
+            // A top-level name spelling a wanted one another way.
+            Ok(all) if all.keys().any(|k| {
+                !WANTED.contains(&k.as_str())
+                    && WANTED.contains(&&*folded(std::borrow::Cow::Borrowed(k.as_str())))
+            }) => prop_assert_eq!(scanned.err(), Some(ObjectError::AliasedMember), "{}", text),
             Ok(all) => {
                 let kept = scanned.unwrap_or_else(|e| panic!("{e:?} for {text}"));
                 for (name, value) in WANTED.iter().zip(kept) {
@@ -79,6 +85,25 @@ fn a_name_twice_is_refused_whatever_the_spelling_and_the_depth() {
             String::from_utf8_lossy(twice)
         );
     }
+}
+
+#[test]
+fn a_wanted_name_spelt_another_way_is_refused_alone() {
+    for aliased in [
+        &br#"{"SUB":"mallory"}"#[..],
+        br#"{"\u017fub":"mallory"}"#,
+        br#"{"sub\u0000":"mallory"}"#,
+        br#"{"Aud":"x","x":1}"#,
+    ] {
+        assert_eq!(
+            scan_object(aliased, &WANTED).err(),
+            Some(ObjectError::AliasedMember),
+            "{}",
+            String::from_utf8_lossy(aliased)
+        );
+    }
+    // Only at the top: a nested object is not the one read here.
+    assert!(scan_object(br#"{"x":{"SUB":1}}"#, &WANTED).is_ok());
 }
 
 #[test]
