@@ -406,6 +406,21 @@ async fn a_set_naming_a_member_twice_is_refused() {
         .replacen('{', r#"{"x":{"a":1,"a":2},"#, 1);
     let (status, _) = push(&app, &signed(nested_header, claims.clone())).await;
     assert_eq!(status, 400);
+    // Not a plain signature, or a member spelt so that another reader takes
+    // it for one read here.
+    for changed in [
+        header.to_string().replacen('{', r#"{"CRIT":["x"],"#, 1),
+        header.to_string().replacen('{', r#"{"enc":null,"#, 1),
+        header.to_string().replacen('{', r#"{"b64":false,"#, 1),
+    ] {
+        let (status, body) = push(&app, &signed(changed.clone(), claims.clone())).await;
+        assert_eq!(status, 400, "{changed}: {body}");
+    }
+    assert!(!claims.contains("sub_id"), "{claims}");
+    let aliased = claims.replacen('{', r#"{"SUB_ID":{"format":"opaque","id":"d5"},"#, 1);
+    let (status, body) = push(&app, &signed(header.to_string(), aliased)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(!app.revoked(&d5).await);
     assert_eq!(push(&app, &signed(header.to_string(), claims)).await.0, 202);
     assert!(app.revoked(&d4).await);
 }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::nonce::Freshness;
 use super::{BindingContext, BindingError, Presentation, normalize_htu};
 use crate::keys::VerifyKey;
+use crate::token::{asks_more_than_plain_jws, names_one_another_way};
 
 /// Longest proof read.
 const MAX_PROOF_BYTES: usize = 8 * 1024;
@@ -17,6 +18,9 @@ const MAX_PROOF_BYTES: usize = 8 * 1024;
 const MAX_JTI_BYTES: usize = 256;
 /// JWK members that only a private key has.
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// The proof's claims read here.
+const PROOF_CLAIMS: &[&str] = &["htm", "htu", "iat", "ath", "jti", "nonce"];
 
 /// Why a DPoP proof is refused: `invalid_dpop_proof`, with this description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -99,6 +103,11 @@ impl DpopProof {
             return Err(ProofError::Malformed);
         }
         let header = json_object(h)?;
+        if names_one_another_way(&header, &["typ", "alg", "jwk", "crit", "enc", "b64"])
+            || asks_more_than_plain_jws(&header)
+        {
+            return Err(ProofError::Malformed);
+        }
         let typ = header
             .get("typ")
             .and_then(Value::as_str)
@@ -106,9 +115,6 @@ impl DpopProof {
         let typ = typ.strip_prefix("application/").unwrap_or(typ);
         if !typ.eq_ignore_ascii_case("dpop+jwt") {
             return Err(ProofError::Typ);
-        }
-        if header.contains_key("crit") {
-            return Err(ProofError::Malformed);
         }
         let alg: Algorithm = header
             .get("alg")
@@ -120,7 +126,10 @@ impl DpopProof {
             })
             .ok_or(ProofError::Alg)?;
         let jwk_value = match header.get("jwk") {
-            Some(Value::Object(jwk)) if !PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) => {
+            Some(Value::Object(jwk))
+                if !PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m))
+                    && !names_one_another_way(jwk, PRIVATE_MEMBERS) =>
+            {
                 jwk
             }
             _ => return Err(ProofError::Jwk),
@@ -140,10 +149,11 @@ impl DpopProof {
         let thumbprint = jwk
             .thumbprint(ThumbprintHash::SHA256)
             .map_err(|_| ProofError::Jwk)?;
-        Ok(Self {
-            claims: json_object(p)?,
-            thumbprint,
-        })
+        let claims = json_object(p)?;
+        if names_one_another_way(&claims, PROOF_CLAIMS) {
+            return Err(ProofError::Malformed);
+        }
+        Ok(Self { claims, thumbprint })
     }
 
     fn text(&self, name: &str) -> Option<&str> {

@@ -8,7 +8,10 @@ use serde_json::{Map, Value};
 
 use super::{SetError, Transmitter, Transmitters};
 use crate::keys::KeyLookup;
-use crate::token::{ObjectError, unique_object};
+use crate::token::{ObjectError, asks_more_than_plain_jws, names_one_another_way, unique_object};
+
+/// The SET's claims read here and in `events`.
+const SET_CLAIMS: &[&str] = &["iss", "aud", "iat", "exp", "jti", "events", "sub_id"];
 
 /// Largest SET read.
 pub const MAX_SET_BYTES: usize = 64 * 1024;
@@ -58,12 +61,19 @@ pub async fn verify_set(
     {
         return Err(SetError::request("the SET's typ must be secevent+jwt"));
     }
-    if header.contains_key("crit") {
+    if asks_more_than_plain_jws(&header) {
         return Err(SetError::request(
-            "the SET has crit parameters this receiver does not understand",
+            "the SET has crit, enc or b64 parameters this receiver does not understand",
         ));
     }
     let claims = object(p, "claims")?;
+    if names_one_another_way(&header, &["typ", "alg", "kid", "crit", "enc", "b64"])
+        || names_one_another_way(&claims, SET_CLAIMS)
+    {
+        return Err(SetError::request(
+            "the SET spells a member this receiver reads another way",
+        ));
+    }
     let issuer = claims
         .get("iss")
         .and_then(Value::as_str)

@@ -60,6 +60,24 @@ pub(super) fn folded(name: Cow<'_, str>) -> Cow<'_, str> {
     )
 }
 
+/// Whether `object` has a member that `folded` reads as one of `read` but
+/// that is spelt otherwise (`HTM` for `htm`): a parser a workload may use
+/// reads it as that member, and a reader asking for `read` would not.
+pub fn names_one_another_way(object: &Map<String, Value>, read: &[&str]) -> bool {
+    object
+        .keys()
+        .any(|k| !read.contains(&k.as_str()) && read.contains(&&*folded(Cow::Borrowed(k))))
+}
+
+/// Whether a JWS header asks for more than a plain signature over the
+/// encoded payload: `enc` (a JWE), `crit` (extensions), or `b64` other than
+/// `true` (RFC 7797's unencoded payload), present in any form.
+pub fn asks_more_than_plain_jws(header: &Map<String, Value>) -> bool {
+    header.contains_key("enc")
+        || header.contains_key("crit")
+        || header.get("b64").is_some_and(|b| *b != Value::Bool(true))
+}
+
 /// The names of one object so far, as `folded` compares them. The first few are kept on the stack
 /// and compared one by one; an object stuffed with members gets a hash
 /// set, so that checking stays linear in their number.

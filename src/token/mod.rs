@@ -21,7 +21,7 @@ pub use bearer::{
 pub use cache::TokenCache;
 pub use claims::{EncodedAllow, VerifiedClaims};
 pub use error::TokenError;
-pub use json::{ObjectError, unique_object};
+pub use json::{ObjectError, asks_more_than_plain_jws, names_one_another_way, unique_object};
 pub use verify::{IssuerTrust, Rejection, Verified, Verifier};
 
 /// Lifetime (`exp − iat`) and age (`now − iat`) limits for one check: the

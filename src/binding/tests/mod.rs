@@ -270,6 +270,8 @@ fn the_proof_itself_must_be_sound() {
     let jwk = w.keys.jwk(DevAlg::ES256);
     let mut private = jwk.clone();
     private["d"] = json!("AAAA");
+    let mut shouted_private = jwk.clone();
+    shouted_private["D"] = json!("AAAA");
     let other = DevKeys::generate("other").unwrap();
     let cases: Vec<(String, ProofError)> = vec![
         (
@@ -302,6 +304,34 @@ fn the_proof_itself_must_be_sound() {
         ),
         (
             sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk, "crit": ["x"]})),
+            ProofError::Malformed,
+        ),
+        // Not a plain signature, or a member spelt so that another reader
+        // takes it for one read here.
+        (
+            sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk, "CRIT": ["x"]})),
+            ProofError::Malformed,
+        ),
+        (
+            sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk, "enc": null})),
+            ProofError::Malformed,
+        ),
+        (
+            sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk, "b64": false})),
+            ProofError::Malformed,
+        ),
+        (
+            sign(json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": shouted_private})),
+            ProofError::Jwk,
+        ),
+        (
+            w.keys.dpop_proof(
+                DevAlg::ES256,
+                "GET",
+                HTU,
+                "tok",
+                &json!({"htm": null, "HTM": "GET"}),
+            ),
             ProofError::Malformed,
         ),
         (format!("{h}.{p}"), ProofError::Malformed),
