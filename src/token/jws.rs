@@ -2,10 +2,10 @@
 //! shapes refused here never reach an issuer's keys.
 
 use super::TokenError;
-use super::claims::Registered;
 use super::header::JoseHeader;
 use super::header_cache::HeaderCache;
 use super::json::ObjectError;
+use super::registered::Registered;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 

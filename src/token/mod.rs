@@ -9,6 +9,7 @@ mod header;
 mod header_cache;
 mod json;
 mod jws;
+mod registered;
 mod scan;
 mod verify;
 

@@ -8,10 +8,10 @@ use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 use super::cache::TokenCache;
-use super::claims::TypedClaims;
 use super::header::{JoseHeader, other_jwt_type, typ_matches};
 use super::header_cache::HeaderCache;
 use super::jws::{CompactJws, Unverified, printable};
+use super::registered::TypedClaims;
 use super::{TokenError, TokenLimits, VerifiedClaims};
 use crate::clock::SharedClock;
 use crate::keys::{IssuerKeys, KeyLookup};
