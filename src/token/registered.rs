@@ -38,16 +38,20 @@ impl Registered {
 
     /// The claim, if the payload has it. Only registered names are kept.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        let slot = REGISTERED.iter().position(|r| *r == name);
-        debug_assert!(slot.is_some(), "{name} is not kept");
-        self.0[slot?].as_ref()
+        self.0[slot(name)?].as_ref()
     }
 
     fn take(&mut self, name: &str) -> Option<Value> {
-        let slot = REGISTERED.iter().position(|r| *r == name);
-        debug_assert!(slot.is_some(), "{name} is not kept");
-        self.0[slot?].take()
+        self.0[slot(name)?].take()
     }
+}
+
+/// Where `Registered` keeps the claim `name`; a name it does not keep is a
+/// mistake in this file, caught by the tests.
+fn slot(name: &str) -> Option<usize> {
+    let slot = REGISTERED.iter().position(|r| *r == name);
+    debug_assert!(slot.is_some(), "{name} is not kept");
+    slot
 }
 
 /// The registered claims, type-checked but not yet judged.
