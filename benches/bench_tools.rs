@@ -49,7 +49,7 @@ use prost::Message;
 use prost::bytes::Bytes;
 use tonic::server::NamedService;
 use zt_authz::dev::{DevAlg, DevKeys};
-use zt_authz::grpc::frames::ShortFrames;
+use zt_authz::grpc::unary;
 
 struct AllowAll;
 
@@ -116,8 +116,9 @@ fn rs256_key(file: &str) -> zt_authz::keys::VerifyKey {
 }
 
 /// Every Check gets the same answer, decided and encoded once elsewhere,
-/// and sent as those bytes, as zt-authz sends the answer it keeps with a
-/// token: what the answer costs to send, with no decision and no encoding.
+/// and sent as those bytes, framed as zt-authz frames its answers: what
+/// the answer costs to send, with no decision and no encoding. The request
+/// is decoded as the no-op server decodes it.
 #[derive(Clone)]
 struct Canned(Bytes);
 
@@ -137,63 +138,18 @@ impl tonic::codegen::Service<http::Request<tonic::body::Body>> for Canned {
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let answer = self.0.clone();
         Box::pin(async move {
-            Ok(tonic::server::Grpc::new(CannedCodec)
-                .unary(CannedCheck(answer), request)
-                .await)
+            let message = unary::read_message(request.into_body()).await;
+            let decoded = message.ok().and_then(|m| CheckRequest::decode(m).ok());
+            assert!(decoded.is_some(), "a CheckRequest");
+            let mut buffer = unary::answer_buffer(answer.len());
+            buffer.extend_from_slice(&answer);
+            let framed = unary::Answer::framed(buffer).expect("a short answer");
+            Ok(framed.map(tonic::body::Body::new))
         })
     }
 }
 
-struct CannedCheck(Bytes);
-
-impl tonic::server::UnaryService<CheckRequest> for CannedCheck {
-    type Response = Bytes;
-    type Future = std::future::Ready<Result<tonic::Response<Bytes>, tonic::Status>>;
-
-    fn call(&mut self, _: tonic::Request<CheckRequest>) -> Self::Future {
-        std::future::ready(Ok(tonic::Response::new(self.0.clone())))
-    }
-}
-
-/// Requests decoded as the no-op server decodes them; answers sent as given.
-struct CannedCodec;
-
-impl tonic::codec::Codec for CannedCodec {
-    type Encode = Bytes;
-    type Decode = CheckRequest;
-    type Encoder = BytesEncoder;
-    type Decoder = tonic_prost::ProstDecoder<CheckRequest>;
-
-    fn encoder(&mut self) -> BytesEncoder {
-        BytesEncoder
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        tonic::codec::Codec::decoder(
-            &mut tonic_prost::ProstCodec::<CheckResponse, CheckRequest>::default(),
-        )
-    }
-}
-
-struct BytesEncoder;
-
-impl tonic::codec::Encoder for BytesEncoder {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(
-        &mut self,
-        item: Bytes,
-        buf: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        prost::bytes::BufMut::put_slice(buf, &item);
-        Ok(())
-    }
-}
-
-/// Serves `service` on `addr` until killed, framed as zt-authz frames its
-/// answers, so that a longer answer (`noop-server ADDR ANSWER`) costs what
-/// it would cost zt-authz to send; the empty allow is shorter than a cut.
+/// Serves `service` on `addr` through tonic's server until killed.
 fn serve<S>(addr: &str, service: S)
 where
     S: tonic::codegen::Service<
@@ -212,7 +168,7 @@ where
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         tonic::transport::Server::builder()
-            .add_service(ShortFrames::new(service))
+            .add_service(service)
             .serve_with_incoming(
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             )

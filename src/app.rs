@@ -251,7 +251,7 @@ impl App {
                 Ok(())
             }
             Some((g, a)) => {
-                g.map_err(std::io::Error::other)?;
+                g?;
                 a
             }
         }

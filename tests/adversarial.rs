@@ -329,9 +329,9 @@ async fn a_request_that_cannot_be_read_is_a_denial_not_an_error() {
     assert!(description.contains("not protobuf"), "{description}");
 }
 
-/// What tonic refuses before any code of ours reads it (a message cut
-/// short, no message at all, a bad or unsupported compression flag) is a
-/// 400 denial too, never the gRPC error Envoy would hand to
+/// A call that is not one whole gRPC message (a message cut short, no
+/// message at all, a bad or unsupported compression flag, a second message)
+/// is a 400 denial too, never the gRPC error Envoy would hand to
 /// `failure_mode_allow`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_call_that_cannot_be_framed_is_a_denial_not_an_error() {
@@ -380,6 +380,8 @@ async fn a_check_call_that_cannot_be_framed_is_a_denial_not_an_error() {
         (&[7, 0, 0, 0, 0][..], None),
         (&[1, 0, 0, 0, 2, 8, 1][..], None),
         (&[1, 0, 0, 0, 2, 8, 1][..], Some("gzip")),
+        // Two messages in a unary call: neither is decided on.
+        (&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..], None),
     ] {
         let answer = call(body, encoding).await;
         let (status, description) = denial(&answer).expect("denied");

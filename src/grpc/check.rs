@@ -168,7 +168,12 @@ impl Reply {
     pub fn kept_bytes(claims: &VerifiedClaims) -> Result<&[u8], Box<CheckResponse>> {
         claims
             .kept_answer()
-            .ok_or_else(|| Box::new(response::decoded_allow(&[])))
+            .ok_or_else(|| Box::new(Self::unanswerable()))
+    }
+
+    /// The 503 denial of a service that cannot answer.
+    pub fn unanswerable() -> CheckResponse {
+        response::decoded_allow(&[])
     }
 }
 

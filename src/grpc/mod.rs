@@ -2,21 +2,26 @@
 //! reflection, so that grpcurl and ghz work without proto files.
 
 mod check;
-pub mod frames;
 mod opa_input;
 mod server;
+pub mod unary;
 pub mod wire;
 
 use std::future::Future;
 
+use hyper::server::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
+use tonic::service::Routes;
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
 
 pub use check::{CheckService, Reply, RequestView};
 pub use wire::CheckMessage;
+
+use server::GrpcPort;
 
 /// The ext_authz service and every file it imports, filtered at build time
 /// from envoy-types' descriptors.
@@ -67,12 +72,15 @@ impl Health {
 }
 
 /// Serves until `shutdown` completes, then lets in-flight calls finish.
+///
+/// HTTP/2 only (gRPC), with hyper's settings as tonic left them: no limit
+/// on concurrent streams, no keep-alive pings.
 pub async fn serve(
     listener: TcpListener,
     check: CheckService,
     health: &Health,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), tonic::transport::Error> {
+) -> std::io::Result<()> {
     let health_service =
         HealthServer::new(HealthService::from_health_reporter(health.reporter.clone()));
     let reflection = || {
@@ -80,23 +88,51 @@ pub async fn serve(
             .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let reflection_v1 = reflection().build_v1();
-    let reflection_v1alpha = reflection().build_v1alpha();
-    let mut router = tonic::transport::Server::builder()
-        .add_service(frames::ShortFrames::new(server::CheckServer::new(check)))
-        .add_service(health_service);
+    let mut others = Routes::new(health_service);
     // The descriptor set is built into the binary and checked by tests, so
     // these only fail on a broken build; serving Check matters more.
-    match (reflection_v1, reflection_v1alpha) {
-        (Ok(v1), Ok(v1alpha)) => router = router.add_service(v1).add_service(v1alpha),
+    match (reflection().build_v1(), reflection().build_v1alpha()) {
+        (Ok(v1), Ok(v1alpha)) => others = others.add_service(v1).add_service(v1alpha),
         (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "server reflection unavailable"),
     }
-    router
-        // Without TCP_NODELAY a small response waits for Envoy's delayed
-        // ACK: ~40 ms per check.
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        )
-        .await
+    let port = GrpcPort::new(check, others);
+    let mut http = http2::Builder::new(TokioExecutor::new());
+    http.timer(TokioTimer::new()).max_concurrent_streams(None);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of file descriptors, or the peer gave up: keep
+                // serving the connections there are, and try again.
+                tracing::warn!(%error, "gRPC port: accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        // Without TCP_NODELAY a small answer waits for Envoy's delayed
+        // ACK: ~40 ms per Check.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::warn!(%error, "gRPC port: TCP_NODELAY not set");
+        }
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), port.clone()));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "gRPC connection ended");
+            }
+        });
+    }
+    // The listener closes here: a new caller is refused at once instead
+    // of waiting in the backlog while the calls in flight finish.
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
+
+/// The pause after a failed accept, so a full file table is not spun on.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);

@@ -1,200 +1,129 @@
-//! The ext_authz `Authorization` service as a tower service of our own, in
-//! place of envoy-types' generated server: its codec can send a response
-//! that was encoded once and kept with the token (see `Allow::reusable`),
-//! which the generated server's prost codec cannot.
+//! The gRPC port as one hyper service: `Check` is read, decided and
+//! answered here, and everything else (health, reflection, unknown
+//! methods) goes to tonic's routes.
+//!
+//! `Check` skips tonic's server stack. Its layers and router box the body
+//! and the future of every call several times over and read headers no
+//! `Check` needs; on the cached path they cost as much as the decision.
+//! What they did for `Check` is done in `unary`: one message in, one out.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use envoy_types::pb::envoy::service::auth::v3::CheckResponse;
+use http_body_util::Either;
+use hyper::body::Incoming;
 use prost::Message;
-use prost::bytes::Buf;
 use tonic::body::Body;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{Service, http};
-use tonic::server::{Grpc, NamedService, UnaryService};
-use tonic::{Request, Response, Status};
-
-use http_body_util::{BodyExt, Full};
-use tonic::codegen::Bytes;
+use tonic::service::Routes;
 
 use super::CheckService;
 use super::check::Reply;
+use super::unary::{Answer, answer_buffer, read_message};
 use super::wire::CheckMessage;
-use crate::decision::DenyReason;
-
-/// Where a gRPC error answer carries its code.
-const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
 /// The one method Envoy calls.
 const CHECK_PATH: &str = "/envoy.service.auth.v3.Authorization/Check";
 
-/// `envoy.service.auth.v3.Authorization`, answering `Check` with `service`.
+/// What the port answers: a `Check` answer, or whatever tonic's routes
+/// send.
+pub type PortBody = Either<Answer, Body>;
+
+type Answering = Pin<Box<dyn Future<Output = Result<http::Response<PortBody>, Infallible>> + Send>>;
+
+/// Every call on the gRPC port.
 #[derive(Clone)]
-pub struct CheckServer {
-    service: Arc<CheckService>,
+pub struct GrpcPort {
+    check: Arc<CheckService>,
+    others: Routes,
 }
 
-impl CheckServer {
-    /// Serves `service`.
-    pub fn new(service: CheckService) -> Self {
+impl GrpcPort {
+    /// `check` answers `Check`; `others` every other path.
+    pub fn new(check: CheckService, others: Routes) -> Self {
         Self {
-            service: Arc::new(service),
+            check: Arc::new(check),
+            others: others.prepare(),
         }
     }
 }
 
-impl NamedService for CheckServer {
-    const NAME: &'static str = super::AUTHORIZATION_SERVICE;
-}
-
-type Answer = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
-
-impl Service<http::Request<Body>> for CheckServer {
-    type Response = http::Response<Body>;
+impl hyper::service::Service<http::Request<Incoming>> for GrpcPort {
+    type Response = http::Response<PortBody>;
     type Error = Infallible;
-    type Future = Answer;
+    type Future = Answering;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Answer {
-        if request.uri().path() != CHECK_PATH {
-            return Box::pin(async { Ok(Status::unimplemented("").into_http()) });
+    fn call(&self, request: http::Request<Incoming>) -> Answering {
+        if request.uri().path() == CHECK_PATH {
+            let service = self.check.clone();
+            return Box::pin(async move { Ok(check(&service, request).await) });
         }
-        let service = self.service.clone();
-        let check = CheckMethod(service.clone());
+        let mut others = self.others.clone();
         Box::pin(async move {
-            let response = Grpc::new(CheckCodec).unary(check, request).await;
-            // tonic answers some calls with an error before any code of
-            // ours reads them, and Envoy would hand such an error to
-            // `failure_mode_allow`: each is a denial instead. OUT_OF_RANGE
-            // is a message over tonic's limit (4 MiB; a large
-            // `with_request_body` makes one); any other is a call it could
-            // not frame (a message cut short or missing, a compression
-            // flag), which only a direct caller sends. Only such an error
-            // carries its status in the headers; an answer carries it in
-            // its trailers, so most responses stop at one lookup.
-            let headers = response.headers();
-            let code = headers
-                .contains_key(GRPC_STATUS)
-                .then(|| Status::from_header_map(headers))
-                .flatten()
-                .map(|s| s.code());
-            let refused = match code {
-                None | Some(tonic::Code::Ok) => return Ok(response),
-                Some(tonic::Code::OutOfRange) => DenyReason::RequestTooLarge,
-                Some(_) => DenyReason::UnreadableRequest,
-            };
-            Ok(answered(&service.refuse(refused)))
+            let Ok(response) = others.call(request.map(Body::new)).await;
+            Ok(response.map(Either::Right))
         })
     }
 }
 
-/// `response` as a whole gRPC answer: one length-prefixed message, then
-/// `grpc-status: 0`.
-fn answered(response: &CheckResponse) -> http::Response<Body> {
-    let message = response.encode_to_vec();
-    let Ok(length) = u32::try_from(message.len()) else {
-        return Status::internal("the answer is too large to send").into_http();
-    };
-    let mut framed = Vec::with_capacity(5 + message.len());
-    framed.push(0); // not compressed
-    framed.extend_from_slice(&length.to_be_bytes());
-    framed.extend_from_slice(&message);
-    let mut trailers = http::HeaderMap::new();
-    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-    let body = Full::new(Bytes::from(framed)).with_trailers(async move { Some(Ok(trailers)) });
-    let mut answer = http::Response::new(Body::new(body));
-    answer.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/grpc"),
-    );
-    answer
-}
-
-/// `Check`, as tonic's unary handler calls it.
-struct CheckMethod(Arc<CheckService>);
-
-impl UnaryService<CheckMessage> for CheckMethod {
-    type Response = Reply;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Reply>, Status>> + Send>>;
-
-    fn call(&mut self, request: Request<CheckMessage>) -> Self::Future {
-        let service = self.0.clone();
-        Box::pin(async move { Ok(Response::new(service.reply(&request).await)) })
-    }
-}
-
-/// Protobuf `CheckRequest` in, read in place; a `CheckResponse` or its
-/// bytes out.
-struct CheckCodec;
-
-impl Codec for CheckCodec {
-    type Encode = Reply;
-    type Decode = CheckMessage;
-    type Encoder = ReplyEncoder;
-    type Decoder = RequestDecoder;
-
-    fn encoder(&mut self) -> ReplyEncoder {
-        ReplyEncoder
-    }
-
-    fn decoder(&mut self) -> RequestDecoder {
-        RequestDecoder
-    }
-}
-
-struct ReplyEncoder;
-
-impl Encoder for ReplyEncoder {
-    type Item = Reply;
-    type Error = Status;
-
-    fn encode(&mut self, reply: Reply, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        match reply {
-            Reply::Message(response) => encode(&response, buf),
-            Reply::Written(bytes) => {
-                prost::bytes::BufMut::put_slice(buf, &bytes);
-                Ok(())
-            }
-            Reply::Encoded(bytes) => {
-                prost::bytes::BufMut::put_slice(buf, &bytes);
-                Ok(())
-            }
-            Reply::Kept(claims) => match Reply::kept_bytes(&claims) {
-                Ok(bytes) => {
-                    prost::bytes::BufMut::put_slice(buf, bytes);
-                    Ok(())
-                }
-                Err(denial) => encode(&denial, buf),
-            },
+/// One `Check` call, answered: never a gRPC error, which Envoy would hand
+/// to `failure_mode_allow`. A call that cannot be read is a denial.
+async fn check(
+    service: &CheckService,
+    request: http::Request<Incoming>,
+) -> http::Response<PortBody> {
+    let (parts, body) = request.into_parts();
+    let reply = match read_message(body).await {
+        Ok(message) => {
+            let request = tonic::Request::from_http(http::Request::from_parts(
+                parts,
+                CheckMessage::decode(message),
+            ));
+            service.reply(&request).await
         }
+        Err(refused) => Reply::Message(Box::new(service.refuse(refused))),
+    };
+    // Only an answer over 4 GiB (a Rego denial body) has no gRPC prefix:
+    // it is the denial of a service that cannot answer instead.
+    let answer = Answer::framed(written(reply)).or_else(|| {
+        tracing::error!("an answer too large to frame; denied");
+        Answer::framed(encoded(&Reply::unanswerable()))
+    });
+    match answer {
+        Some(answer) => answer.map(Either::Left),
+        // That denial is a few dozen bytes; not framing it is a failure of
+        // the service itself.
+        None => tonic::Status::internal("no answer could be framed")
+            .into_http()
+            .map(Either::Right),
     }
 }
 
-/// Encodes into tonic's buffer, which grows as needed.
-fn encode(response: &CheckResponse, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-    response
-        .encode(buf)
-        .map_err(|e| Status::internal(format!("encoding the response: {e}")))
+/// `reply` written after room for its gRPC prefix.
+fn written(reply: Reply) -> Vec<u8> {
+    match reply {
+        Reply::Message(response) => encoded(&response),
+        Reply::Written(bytes) => copied(&bytes),
+        Reply::Encoded(bytes) => copied(&bytes),
+        Reply::Kept(claims) => match Reply::kept_bytes(&claims) {
+            Ok(bytes) => copied(bytes),
+            Err(denial) => encoded(&denial),
+        },
+    }
 }
 
-struct RequestDecoder;
+fn encoded(response: &CheckResponse) -> Vec<u8> {
+    let mut buffer = answer_buffer(response.encoded_len());
+    // A Vec grows as needed: encoding into one cannot fail.
+    let _ = response.encode(&mut buffer);
+    buffer
+}
 
-impl Decoder for RequestDecoder {
-    type Item = CheckMessage;
-    type Error = Status;
-
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<CheckMessage>, Status> {
-        // Taken out of tonic's buffer without a copy; the fields read are
-        // slices of it.
-        let message = buf.copy_to_bytes(buf.remaining());
-        // Bytes that are not a CheckRequest are decided on too: a denial.
-        Ok(Some(CheckMessage::decode(message)))
-    }
+fn copied(bytes: &[u8]) -> Vec<u8> {
+    let mut buffer = answer_buffer(bytes.len());
+    buffer.extend_from_slice(bytes);
+    buffer
 }
