@@ -16,6 +16,7 @@ pub mod decision;
 pub mod dev;
 pub mod grpc;
 pub mod keys;
+pub mod listen;
 pub mod pipeline;
 pub mod policy;
 pub mod rego;

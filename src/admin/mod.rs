@@ -27,6 +27,7 @@ use tokio::sync::Semaphore;
 
 use crate::authorizer::Authorizer;
 use crate::keys::KeyStatus;
+use crate::listen::accept;
 use crate::revocation::Revocations;
 use crate::telemetry::metrics::Metrics;
 
@@ -103,23 +104,13 @@ pub async fn serve(
     loop {
         let next = async {
             let permit = permits.clone().acquire_owned().await;
-            (permit, listener.accept().await)
+            (permit, accept(&listener, "admin").await)
         };
-        let (permit, accepted) = tokio::select! {
+        let (permit, stream) = tokio::select! {
             next = next => next,
             () = &mut shutdown => break,
         };
         let Ok(permit) = permit else { break };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                // Out of file descriptors, or the peer gave up: keep
-                // serving the connections there are, and try again.
-                tracing::warn!(%error, "admin port: accept failed");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-                continue;
-            }
-        };
         let connection = http.serve_connection(TokioIo::new(stream), service.clone());
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -130,9 +121,6 @@ pub async fn serve(
     graceful.shutdown().await;
     Ok(())
 }
-
-/// The pause after a failed accept, so a full file table is not spun on.
-const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// One key store's state as `/readyz` shows it, naming its issuer.
 fn key_state(issuer: &str, status: KeyStatus) -> Value {

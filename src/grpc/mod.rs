@@ -23,6 +23,8 @@ pub use wire::CheckMessage;
 
 use server::GrpcPort;
 
+use crate::listen::accept;
+
 /// The ext_authz service and every file it imports, filtered at build time
 /// from envoy-types' descriptors.
 pub const DESCRIPTOR_SET: &[u8] =
@@ -101,19 +103,9 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+        let stream = tokio::select! {
+            stream = accept(&listener, "grpc") => stream,
             () = &mut shutdown => break,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                // Out of file descriptors, or the peer gave up: keep
-                // serving the connections there are, and try again.
-                tracing::warn!(%error, "gRPC port: accept failed");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-                continue;
-            }
         };
         // Without TCP_NODELAY a small answer waits for Envoy's delayed
         // ACK: ~40 ms per Check.
@@ -133,6 +125,3 @@ pub async fn serve(
     graceful.shutdown().await;
     Ok(())
 }
-
-/// The pause after a failed accept, so a full file table is not spun on.
-const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
