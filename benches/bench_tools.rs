@@ -138,7 +138,8 @@ impl tonic::codegen::Service<http::Request<tonic::body::Body>> for Canned {
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let answer = self.0.clone();
         Box::pin(async move {
-            let message = unary::read_message(request.into_body()).await;
+            let budget = tokio::sync::Semaphore::new(unary::BODY_BUDGET);
+            let message = unary::read_message(request.into_body(), &budget).await;
             let decoded = message.ok().and_then(|m| CheckRequest::decode(m).ok());
             assert!(decoded.is_some(), "a CheckRequest");
             let mut buffer = unary::answer_buffer(answer.len());

@@ -216,10 +216,12 @@ impl App {
         let signal = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
+        let server_settings = self.authorizer.snapshot().config.server.clone();
         let grpc = grpc::serve(
             self.grpc_listener,
             CheckService::new(self.authorizer.clone()),
             &self.health,
+            &server_settings,
             signal(stopped.clone()),
         );
         let admin_state = crate::admin::AdminState {

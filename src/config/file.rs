@@ -38,6 +38,8 @@ pub struct ServerFile {
     pub shutdown_grace: Option<HumanDuration>,
     pub log_format: Option<String>,
     pub admin_max_connections: Option<usize>,
+    pub grpc_max_connections: Option<usize>,
+    pub grpc_read_timeout: Option<HumanDuration>,
     pub admin_read_timeout: Option<HumanDuration>,
 }
 

@@ -90,6 +90,10 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// Connections the admin port serves at once; more wait to be accepted.
     pub admin_max_connections: usize,
+    /// Connections the gRPC port serves at once; more wait to be accepted.
+    pub grpc_max_connections: usize,
+    /// How long a `Check` call's message may take to arrive.
+    pub grpc_read_timeout: Duration,
     /// How long the admin port waits for a request's headers (an idle
     /// connection included) or its body before it gives up.
     pub admin_read_timeout: Duration,

@@ -57,6 +57,14 @@ pub(super) fn server_settings(f: ServerFile, errs: &mut Errors) -> Option<Server
             "must be between 1 and 65536",
         );
     }
+    let grpc_max_connections = f.grpc_max_connections.unwrap_or(4096);
+    if !(1..=65_536).contains(&grpc_max_connections) {
+        errs.add("server.grpc_max_connections", "must be between 1 and 65536");
+    }
+    let grpc_read_timeout = f.grpc_read_timeout.map_or(Duration::from_secs(10), |d| d.0);
+    if !(Duration::from_millis(100)..=Duration::from_secs(300)).contains(&grpc_read_timeout) {
+        errs.add("server.grpc_read_timeout", "must be between 100ms and 5m");
+    }
     let admin_read_timeout = f
         .admin_read_timeout
         .map_or(Duration::from_secs(10), |d| d.0);
@@ -77,6 +85,8 @@ pub(super) fn server_settings(f: ServerFile, errs: &mut Errors) -> Option<Server
         shutdown_grace: f.shutdown_grace.map_or(Duration::from_secs(10), |d| d.0),
         log_format,
         admin_max_connections,
+        grpc_max_connections,
+        grpc_read_timeout,
         admin_read_timeout,
     })
 }

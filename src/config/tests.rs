@@ -77,6 +77,8 @@ fn defaults_are_filled_in() {
     let c = load("policies:\n  - name: p\n    scopes: [read]\n").unwrap();
     assert_eq!(c.server.max_token_bytes, 8192);
     assert_eq!(c.server.admin_addr.to_string(), "127.0.0.1:9090");
+    assert_eq!(c.server.grpc_max_connections, 4096);
+    assert_eq!(c.server.grpc_read_timeout, Duration::from_secs(10));
     assert_eq!(c.default_action, DefaultAction::Deny);
     assert_eq!(c.acr_levels, ["pwd", "mfa", "phr"]);
     let i = &c.issuers[0];
@@ -280,5 +282,20 @@ fn the_longest_token_lifetime_is_bounded() {
     for good in ["1m", "24h", "30d"] {
         let yaml = format!("revocations: {{ store: memory, max_token_lifetime: {good} }}\n");
         assert!(Config::from_yaml(&yaml, Path::new(".")).is_ok(), "{good}");
+    }
+}
+
+#[test]
+fn the_grpc_ports_bounds_are_bounded_themselves() {
+    for (server, path) in [
+        ("grpc_max_connections: 0", "server.grpc_max_connections"),
+        ("grpc_max_connections: 70000", "server.grpc_max_connections"),
+        ("grpc_read_timeout: 10ms", "server.grpc_read_timeout"),
+        ("grpc_read_timeout: 1h", "server.grpc_read_timeout"),
+    ] {
+        let yaml =
+            format!("server: {{ {server} }}\n{ISSUER}policies:\n  - name: p\n    scopes: [read]\n");
+        let paths: Vec<String> = errors(&yaml).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, [path], "{server}");
     }
 }

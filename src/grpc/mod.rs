@@ -8,11 +8,13 @@ pub mod unary;
 pub mod wire;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
@@ -23,7 +25,19 @@ pub use wire::CheckMessage;
 
 use server::GrpcPort;
 
+use crate::config::ServerSettings;
 use crate::listen::accept;
+
+/// Calls one connection may have open at once (HTTP/2's
+/// `SETTINGS_MAX_CONCURRENT_STREAMS`). Envoy opens another connection when
+/// it needs more; a caller cannot hold unbounded streams on one.
+pub const MAX_STREAMS: u32 = 200;
+
+/// The largest header list a call may send, 256 KiB: four times Envoy's
+/// default limit on a downstream request's headers (60 KiB), since Envoy
+/// passes some of them (`tracestate`) on in the call's own headers. A
+/// longer list is refused by HTTP/2 itself (431), before any code of ours.
+pub const MAX_HEADER_LIST: u32 = 256 * 1024;
 
 /// The ext_authz service and every file it imports, filtered at build time
 /// from envoy-types' descriptors.
@@ -75,12 +89,16 @@ impl Health {
 
 /// Serves until `shutdown` completes, then lets in-flight calls finish.
 ///
-/// HTTP/2 only (gRPC), with hyper's settings as tonic left them: no limit
-/// on concurrent streams, no keep-alive pings.
+/// HTTP/2 only (gRPC). At most `server.grpc_max_connections` connections
+/// are served at once (more wait in the kernel's backlog), each with at
+/// most [`MAX_STREAMS`] calls at once and [`MAX_HEADER_LIST`] of headers
+/// per call; a `Check` message must arrive within
+/// `server.grpc_read_timeout`.
 pub async fn serve(
     listener: TcpListener,
     check: CheckService,
     health: &Health,
+    settings: &ServerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let health_service =
@@ -97,16 +115,24 @@ pub async fn serve(
         (Ok(v1), Ok(v1alpha)) => others = others.add_service(v1).add_service(v1alpha),
         (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "server reflection unavailable"),
     }
-    let port = GrpcPort::new(check, others);
+    let port = GrpcPort::new(check, others, settings.grpc_read_timeout);
     let mut http = http2::Builder::new(TokioExecutor::new());
-    http.timer(TokioTimer::new()).max_concurrent_streams(None);
+    http.timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS)
+        .max_header_list_size(MAX_HEADER_LIST);
+    let permits = Arc::new(Semaphore::new(settings.grpc_max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
-            stream = accept(&listener, "grpc") => stream,
+        let next = async {
+            let permit = permits.clone().acquire_owned().await;
+            (permit, accept(&listener, "grpc").await)
+        };
+        let (permit, stream) = tokio::select! {
+            next = next => next,
             () = &mut shutdown => break,
         };
+        let Ok(permit) = permit else { break };
         // Without TCP_NODELAY a small answer waits for Envoy's delayed
         // ACK: ~40 ms per Check.
         if let Err(error) = stream.set_nodelay(true) {
@@ -117,6 +143,7 @@ pub async fn serve(
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "gRPC connection ended");
             }
+            drop(permit);
         });
     }
     // The listener closes here: a new caller is refused at once instead

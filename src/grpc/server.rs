@@ -11,19 +11,22 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use envoy_types::pb::envoy::service::auth::v3::CheckResponse;
 use http_body_util::Either;
 use hyper::body::Incoming;
 use prost::Message;
+use tokio::sync::Semaphore;
 use tonic::body::Body;
 use tonic::codegen::{Service, http};
 use tonic::service::Routes;
 
 use super::CheckService;
 use super::check::Reply;
-use super::unary::{Answer, answer_buffer, read_message};
+use super::unary::{Answer, BODY_BUDGET, answer_buffer, read_message};
 use super::wire::CheckMessage;
+use crate::decision::DenyReason;
 
 /// The one method Envoy calls.
 const CHECK_PATH: &str = "/envoy.service.auth.v3.Authorization/Check";
@@ -39,14 +42,24 @@ type Answering = Pin<Box<dyn Future<Output = Result<http::Response<PortBody>, In
 pub struct GrpcPort {
     check: Arc<CheckService>,
     others: Routes,
+    /// Room for the messages of calls being read (`unary::BODY_BUDGET`).
+    budget: Arc<Semaphore>,
+    /// How long a call's message may take to arrive. Envoy sends it at
+    /// once and gives up on its own deadline far sooner; a caller that
+    /// trickles a body, or never ends it, holds a stream and its bytes no
+    /// longer.
+    read_timeout: Duration,
 }
 
 impl GrpcPort {
-    /// `check` answers `Check`; `others` every other path.
-    pub fn new(check: CheckService, others: Routes) -> Self {
+    /// `check` answers `Check`, reading each call for at most
+    /// `read_timeout`; `others` answer every other path.
+    pub fn new(check: CheckService, others: Routes, read_timeout: Duration) -> Self {
         Self {
             check: Arc::new(check),
             others: others.prepare(),
+            budget: Arc::new(Semaphore::new(BODY_BUDGET)),
+            read_timeout,
         }
     }
 }
@@ -58,8 +71,11 @@ impl hyper::service::Service<http::Request<Incoming>> for GrpcPort {
 
     fn call(&self, request: http::Request<Incoming>) -> Answering {
         if request.uri().path() == CHECK_PATH {
-            let service = self.check.clone();
-            return Box::pin(async move { Ok(check(&service, request).await) });
+            let (service, budget) = (self.check.clone(), self.budget.clone());
+            let read_timeout = self.read_timeout;
+            return Box::pin(
+                async move { Ok(check(&service, &budget, read_timeout, request).await) },
+            );
         }
         let mut others = self.others.clone();
         Box::pin(async move {
@@ -73,10 +89,13 @@ impl hyper::service::Service<http::Request<Incoming>> for GrpcPort {
 /// to `failure_mode_allow`. A call that cannot be read is a denial.
 async fn check(
     service: &CheckService,
+    budget: &Semaphore,
+    read_timeout: Duration,
     request: http::Request<Incoming>,
 ) -> http::Response<PortBody> {
     let (parts, body) = request.into_parts();
-    let reply = match read_message(body).await {
+    let read = tokio::time::timeout(read_timeout, read_message(body, budget)).await;
+    let reply = match read.unwrap_or(Err(DenyReason::UnreadableRequest)) {
         Ok(message) => {
             let request = tonic::Request::from_http(http::Request::from_parts(
                 parts,

@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tonic::codegen::{Bytes, http};
 
 use crate::decision::DenyReason;
@@ -19,6 +20,10 @@ use crate::decision::DenyReason;
 /// The largest message read: gRPC's usual default, which a `CheckRequest`
 /// with a large `with_request_body` can exceed.
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+
+/// The bytes all calls being read may hold in messages that came in more
+/// than one DATA frame: sixteen of the largest at once.
+pub const BODY_BUDGET: usize = 16 * (PREFIX + MAX_MESSAGE);
 
 /// The length prefix of a gRPC message: a compression flag, then the
 /// message's length as a big-endian `u32`.
@@ -43,17 +48,23 @@ pub const MAX_DATA_FRAME: usize = 255;
 /// prefix arrives, before the rest is read), a body with no message or one
 /// cut short, a compressed message (no compression is offered), and a body
 /// with anything after its message, such as a second one.
-pub async fn read_message<B>(mut body: B) -> Result<Bytes, DenyReason>
+///
+/// A message in one DATA frame is kept as it came. One in several is
+/// copied together, and those copies, across every call being read, hold
+/// at most `budget`'s permits in bytes: a call waits for room (its caller
+/// bounds the wait), so callers that send many large bodies slowly cannot
+/// run the process out of memory.
+pub async fn read_message<B>(mut body: B, budget: &Semaphore) -> Result<Bytes, DenyReason>
 where
     B: Body<Data = Bytes> + Unpin,
 {
-    let mut received = Received::default();
+    let mut received = Received::new(budget);
     while let Some(frame) = body.frame().await {
         // A stream reset by the caller: there is no one to answer, but a
         // denial is what is decided.
         let frame = frame.map_err(|_| DenyReason::UnreadableRequest)?;
         if let Ok(data) = frame.into_data() {
-            received.push(data)?;
+            received.push(data).await?;
         }
     }
     received.message()
@@ -61,14 +72,25 @@ where
 
 /// The body's bytes so far: most calls arrive in one DATA frame, which is
 /// kept as it came, without a copy.
-#[derive(Default)]
-struct Received {
+struct Received<'a> {
     first: Bytes,
     /// The bytes of every frame, once there is more than one.
     joined: Vec<u8>,
+    budget: &'a Semaphore,
+    /// Room in `budget` for `joined`.
+    held: Option<SemaphorePermit<'a>>,
 }
 
-impl Received {
+impl<'a> Received<'a> {
+    fn new(budget: &'a Semaphore) -> Self {
+        Self {
+            first: Bytes::new(),
+            joined: Vec::new(),
+            budget,
+            held: None,
+        }
+    }
+
     fn bytes(&self) -> &[u8] {
         if self.joined.is_empty() {
             &self.first
@@ -77,16 +99,20 @@ impl Received {
         }
     }
 
-    fn push(&mut self, data: Bytes) -> Result<(), DenyReason> {
+    async fn push(&mut self, data: Bytes) -> Result<(), DenyReason> {
         if data.is_empty() {
             return Ok(());
         }
         if self.first.is_empty() && self.joined.is_empty() {
             self.first = data;
         } else {
-            if self.joined.is_empty() {
-                self.joined.extend_from_slice(&self.first);
-            }
+            let copied = if self.joined.is_empty() {
+                std::mem::take(&mut self.first)
+            } else {
+                Bytes::new()
+            };
+            self.hold(copied.len() + data.len()).await?;
+            self.joined.extend_from_slice(&copied);
             self.joined.extend_from_slice(&data);
         }
         // Read no further than the declared message: a larger one is
@@ -98,6 +124,26 @@ impl Received {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Room in the budget for `more` bytes of `joined`. A body over
+    /// [`MAX_MESSAGE`] plus its prefix is refused as too large instead.
+    async fn hold(&mut self, more: usize) -> Result<(), DenyReason> {
+        let total = self.joined.len() + more;
+        if total > PREFIX + MAX_MESSAGE {
+            return Err(DenyReason::RequestTooLarge);
+        }
+        let more = u32::try_from(more).map_err(|_| DenyReason::RequestTooLarge)?;
+        let permit = self
+            .budget
+            .acquire_many(more)
+            .await
+            .map_err(|_| DenyReason::UnreadableRequest)?;
+        match &mut self.held {
+            Some(held) => held.merge(permit),
+            None => self.held = Some(permit),
+        }
+        Ok(())
     }
 
     fn message(self) -> Result<Bytes, DenyReason> {

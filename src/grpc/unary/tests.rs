@@ -1,4 +1,5 @@
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -52,10 +53,11 @@ fn framed(flag: u8, message: &[u8]) -> Vec<u8> {
 }
 
 fn read(body: Frames) -> Result<Bytes, DenyReason> {
+    let budget = Semaphore::new(BODY_BUDGET);
     tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
-        .block_on(read_message(body))
+        .block_on(read_message(body, &budget))
 }
 
 #[test]
@@ -196,4 +198,32 @@ fn an_answer_leaves_in_short_frames_then_grpc_status_0() {
 #[test]
 fn a_buffer_without_room_for_the_prefix_is_no_answer() {
     assert!(Answer::framed(vec![0; 4]).is_none());
+}
+
+#[test]
+fn a_message_in_several_frames_waits_for_room_in_the_budget() {
+    let whole = framed(0, &[7; 100]);
+    let (a, b) = whole.split_at(50);
+    let budget = Semaphore::new(200);
+    let others = budget.try_acquire_many(150).unwrap();
+    let mut read = Box::pin(read_message(Frames::of(&[a, b]), &budget));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    // 105 bytes copied together need room the other calls hold.
+    assert!(read.as_mut().poll(&mut cx).is_pending());
+    assert!(read.as_mut().poll(&mut cx).is_pending());
+    drop(others);
+    match read.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(message)) => assert_eq!(&message[..], &[7; 100]),
+        other => panic!("{other:?}"),
+    }
+    // The room is given back once the message is read.
+    assert_eq!(budget.available_permits(), 200);
+}
+
+#[test]
+fn a_message_in_one_frame_takes_nothing_from_the_budget() {
+    let budget = Semaphore::new(0);
+    let mut read = Box::pin(read_message(Frames::of(&[&framed(0, b"abc")]), &budget));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    assert!(matches!(read.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
 }
