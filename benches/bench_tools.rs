@@ -138,7 +138,7 @@ impl tonic::codegen::Service<http::Request<tonic::body::Body>> for Canned {
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let answer = self.0.clone();
         Box::pin(async move {
-            let budget = tokio::sync::Semaphore::new(unary::BODY_BUDGET);
+            let budget = tokio::sync::Semaphore::new(unary::READ_BUDGET);
             let message = unary::read_message(request.into_body(), &budget).await;
             let decoded = message.ok().and_then(|m| CheckRequest::decode(m).ok());
             assert!(decoded.is_some(), "a CheckRequest");

@@ -136,6 +136,9 @@ pub enum DenyReason {
     /// The `CheckRequest` is larger than zt-authz reads (a large
     /// `with_request_body`).
     RequestTooLarge,
+    /// The calls being read already hold all the memory set aside for
+    /// them (`grpc::unary::BODY_BUDGET`): this one is not read at all.
+    Busy,
     /// The call carries no readable `CheckRequest` (none, cut short,
     /// compressed, not protobuf), or a string field of it that the
     /// decision reads (host, path, a header name, …) is not UTF-8. Envoy
@@ -183,6 +186,7 @@ impl DenyReason {
             Self::AmbiguousPath => "ambiguous_path",
             Self::UnreadableHost => "unreadable_host",
             Self::RequestTooLarge => "request_too_large",
+            Self::Busy => "busy",
             Self::UnreadableRequest => "unreadable_request",
         }
     }
@@ -197,7 +201,7 @@ impl DenyReason {
             | Self::UnreadableHost
             | Self::UnreadableRequest => 400,
             Self::RequestTooLarge => 413,
-            Self::Token(TokenError::KeysUnavailable) => 503,
+            Self::Token(TokenError::KeysUnavailable) | Self::Busy => 503,
             Self::Bearer(_) | Self::Token(_) | Self::Revoked | Self::Binding(_) => 401,
             Self::Unmet(Unmet::StepUp { .. }) => 401,
             Self::NoHttpAttributes
@@ -219,7 +223,7 @@ impl DenyReason {
             | Self::UnreadableHost
             | Self::UnreadableRequest
             | Self::RequestTooLarge => "invalid_request",
-            Self::Token(TokenError::KeysUnavailable) => "temporarily_unavailable",
+            Self::Token(TokenError::KeysUnavailable) | Self::Busy => "temporarily_unavailable",
             Self::Binding(BindingError::Proof(_)) => "invalid_dpop_proof",
             Self::Binding(BindingError::UseNonce { .. }) => "use_dpop_nonce",
             Self::Token(_) | Self::Revoked | Self::Binding(_) => "invalid_token",
@@ -260,6 +264,7 @@ impl DenyReason {
                 "the Host is not a plain host name, address and port; a workload could read it as another host".into()
             }
             Self::RequestTooLarge => "the request is larger than this service reads".into(),
+            Self::Busy => "this service is reading as many calls as it has memory for; try again".into(),
             Self::UnreadableRequest => {
                 "the check request is not protobuf, or a field the decision reads is not UTF-8"
                     .into()

@@ -73,6 +73,7 @@ fn request_rows() -> Vec<(DenyReason, u16, &'static str, &'static str)> {
             "invalid_request",
             "request_too_large",
         ),
+        (DenyReason::Busy, 503, "temporarily_unavailable", "busy"),
     ]
 }
 

@@ -24,7 +24,7 @@ use tonic::service::Routes;
 
 use super::CheckService;
 use super::check::Reply;
-use super::unary::{Answer, BODY_BUDGET, answer_buffer, read_message};
+use super::unary::{Answer, READ_BUDGET, answer_buffer, arrival_cost, read_message};
 use super::wire::CheckMessage;
 use crate::decision::DenyReason;
 
@@ -42,7 +42,7 @@ type Answering = Pin<Box<dyn Future<Output = Result<http::Response<PortBody>, In
 pub struct GrpcPort {
     check: Arc<CheckService>,
     others: Routes,
-    /// Room for the messages of calls being read (`unary::BODY_BUDGET`).
+    /// Room for the calls being read and decided (`unary::READ_BUDGET`).
     budget: Arc<Semaphore>,
     /// How long a call's message may take to arrive. Envoy sends it at
     /// once and gives up on its own deadline far sooner; a caller that
@@ -58,7 +58,7 @@ impl GrpcPort {
         Self {
             check: Arc::new(check),
             others: others.prepare(),
-            budget: Arc::new(Semaphore::new(BODY_BUDGET)),
+            budget: Arc::new(Semaphore::new(READ_BUDGET)),
             read_timeout,
         }
     }
@@ -93,9 +93,19 @@ async fn check(
     read_timeout: Duration,
     request: http::Request<Incoming>,
 ) -> http::Response<PortBody> {
+    // Held until the answer is built: the headers and the message live
+    // that long. No room is a denial at once, not a wait.
+    let share = u32::try_from(arrival_cost(request.headers()))
+        .ok()
+        .and_then(|cost| budget.try_acquire_many(cost).ok());
     let (parts, body) = request.into_parts();
-    let read = tokio::time::timeout(read_timeout, read_message(body, budget)).await;
-    let reply = match read.unwrap_or(Err(DenyReason::UnreadableRequest)) {
+    let read = match &share {
+        None => Err(DenyReason::Busy),
+        Some(_) => tokio::time::timeout(read_timeout, read_message(body, budget))
+            .await
+            .unwrap_or(Err(DenyReason::UnreadableRequest)),
+    };
+    let reply = match read {
         Ok(message) => {
             let request = tonic::Request::from_http(http::Request::from_parts(
                 parts,

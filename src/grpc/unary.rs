@@ -21,9 +21,29 @@ use crate::decision::DenyReason;
 /// with a large `with_request_body` can exceed.
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
-/// The bytes all calls being read may hold in messages that came in more
-/// than one DATA frame: sixteen of the largest at once.
-pub const BODY_BUDGET: usize = 16 * (PREFIX + MAX_MESSAGE);
+/// The memory all `Check` calls being read and decided may hold, in
+/// bytes: sixteen of the largest messages at once, or some 3,800 calls
+/// whose message fits in one DATA frame. Each call takes its share when it
+/// arrives ([`arrival_cost`]) and more for a message in several frames; a
+/// call that finds no room is denied at once (`DenyReason::Busy`), never
+/// made to wait, so callers holding many slow calls cost the process this
+/// much and no more.
+pub const READ_BUDGET: usize = 16 * (PREFIX + MAX_MESSAGE);
+
+/// The largest DATA frame a caller may send: HTTP/2's default
+/// `SETTINGS_MAX_FRAME_SIZE`, which the port keeps.
+pub const MAX_FRAME: usize = 16 * 1024;
+
+/// A call's share of [`READ_BUDGET`] on arrival: its header list as
+/// HTTP/2 counts it (each entry's name and value, plus 32 bytes), and room
+/// for the first DATA frame, which is kept without a copy.
+pub fn arrival_cost(headers: &http::HeaderMap) -> usize {
+    let listed: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum();
+    listed + MAX_FRAME
+}
 
 /// The length prefix of a gRPC message: a compression flag, then the
 /// message's length as a big-endian `u32`.
@@ -49,11 +69,10 @@ pub const MAX_DATA_FRAME: usize = 255;
 /// cut short, a compressed message (no compression is offered), and a body
 /// with anything after its message, such as a second one.
 ///
-/// A message in one DATA frame is kept as it came. One in several is
-/// copied together, and those copies, across every call being read, hold
-/// at most `budget`'s permits in bytes: a call waits for room (its caller
-/// bounds the wait), so callers that send many large bodies slowly cannot
-/// run the process out of memory.
+/// A message in one DATA frame is kept as it came, within the share the
+/// call took on arrival ([`arrival_cost`]). One in several is copied
+/// together, and the copy takes its bytes from `budget` as it grows; with
+/// no room left the call is denied as `Busy`.
 pub async fn read_message<B>(mut body: B, budget: &Semaphore) -> Result<Bytes, DenyReason>
 where
     B: Body<Data = Bytes> + Unpin,
@@ -64,7 +83,7 @@ where
         // denial is what is decided.
         let frame = frame.map_err(|_| DenyReason::UnreadableRequest)?;
         if let Ok(data) = frame.into_data() {
-            received.push(data).await?;
+            received.push(data)?;
         }
     }
     received.message()
@@ -99,7 +118,7 @@ impl<'a> Received<'a> {
         }
     }
 
-    async fn push(&mut self, data: Bytes) -> Result<(), DenyReason> {
+    fn push(&mut self, data: Bytes) -> Result<(), DenyReason> {
         if data.is_empty() {
             return Ok(());
         }
@@ -111,7 +130,7 @@ impl<'a> Received<'a> {
             } else {
                 Bytes::new()
             };
-            self.hold(copied.len() + data.len()).await?;
+            self.hold(copied.len() + data.len())?;
             self.joined.extend_from_slice(&copied);
             self.joined.extend_from_slice(&data);
         }
@@ -128,7 +147,7 @@ impl<'a> Received<'a> {
 
     /// Room in the budget for `more` bytes of `joined`. A body over
     /// [`MAX_MESSAGE`] plus its prefix is refused as too large instead.
-    async fn hold(&mut self, more: usize) -> Result<(), DenyReason> {
+    fn hold(&mut self, more: usize) -> Result<(), DenyReason> {
         let total = self.joined.len() + more;
         if total > PREFIX + MAX_MESSAGE {
             return Err(DenyReason::RequestTooLarge);
@@ -136,9 +155,8 @@ impl<'a> Received<'a> {
         let more = u32::try_from(more).map_err(|_| DenyReason::RequestTooLarge)?;
         let permit = self
             .budget
-            .acquire_many(more)
-            .await
-            .map_err(|_| DenyReason::UnreadableRequest)?;
+            .try_acquire_many(more)
+            .map_err(|_| DenyReason::Busy)?;
         match &mut self.held {
             Some(held) => held.merge(permit),
             None => self.held = Some(permit),

@@ -53,7 +53,7 @@ fn framed(flag: u8, message: &[u8]) -> Vec<u8> {
 }
 
 fn read(body: Frames) -> Result<Bytes, DenyReason> {
-    let budget = Semaphore::new(BODY_BUDGET);
+    let budget = Semaphore::new(READ_BUDGET);
     tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
@@ -201,23 +201,39 @@ fn a_buffer_without_room_for_the_prefix_is_no_answer() {
 }
 
 #[test]
-fn a_message_in_several_frames_waits_for_room_in_the_budget() {
+fn a_message_in_several_frames_without_room_in_the_budget_is_busy_at_once() {
     let whole = framed(0, &[7; 100]);
     let (a, b) = whole.split_at(50);
     let budget = Semaphore::new(200);
     let others = budget.try_acquire_many(150).unwrap();
-    let mut read = Box::pin(read_message(Frames::of(&[a, b]), &budget));
     let mut cx = Context::from_waker(std::task::Waker::noop());
-    // 105 bytes copied together need room the other calls hold.
-    assert!(read.as_mut().poll(&mut cx).is_pending());
-    assert!(read.as_mut().poll(&mut cx).is_pending());
+    // 105 bytes copied together need room the other calls hold: denied,
+    // not left waiting.
+    let mut read = Box::pin(read_message(Frames::of(&[a, b]), &budget));
+    assert!(matches!(
+        read.as_mut().poll(&mut cx),
+        Poll::Ready(Err(DenyReason::Busy))
+    ));
     drop(others);
+    let mut read = Box::pin(read_message(Frames::of(&[a, b]), &budget));
     match read.as_mut().poll(&mut cx) {
         Poll::Ready(Ok(message)) => assert_eq!(&message[..], &[7; 100]),
         other => panic!("{other:?}"),
     }
     // The room is given back once the message is read.
     assert_eq!(budget.available_permits(), 200);
+}
+
+#[test]
+fn a_call_arrives_costing_its_headers_and_one_frame() {
+    let mut headers = http::HeaderMap::new();
+    assert_eq!(arrival_cost(&headers), MAX_FRAME);
+    headers.insert("tracestate", "x".repeat(1000).parse().unwrap());
+    headers.append("te", "trailers".parse().unwrap());
+    assert_eq!(
+        arrival_cost(&headers),
+        MAX_FRAME + (10 + 1000 + 32) + (2 + 8 + 32)
+    );
 }
 
 #[test]
